@@ -1,0 +1,31 @@
+from django import forms
+
+from accounts.models import Role
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(
+        label="Role",
+        choices=[(r.value, r.label) for r in Role if r != Role.OWNER],
+        initial=Role.MEMBER,
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+class AccountSettingsForm(forms.Form):
+    name = forms.CharField(label="Account name", max_length=120)
+
+
+class InvitationSignupForm(forms.Form):
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, min_length=8)
+    password2 = forms.CharField(label="Password (again)", widget=forms.PasswordInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password1") != cleaned.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return cleaned

@@ -1,0 +1,178 @@
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
+from portal.api.errors import Conflict, DomainValidationError, NotFound
+
+INVITATION_TTL = timedelta(days=7)
+
+
+def audit_log(
+    *,
+    account: Account,
+    action: str,
+    actor: User | None = None,
+    actor_label: str = "",
+    target: str = "",
+    ip: str | None = None,
+    details: dict | None = None,
+) -> AuditLogEntry:
+    return AuditLogEntry.objects.create(
+        account=account,
+        actor=actor,
+        actor_label=actor_label or (actor.email if actor else "operator"),
+        action=action,
+        target=target[:255],
+        ip_address=ip or None,
+        details=details or {},
+    )
+
+
+@transaction.atomic
+def account_create_for_user(*, user: User, name: str | None = None) -> Account:
+    """Sign-up: a personal account with the user as owner."""
+    account = Account.objects.create(name=name or f"{user.email.split('@')[0]}'s account")
+    Membership.objects.create(user=user, account=account, role=Role.OWNER)
+    return account
+
+
+@transaction.atomic
+def user_create_with_account(*, email: str, password: str, name: str | None = None, verified: bool = True):
+    from allauth.account.models import EmailAddress
+
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict(f"A user with e-mail {email} already exists.")
+    user = User.objects.create_user(email=email, password=password)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=verified)
+    account = account_create_for_user(user=user, name=name)
+    return user, account
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invitation_create(*, account: Account, email: str, role: str, invited_by: User, ip: str | None) -> str:
+    """Creates an invitation and e-mails its link. Returns the raw token (for the e-mail only)."""
+    email = email.strip().lower()
+    if role not in Role.values or role == Role.OWNER:
+        raise DomainValidationError({"role": "Choose admin, member or viewer."})
+    if Membership.objects.filter(account=account, user__email__iexact=email).exists():
+        raise DomainValidationError({"email": "This person is already a member of the account."})
+    Invitation.objects.filter(account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    token = secrets.token_urlsafe(32)
+    Invitation.objects.create(
+        account=account,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=invited_by,
+        expires_at=timezone.now() + INVITATION_TTL,
+    )
+    link = settings.SITE_URL.rstrip("/") + reverse("dashboard:invitation_accept", args=[token])
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {account.name}",
+            message=(
+                f"{invited_by.email} invited you to join {account.name} as {role}.\n\n"
+                f"Accept the invitation: {link}\n\nThe link expires in 7 days."
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
+    )
+    audit_log(account=account, actor=invited_by, action="member.invited", target=f"{email} as {role}", ip=ip)
+    return token
+
+
+def invitation_by_token(token: str) -> Invitation:
+    invitation = Invitation.objects.select_related("account").filter(token_hash=_token_hash(token)).first()
+    if invitation is None or not invitation.is_pending:
+        raise NotFound("This invitation is not valid any more.")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User, ip: str | None) -> Membership:
+    invitation = invitation_by_token(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise NotFound("This invitation is not valid any more.")
+    if invitation.email.lower() != user.email.lower():
+        raise DomainValidationError(
+            {"email": f"This invitation was sent to {invitation.email}; log in with that address."}
+        )
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(user=user, account=invitation.account, role=invitation.role)
+    except IntegrityError:
+        membership = Membership.objects.get(user=user, account=invitation.account)
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_log(account=invitation.account, actor=user, action="member.joined", target=user.email, ip=ip)
+    return membership
+
+
+def _owner_count(account: Account) -> int:
+    return Membership.objects.filter(account=account, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, acting: Membership, membership_id: int, role: str, ip: str | None) -> Membership:
+    target = Membership.objects.select_for_update().filter(account=acting.account, pk=membership_id).first()
+    if target is None:
+        raise NotFound("No such member.")
+    if role not in Role.values:
+        raise DomainValidationError({"role": "Unknown role."})
+    touches_ownership = role == Role.OWNER or target.role == Role.OWNER
+    if touches_ownership and acting.role != Role.OWNER:
+        raise DomainValidationError({"role": "Only an owner can grant or remove ownership."})
+    if target.role == Role.OWNER and role != Role.OWNER and _owner_count(acting.account) <= 1:
+        raise DomainValidationError({"role": "An account needs at least one owner."})
+    old = target.role
+    target.role = role
+    target.save(update_fields=["role"])
+    audit_log(
+        account=acting.account, actor=acting.user, action="member.role_changed",
+        target=f"{target.user.email}: {old} → {role}", ip=ip,
+    )
+    return target
+
+
+@transaction.atomic
+def membership_remove(*, acting: Membership, membership_id: int, ip: str | None) -> None:
+    target = Membership.objects.select_for_update().filter(account=acting.account, pk=membership_id).first()
+    if target is None:
+        raise NotFound("No such member.")
+    if target.role == Role.OWNER and acting.role != Role.OWNER:
+        raise DomainValidationError({"member": "Only an owner can remove an owner."})
+    if target.role == Role.OWNER and _owner_count(acting.account) <= 1:
+        raise DomainValidationError({"member": "An account needs at least one owner."})
+    email = target.user.email
+    target.delete()
+    audit_log(account=acting.account, actor=acting.user, action="member.removed", target=email, ip=ip)
+
+
+@transaction.atomic
+def account_set_active(*, account: Account, active: bool, reason: str = "", operator: User | None = None) -> Account:
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    account.is_active = active
+    account.suspended_reason = "" if active else reason
+    account.save(update_fields=["is_active", "suspended_reason"])
+    audit_log(
+        account=account, actor=operator, actor_label=f"operator {operator.email}" if operator else "operator",
+        action="account.reactivated" if active else "account.suspended", target=account.public_id,
+        details={"reason": reason} if reason else {},
+    )
+    return account

@@ -1,0 +1,81 @@
+"""DRF authentication by API key (`Authorization: Bearer` or `X-API-Key`)."""
+
+import hmac
+import ipaddress
+
+from django.conf import settings
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from apikeys import keyformat
+from apikeys.models import ApiKey
+from apikeys.services import apikey_touch
+from portal.api.errors import RateLimited
+from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
+from portal.http import client_ip
+
+
+class ApiKeyPrincipal:
+    """What `request.user` is for API requests: the key, acting for its account."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+        self.account = api_key.account
+        self.pk = None
+
+    def __str__(self) -> str:
+        return self.api_key.display_prefix
+
+
+def presented_key(request) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+    return request.META.get("HTTP_X_API_KEY", "").strip()
+
+
+def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
+    if not api_key.ip_allowlist:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in api_key.ip_allowlist)
+
+
+def find_key(raw_key: str) -> ApiKey | None:
+    """Format and checksum first (no query), then one lookup through the unique hash index."""
+    if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
+        return None
+    key_hash = keyformat.digest(raw_key)
+    api_key = ApiKey.objects.select_related("account").filter(key_hash=key_hash).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash) or not api_key.is_active:
+        return None
+    return api_key
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        ip = client_ip(request)
+        api_key = find_key(presented_key(request))
+        if api_key is not None and _ip_allowed(api_key, ip):
+            request._request.account = api_key.account
+            request._request.api_key = api_key
+            apikey_touch(api_key)
+            return ApiKeyPrincipal(api_key), api_key
+        over = auth_failures_exceeded(request, ip)
+        if over is not None:
+            raise RateLimited(over.retry_after, "Too many failed authentication attempts from this address.")
+        record_auth_failure(request, ip)
+        raise AuthenticationFailed("API key not found or expired")
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'

@@ -1,0 +1,122 @@
+import ipaddress
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, User
+from accounts.services import audit_log
+from apikeys import keyformat
+from apikeys.models import ApiKey
+from apikeys.scopes import ALL_SCOPES
+from portal.api.errors import Conflict, DomainValidationError, NotFound
+
+EXPIRATION_CHOICES = {
+    "30d": ("30 days", relativedelta(days=30)),
+    "90d": ("90 days", relativedelta(days=90)),
+    "6m": ("6 months", relativedelta(months=6)),
+    "1y": ("1 year", relativedelta(years=1)),
+    "never": ("No expiration", None),
+}
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def parse_ip_allowlist(entries: list[str] | str) -> list[str]:
+    """Validates addresses and CIDR ranges; returns them normalised."""
+    if isinstance(entries, str):
+        entries = [e for e in entries.replace(",", "\n").splitlines()]
+    cleaned, bad = [], []
+    for entry in (e.strip() for e in entries):
+        if not entry:
+            continue
+        try:
+            cleaned.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise DomainValidationError({"ip_allowlist": f"Not an IP address or CIDR range: {', '.join(bad)}"})
+    return cleaned
+
+
+def apikey_create(
+    *,
+    account: Account,
+    name: str,
+    scopes: list[str],
+    expiration: str,
+    created_by: User | None,
+    ip_allowlist: list[str] | str = (),
+    ip: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Creates a key and returns it with the full secret, which exists only in this return value."""
+    name = (name or "").strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Give the key a name."
+    elif len(name) > 100:
+        errors["name"] = "At most 100 characters."
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if not scopes:
+        errors["scopes"] = "Choose at least one permission."
+    elif unknown:
+        errors["scopes"] = f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(ALL_SCOPES)}."
+    if expiration not in EXPIRATION_CHOICES:
+        errors["expiration"] = f"Choose one of {', '.join(EXPIRATION_CHOICES)}."
+    if errors:
+        raise DomainValidationError(errors)
+    allowlist = parse_ip_allowlist(ip_allowlist)
+    delta = EXPIRATION_CHOICES[expiration][1]
+    now = timezone.now()
+    prefix = settings.API_KEY_PREFIX
+    full_key = keyformat.generate(prefix)
+    with transaction.atomic():
+        # The account row lock serialises concurrent creations so the limit holds exactly.
+        Account.objects.select_for_update().get(pk=account.pk)
+        if ApiKey.objects.for_account(account).active().count() >= settings.API_KEYS_PER_ACCOUNT:
+            raise Conflict(
+                f"This account already has {settings.API_KEYS_PER_ACCOUNT} active API keys, the maximum. "
+                "Revoke one before creating another."
+            )
+        api_key = ApiKey.objects.create(
+            account=account,
+            name=name,
+            display_prefix=keyformat.display_prefix(full_key, prefix),
+            key_hash=keyformat.digest(full_key),
+            scopes=sorted(set(scopes), key=ALL_SCOPES.index),
+            ip_allowlist=allowlist,
+            expires_at=now + delta if delta else None,
+            created_by=created_by,
+        )
+        audit_log(
+            account=account, actor=created_by, action="apikey.created",
+            target=f"{api_key.name} ({api_key.display_prefix})", ip=ip,
+            details={"scopes": api_key.scopes, "expiration": expiration},
+        )
+    return api_key, full_key
+
+
+@transaction.atomic
+def apikey_revoke(*, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().for_account(account).filter(public_id=key_id).first()
+    if api_key is None:
+        raise NotFound("No such API key.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.revoked_by = revoked_by
+        api_key.save(update_fields=["revoked_at", "revoked_by"])
+        audit_log(
+            account=account, actor=revoked_by,
+            actor_label="" if revoked_by else "operator",
+            action="apikey.revoked", target=f"{api_key.name} ({api_key.display_prefix})", ip=ip,
+        )
+    return api_key
+
+
+def apikey_touch(api_key: ApiKey) -> None:
+    """Records use at most once a minute per key: a conditional UPDATE, skipped when fresh."""
+    now = timezone.now()
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now.replace(second=0, microsecond=0))

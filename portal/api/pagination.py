@@ -1,0 +1,42 @@
+"""`page`/`limit` pagination of SPEC §3: out-of-range values are a 400, never clamped."""
+
+from dataclasses import dataclass
+
+from portal.api.errors import DomainValidationError
+
+
+@dataclass(frozen=True)
+class PageParams:
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def _parse_int(name: str, raw: str | None, default: int, lo: int, hi: int | None) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise DomainValidationError({name: f"{name} must be a whole number."}) from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise DomainValidationError({name: f"{name} must be {bound}."})
+    return value
+
+
+def page_params(query, *, default_limit: int, max_limit: int) -> PageParams:
+    page = _parse_int("page", query.get("page"), 1, 1, 10_000_000)
+    limit = _parse_int("limit", query.get("limit"), default_limit, 1, max_limit)
+    return PageParams(page=page, limit=limit)
+
+
+def paginate(queryset, query, *, default_limit: int, max_limit: int, count: int | None = None):
+    """Returns (items, meta). `count` may be given when the caller has a cheaper total."""
+    params = page_params(query, default_limit=default_limit, max_limit=max_limit)
+    total = queryset.count() if count is None else count
+    items = list(queryset[params.offset : params.offset + params.limit])
+    return items, {"page": params.page, "limit": params.limit, "total": total}

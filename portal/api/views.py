@@ -1,0 +1,50 @@
+"""The base API view every endpoint extends.
+
+It resolves the tenant from the key, refuses suspended accounts, checks the endpoint's
+scope, counts the request against its rate category, and adds the `X-RateLimit-*`
+headers. Subclasses declare `required_scope` and `rate_category` (a string, or a dict by
+HTTP method) and use `self.account` for every query, so tenant scoping cannot be forgotten.
+"""
+
+from rest_framework.views import APIView
+
+from portal.api.errors import AccountInactive, InsufficientScope
+from portal.api.ratelimit import consume_key_quota
+
+
+class PortalAPIView(APIView):
+    required_scope: str | dict[str, str] | None = None  # None: any valid key
+    rate_category: str | dict[str, str] = "general"
+
+    def _for_method(self, value, method: str):
+        if isinstance(value, dict):
+            return value.get(method)
+        return value
+
+    @property
+    def account(self):
+        return self.request.auth.account
+
+    @property
+    def api_key(self):
+        return self.request.auth
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        api_key = request.auth
+        if not api_key.account.is_active:
+            raise AccountInactive()
+        method = request.method.upper()
+        scope = self._for_method(self.required_scope, method)
+        if scope and scope not in api_key.scopes:
+            raise InsufficientScope(scope)
+        category = self._for_method(self.rate_category, method) or "general"
+        consume_key_quota(request, api_key_id=api_key.pk, tier=api_key.account.tier, category=category)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        usage = getattr(request, "rate_usage", None) or getattr(request._request, "rate_usage", None)
+        if usage is not None:
+            for header, value in usage.headers().items():
+                response[header] = value
+        return response

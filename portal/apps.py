@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = "Portal platform"
+
+    def ready(self) -> None:
+        from portal.api import schema  # noqa: F401 - registers the OpenAPI auth extension

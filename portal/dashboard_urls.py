@@ -1,0 +1,15 @@
+"""Every dashboard page lives in the `dashboard` namespace; each app contributes its pages."""
+
+from django.urls import include, path
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("keys/", include("apikeys.urls")),
+    path("billing/", include("billing.urls")),
+    path("orders/", include("orders.urls")),
+    path("proxies/", include("orders.proxy_urls")),
+    path("stats/", include("orders.stats_urls")),
+    path("checker/", include("checker.urls")),
+]

@@ -1,0 +1,56 @@
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+
+from portal.api.envelope import error_json_response
+
+logger = logging.getLogger("portal.api")
+
+API_PREFIX = "/api/"
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIX) or path.startswith("/webhooks/")
+
+
+class ApiRequestGuardMiddleware:
+    """Keeps API clients on JSON for failures that happen outside DRF's views.
+
+    Django raises some errors (oversized bodies, undecodable input) before or around the
+    view; for API paths they become the envelope instead of an HTML page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path_info):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return error_json_response(413, "The request body is too large.", "payload_too_large")
+        if isinstance(exception, UnicodeDecodeError):
+            return error_json_response(400, "The request is not valid UTF-8.", "bad_request")
+        logger.exception("unhandled error on API path", exc_info=exception)
+        return error_json_response(500, "Internal server error.", "server_error")
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict CSP for the dashboard: scripts and styles from this origin only."""
+
+    POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response and not request.path_info.startswith("/api/v1/docs"):
+            response["Content-Security-Policy"] = self.POLICY
+        return response

@@ -1,0 +1,22 @@
+from django.db import models
+from django.utils import timezone
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an `Idempotency-Key`, replayed for 24 h (SPEC §3)."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="idempotency_unique_account_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

@@ -1,0 +1,23 @@
+"""Money: `Decimal` USD with two places. Rounding is stated once, here: ROUND_HALF_UP."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import models
+
+MONEY_MAX_DIGITS = 14
+MONEY_PLACES = 2
+CENT = Decimal("0.01")
+CURRENCY = "USD"
+
+
+def to_money(value) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def money_str(value) -> str:
+    return f"{to_money(value):.2f}"
+
+
+def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+    kwargs.setdefault("default", Decimal("0.00"))
+    return models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_PLACES, **kwargs)

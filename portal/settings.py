@@ -1,0 +1,365 @@
+"""Settings, every value from the environment (see README "Configuration").
+
+With no environment at all this is the embedded default used by the README's run command:
+SQLite, a file-system Celery broker, the in-process cache, console e-mail and the public
+demo keys. With DEBUG off the demo secrets are refused at start-up.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+# Tests and the embedded default may run on the published demo secrets; production may not.
+ALLOW_DEMO_SECRETS = DEBUG or env_bool("PORTAL_ALLOW_DEMO_SECRETS", False)
+
+DEMO_SECRET_KEY = "demo-insecure-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("SECRET_KEY", DEMO_SECRET_KEY if ALLOW_DEMO_SECRETS else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "portal",
+    "accounts",
+    "apikeys",
+    "billing",
+    "orders",
+    "checker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.ApiRequestGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.CurrentAccountMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.current_account",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "portal.sqlite3")),
+            "OPTIONS": {
+                # WAL lets the web server read while the worker writes; IMMEDIATE makes
+                # every transaction take the write lock up front, so ledger updates queue
+                # instead of failing with "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+# --- Cache, rate limits, Celery -------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_FAIL_OPEN = False
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
+    "pull-usage": {"task": "orders.tasks.pull_usage", "schedule": 300.0},
+    "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
+    "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "recheck-public-pool": {
+        "task": "checker.tasks.recheck_pool",
+        "schedule": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
+        "args": ["public"],
+    },
+    "recheck-premium-pool": {
+        "task": "checker.tasks.recheck_pool",
+        "schedule": env_float("CHECKER_PREMIUM_RECHECK_S", 900.0, minimum=10),
+        "args": ["premium"],
+    },
+}
+
+# --- Auth, allauth --------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "accounts.adapters.PortalAccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Proxy Portal] "
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Proxy Portal")
+
+# --- E-mail ---------------------------------------------------------------------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Proxy Portal <noreply@localhost>")
+
+# --- I18N, static ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024, minimum=1024)
+
+# --- Security -------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many reverse proxies in front of the web server append to X-Forwarded-For.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.EnvelopeRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.EnvelopeAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.exceptions.envelope_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Proxy Portal API",
+    "DESCRIPTION": "Every response is wrapped in the envelope "
+    '`{"result", "data", "error", "error_type", "meta"}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Product settings (SPEC §9) -------------------------------------------------------
+API_KEY_PREFIX = env_str("API_KEY_PREFIX", "pk_live_")
+API_KEYS_PER_ACCOUNT = env_int("API_KEYS_PER_ACCOUNT", 10, minimum=1)
+AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
+IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+# Requests per window when no Plan row overrides them (SPEC §3). Windows are fixed per
+# category: general and order_create per minute, check and export per hour.
+RATE_LIMIT_DEFAULTS = {
+    "free": {"general": 60, "order_create": 10, "check": 20, "export": 10},
+    "premium": {"general": 300, "order_create": 30, "check": 200, "export": 60},
+}
+
+# Public BIP test vectors (mnemonic "abandon x11 about"): they hold no funds and exist
+# so that every feature works out of the box. Refused when DEBUG is off.
+DEMO_DEPOSIT_XPUBS = {
+    "BTC": "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs",
+    "LTC": "zpub6rPo5mF47z5coVm5rvWv7fv181awb7Vckn5Cf3xQXBVKu18kuBHDhNi1Jrb4br6vVD3ZbrnXemEsWJoR18mZwkUdzwD8TQnHDUCGxqZ6swA",
+    "ETH": "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt",
+    "TRX": "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd",
+}
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"
+DEPOSIT_XPUBS = {
+    chain: env_str(f"DEPOSIT_XPUB_{chain}", demo if ALLOW_DEMO_SECRETS else "")
+    for chain, demo in DEMO_DEPOSIT_XPUBS.items()
+}
+DEPOSIT_CONFIRMATIONS = {
+    "BTC": env_int("DEPOSIT_CONFIRMATIONS_BTC", 2, minimum=0),
+    "LTC": env_int("DEPOSIT_CONFIRMATIONS_LTC", 6, minimum=0),
+    "ETH": env_int("DEPOSIT_CONFIRMATIONS_ETH", 12, minimum=0),
+    "TRX": env_int("DEPOSIT_CONFIRMATIONS_TRX", 20, minimum=0),
+}
+DEPOSIT_WEBHOOK_SECRET = env_str(
+    "DEPOSIT_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET if ALLOW_DEMO_SECRETS else ""
+)
+USAGE_WEBHOOK_SECRET = env_str(
+    "USAGE_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET if ALLOW_DEMO_SECRETS else ""
+)
+
+CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
+CHECKER_CONCURRENCY = env_int("CHECKER_CONCURRENCY", 500, minimum=1)
+CHECKER_TIMEOUT_S = env_float("CHECKER_TIMEOUT_S", 8.0, minimum=0.1)
+CHECKER_JUDGE_URL = env_str("CHECKER_JUDGE_URL", f"{SITE_URL.rstrip('/')}/judge")
+CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
+
+RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
+RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)
+ORDER_PROVIDER = env_str("ORDER_PROVIDER", "inventory")
+if ORDER_PROVIDER not in {"inventory", "http"}:
+    raise ImproperlyConfigured(f"ORDER_PROVIDER must be 'inventory' or 'http', got {ORDER_PROVIDER!r}")
+UPSTREAM_API_URL = env_str("UPSTREAM_API_URL")
+UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
+UPSTREAM_TIMEOUT_S = env_float("UPSTREAM_TIMEOUT_S", 10.0, minimum=0.1)
+UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 2, minimum=0)
+if ORDER_PROVIDER == "http" and not UPSTREAM_API_URL:
+    raise ImproperlyConfigured("ORDER_PROVIDER=http needs UPSTREAM_API_URL")
+
+
+def _refuse_demo_secrets() -> None:
+    """With DEBUG off, published demo keys and secrets must not be used."""
+    demo_in_use = [f"DEPOSIT_XPUB_{c}" for c, v in DEPOSIT_XPUBS.items() if v == DEMO_DEPOSIT_XPUBS[c]]
+    if SECRET_KEY == DEMO_SECRET_KEY:
+        demo_in_use.append("SECRET_KEY")
+    for name, value in (
+        ("DEPOSIT_WEBHOOK_SECRET", DEPOSIT_WEBHOOK_SECRET),
+        ("USAGE_WEBHOOK_SECRET", USAGE_WEBHOOK_SECRET),
+    ):
+        if value == DEMO_WEBHOOK_SECRET:
+            demo_in_use.append(name)
+    if demo_in_use:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off on the public demo values of: "
+            + ", ".join(demo_in_use)
+            + ". Set your own in the environment."
+        )
+
+
+if not ALLOW_DEMO_SECRETS:
+    _refuse_demo_secrets()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,61 @@
+import logging
+
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from portal.api.envelope import error_json_response
+from portal.middleware import is_api_path
+
+logger = logging.getLogger("portal")
+
+
+@require_GET
+def healthz(request):
+    """Database and broker reachability, for load balancers and operators."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        from portal.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["broker"] = f"error: {exc.__class__.__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+def api_not_found(request, *args, **kwargs):
+    return error_json_response(404, "Not found.", "not_found")
+
+
+def handler404(request, exception=None):
+    if is_api_path(request.path_info):
+        return api_not_found(request)
+    return render(request, "errors/404.html", status=404)
+
+
+def handler500(request):
+    if is_api_path(request.path_info):
+        return error_json_response(500, "Internal server error.", "server_error")
+    return render(request, "errors/500.html", status=500)
+
+
+def handler403(request, exception=None):
+    if is_api_path(request.path_info):
+        return error_json_response(403, "You do not have permission to do this.", "forbidden")
+    return render(request, "errors/403.html", status=403)
+
+
+def handler400(request, exception=None):
+    if is_api_path(request.path_info):
+        return error_json_response(400, "Bad request.", "bad_request")
+    return render(request, "errors/400.html", status=400)

@@ -1,0 +1,121 @@
+"""Shared fixtures: an owner, a member and an outsider tenant, and keys with chosen scopes."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import Membership, Role
+from accounts.services import user_create_with_account
+from apikeys.scopes import ALL_SCOPES
+from apikeys.services import apikey_create
+from portal.celery import app as celery_app
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture(autouse=True)
+def _isolation(settings):
+    """Fresh cache (rate limits) per test, and Celery tasks run inline unless a test opts out."""
+    cache.clear()
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def owner(db):
+    user, account = user_create_with_account(email="owner@example.com", password=PASSWORD, name="Acme")
+    return user
+
+
+@pytest.fixture
+def account(owner):
+    return Membership.objects.get(user=owner).account
+
+
+@pytest.fixture
+def member(account):
+    user, _ = user_create_with_account(email="member@example.com", password=PASSWORD, name="Member's own")
+    Membership.objects.create(user=user, account=account, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    user, _ = user_create_with_account(email="outsider@example.com", password=PASSWORD, name="Other Co")
+    return user
+
+
+@pytest.fixture
+def outsider_account(outsider):
+    return Membership.objects.get(user=outsider).account
+
+
+@pytest.fixture
+def make_key(db):
+    """make_key(account, scopes=[...], expiration="never", ip_allowlist=[]) → full key string."""
+
+    def factory(account, scopes=ALL_SCOPES, expiration="never", ip_allowlist=(), name="test key"):
+        creator = Membership.objects.filter(account=account).select_related("user").first()
+        _, full_key = apikey_create(
+            account=account, name=name, scopes=list(scopes), expiration=expiration,
+            created_by=creator.user if creator else None, ip_allowlist=list(ip_allowlist),
+        )
+        return full_key
+
+    return factory
+
+
+class ApiClient:
+    """A Django test client that sends an API key and JSON bodies; `.json` on responses."""
+
+    def __init__(self, key: str | None = None, *, header: str = "bearer"):
+        self.client = Client()
+        self.key = key
+        self.header = header
+
+    def _headers(self, extra):
+        headers = {}
+        if self.key is not None:
+            if self.header == "bearer":
+                headers["Authorization"] = f"Bearer {self.key}"
+            else:
+                headers["X-API-Key"] = self.key
+        headers.update(extra or {})
+        return headers
+
+    def _call(self, method, path, body=None, headers=None, **params):
+        path = path if path.startswith("/") else f"/api/v1/{path}"
+        kwargs = {"headers": self._headers(headers)}
+        if body is not None:
+            kwargs["data"] = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            kwargs["content_type"] = "application/json"
+        elif params:
+            kwargs["data"] = params
+        response = getattr(self.client, method)(path, **kwargs)
+        try:
+            response.json_body = json.loads(response.content) if response.content else None
+        except ValueError:
+            response.json_body = None
+        return response
+
+    def get(self, path, headers=None, **params):
+        return self._call("get", path, headers=headers, **params)
+
+    def post(self, path, body=None, headers=None):
+        return self._call("post", path, body=body, headers=headers)
+
+    def patch(self, path, body=None, headers=None):
+        return self._call("patch", path, body=body, headers=headers)
+
+    def delete(self, path, headers=None):
+        return self._call("delete", path, headers=headers)
+
+
+@pytest.fixture
+def api():
+    """api(key) → ApiClient."""
+    return ApiClient
