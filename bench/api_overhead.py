@@ -1,0 +1,96 @@
+"""API overhead: authenticated GET /api/v1/account vs a bare Django JSON view, same server.
+
+    .venv/bin/python bench/api_overhead.py [--runs 5] [--seconds 10] [--connections 16]
+
+Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL / BENCH_REDIS_URL, defaults in
+bench/common.py) and `wrk` (Debian package). Runs A and B alternately, reports medians,
+the ratio and p99 latency. Target: API ≥ 70 % of bare, p99 < 50 ms at 16 connections.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import bench_env, ensure_database, free_port, manage, median, start_gunicorn  # noqa: E402
+
+LUA = """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+"""
+
+
+def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float]:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    env = dict(os.environ)
+    if key:
+        script = "/tmp/bench_auth.lua"  # noqa: S108 - scratch file for wrk
+        with open(script, "w") as f:
+            f.write(LUA)
+        args += ["-s", script]
+        env["BENCH_KEY"] = key
+    out = subprocess.run([*args, url], capture_output=True, text=True, env=env, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise SystemExit(f"{url}: {non2xx.group(1)} non-2xx responses — is the key's plan limit high enough?")
+    return rps, float(p99.group(1)) * scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    env = bench_env(ROOT_URLCONF="bench.urls")
+    ensure_database(env["DATABASE_URL"])
+    manage(env, "migrate", "--noinput")
+    manage(env, "shell", "-c", (
+        "from billing.models import Plan; from billing.selectors import forget_plan_limits;"
+        "Plan.objects.update_or_create(tier='free', defaults=dict(name='Free', limit_general=10**9,"
+        " limit_order_create=10, limit_check=20, limit_export=10));"
+        "forget_plan_limits()"
+    ))
+    email = "bench@example.com"
+    try:
+        manage(env, "createaccount", "--email", email, "--password", "bench-password-1")
+    except subprocess.CalledProcessError:
+        pass  # exists from an earlier run
+    manage(env, "shell", "-c", (
+        "from apikeys.models import ApiKey; from django.utils import timezone;"
+        f"ApiKey.objects.filter(account__memberships__user__email='{email}', revoked_at__isnull=True)"
+        ".update(revoked_at=timezone.now())"
+    ))
+    key = manage(env, "createapikey", "--email", email, "--scopes", "balance:read", "--name", "bench").strip().splitlines()[-1]
+
+    port = free_port()
+    server = start_gunicorn(env, port, workers=args.workers)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wrk(f"{base}/bench/bare", 2, args.connections, None)  # warm-up
+        wrk(f"{base}/api/v1/account", 2, args.connections, key)
+        bare, api = [], []
+        for _ in range(args.runs):
+            bare.append(wrk(f"{base}/bench/bare", args.seconds, args.connections, None))
+            api.append(wrk(f"{base}/api/v1/account", args.seconds, args.connections, key))
+    finally:
+        server.terminate()
+        server.wait(10)
+    ratios = [a[0] / b[0] for a, b in zip(api, bare, strict=True)]
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  cores: {os.cpu_count()}  gunicorn workers: {args.workers}")
+    print(f"runs: {args.runs} x {args.seconds}s alternating, {args.connections} connections (wrk -t2)")
+    print(f"bare view      median rps {median([b[0] for b in bare]):8.0f}  p99 {median([b[1] for b in bare]):6.1f} ms")
+    print(f"GET /account   median rps {median([a[0] for a in api]):8.0f}  p99 {median([a[1] for a in api]):6.1f} ms")
+    print(f"ratio api/bare median {median(ratios):.2f}  (per run: {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+if __name__ == "__main__":
+    main()
