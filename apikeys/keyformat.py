@@ -6,6 +6,7 @@ Keys are stored as SHA-256 digests: a 190-bit random secret needs no slow hash o
 """
 
 import hashlib
+import hmac
 import re
 import zlib
 
@@ -14,7 +15,7 @@ from portal.ids import BASE62, random_base62
 RANDOM_LENGTH = 32
 CHECKSUM_LENGTH = 6
 DISPLAY_CHARS = 4
-_BODY = re.compile(rf"^[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}$")
+_BODY = re.compile(rf"[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}")
 
 
 def _base62(number: int, width: int) -> str:
@@ -36,13 +37,13 @@ def generate(prefix: str) -> str:
 
 def is_well_formed(key: str, prefix: str) -> bool:
     """Shape and checksum only; constant work, no I/O."""
-    if not key.startswith(prefix):
+    if not isinstance(key, str) or not key.startswith(prefix):
         return False
     body = key[len(prefix) :]
-    if not _BODY.match(body):
+    if not _BODY.fullmatch(body):  # fullmatch: "$" would accept a trailing newline
         return False
     random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]
-    return checksum(prefix, random_part) == check
+    return hmac.compare_digest(checksum(prefix, random_part), check)
 
 
 def digest(key: str) -> str:

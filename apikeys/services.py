@@ -4,6 +4,7 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -49,9 +50,14 @@ def apikey_create(
     created_by: User | None,
     ip_allowlist: list[str] | str = (),
     ip: str | None = None,
+    actor_label: str = "",
 ) -> tuple[ApiKey, str]:
-    """Creates a key and returns it with the full secret, which exists only in this return value."""
+    """Creates a key and returns it with the full secret, which exists only in this return value.
+
+    `actor_label` names who acted when that is not `created_by` (e.g. an operator's command).
+    """
     name = (name or "").strip()
+    scopes = [s.strip() for s in scopes if isinstance(s, str) and s.strip()]
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = "Give the key a name."
@@ -64,9 +70,12 @@ def apikey_create(
         errors["scopes"] = f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(ALL_SCOPES)}."
     if expiration not in EXPIRATION_CHOICES:
         errors["expiration"] = f"Choose one of {', '.join(EXPIRATION_CHOICES)}."
+    try:
+        allowlist = parse_ip_allowlist(ip_allowlist)
+    except DomainValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.meta["fields"].items()})
     if errors:
         raise DomainValidationError(errors)
-    allowlist = parse_ip_allowlist(ip_allowlist)
     delta = EXPIRATION_CHOICES[expiration][1]
     now = timezone.now()
     prefix = settings.API_KEY_PREFIX
@@ -90,7 +99,7 @@ def apikey_create(
             created_by=created_by,
         )
         audit_log(
-            account=account, actor=created_by, action="apikey.created",
+            account=account, actor=created_by, actor_label=actor_label, action="apikey.created",
             target=f"{api_key.name} ({api_key.display_prefix})", ip=ip,
             details={"scopes": api_key.scopes, "expiration": expiration},
         )
@@ -98,7 +107,10 @@ def apikey_create(
 
 
 @transaction.atomic
-def apikey_revoke(*, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None) -> ApiKey:
+def apikey_revoke(
+    *, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None, actor_label: str = ""
+) -> ApiKey:
+    """Revokes at once and for good: authentication reads the row on every request (no cache)."""
     api_key = ApiKey.objects.select_for_update().for_account(account).filter(public_id=key_id).first()
     if api_key is None:
         raise NotFound("No such API key.")
@@ -108,15 +120,23 @@ def apikey_revoke(*, account: Account, key_id: str, revoked_by: User | None, ip:
         api_key.save(update_fields=["revoked_at", "revoked_by"])
         audit_log(
             account=account, actor=revoked_by,
-            actor_label="" if revoked_by else "operator",
+            actor_label=actor_label or ("" if revoked_by else "operator"),
             action="apikey.revoked", target=f"{api_key.name} ({api_key.display_prefix})", ip=ip,
         )
     return api_key
 
 
 def apikey_touch(api_key: ApiKey) -> None:
-    """Records use at most once a minute per key: a conditional UPDATE, skipped when fresh."""
+    """Records use at most once a minute per key.
+
+    Nothing is written while the stored time is under a minute old (the common case costs no
+    query at all); otherwise one conditional UPDATE, so concurrent processes write it once.
+    """
     now = timezone.now()
-    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+    stale_before = now - LAST_USED_RESOLUTION
+    if api_key.last_used_at is not None and api_key.last_used_at > stale_before:
         return
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now.replace(second=0, microsecond=0))
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale_before)
+    ).update(last_used_at=now)
+    api_key.last_used_at = now

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
         try:
             api_key, full_key = apikey_create(
-                account=membership.account, name=name, scopes=scope_list, expiration=expires, created_by=user
+                account=membership.account, name=name, scopes=scope_list, expiration=expires,
+                created_by=None, actor_label=f"operator (createapikey for {user.email})",
             )
         except PortalError as exc:
             fields = exc.meta.get("fields", {})
