@@ -1,12 +1,8 @@
-from django.shortcuts import render
 from django.urls import path
 
-from accounts.permissions import dashboard_view
+from apikeys import views
 
-
-@dashboard_view("view")
-def page(request):
-    return render(request, "placeholder/page.html", {"title": "API Keys"})
-
-
-urlpatterns = [path("", page, name="apikeys")]
+urlpatterns = [
+    path("", views.apikeys_page, name="apikeys"),
+    path("<str:key_id>/revoke/", views.apikey_revoke_view, name="apikey_revoke"),
+]
