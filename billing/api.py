@@ -1,7 +1,15 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
+from billing import selectors, services
+from billing.derivation import CURRENCIES, NETWORKS, payment_uri
+from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
+
+TRANSACTIONS_DEFAULT_LIMIT, TRANSACTIONS_MAX_LIMIT = 20, 100
+ADDRESSES_DEFAULT_LIMIT, ADDRESSES_MAX_LIMIT = 50, 100
+PLANS_DEFAULT_LIMIT, PLANS_MAX_LIMIT = 50, 100
 
 
 class AccountOut(serializers.Serializer):
@@ -21,5 +29,98 @@ class AccountOut(serializers.Serializer):
 class AccountView(PortalAPIView):
     required_scope = "balance:read"
 
+    @extend_schema(responses=AccountOut, summary="The account, its balance and tier")
     def get(self, request):
         return ApiResponse(AccountOut(self.account).data)
+
+
+class TransactionOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    type = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Signed")
+    balance_after = serializers.DecimalField(max_digits=14, decimal_places=2)
+    description = serializers.CharField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class TransactionListView(PortalAPIView):
+    required_scope = "balance:read"
+
+    @extend_schema(responses=TransactionOut(many=True), summary="Ledger entries, newest first")
+    def get(self, request):
+        items, meta = paginate(
+            selectors.ledger_entries(account=self.account), request.query_params,
+            default_limit=TRANSACTIONS_DEFAULT_LIMIT, max_limit=TRANSACTIONS_MAX_LIMIT,
+        )
+        return ApiResponse(TransactionOut(items, many=True).data, meta=meta)
+
+
+class PlanLimitsOut(serializers.Serializer):
+    general = serializers.IntegerField(help_text="Requests per minute")
+    order_create = serializers.IntegerField(help_text="Orders per minute")
+    check = serializers.IntegerField(help_text="Check jobs per hour")
+    export = serializers.IntegerField(help_text="Exports per hour")
+
+
+class PlanOut(serializers.Serializer):
+    id = serializers.CharField(source="tier", help_text="The plan's tier names it")
+    name = serializers.CharField()
+    tier = serializers.CharField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    period_days = serializers.IntegerField()
+    limits = PlanLimitsOut()
+
+
+class PlanListView(PortalAPIView):
+    required_scope = "balance:read"
+
+    @extend_schema(responses=PlanOut(many=True), summary="Plans and their rate limits")
+    def get(self, request):
+        items, meta = paginate(
+            selectors.plans_public(), request.query_params,
+            default_limit=PLANS_DEFAULT_LIMIT, max_limit=PLANS_MAX_LIMIT,
+        )
+        return ApiResponse(PlanOut(items, many=True).data, meta=meta)
+
+
+class DepositAddressOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    currency = serializers.CharField()
+    network = serializers.CharField()
+    address = serializers.CharField()
+    uri = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_uri(self, obj) -> str:
+        return payment_uri(NETWORKS[(obj.currency, obj.network)].uri_scheme, obj.address)
+
+
+class DepositAddressIn(serializers.Serializer):
+    currency = serializers.CharField(help_text=" | ".join(CURRENCIES))
+    network = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True,
+        help_text="BTC for BTC, LTC for LTC, ERC20 for ETH; ERC20 or TRC20 for USDT (required)",
+    )
+
+
+class DepositAddressListView(PortalAPIView):
+    required_scope = {"GET": "balance:read", "POST": "deposits:write"}
+
+    @extend_schema(responses=DepositAddressOut(many=True), summary="The account's deposit addresses")
+    def get(self, request):
+        items, meta = paginate(
+            selectors.deposit_addresses(account=self.account), request.query_params,
+            default_limit=ADDRESSES_DEFAULT_LIMIT, max_limit=ADDRESSES_MAX_LIMIT,
+        )
+        return ApiResponse(DepositAddressOut(items, many=True).data, meta=meta)
+
+    @extend_schema(request=DepositAddressIn, responses={201: DepositAddressOut}, summary="A fresh deposit address")
+    def post(self, request):
+        body = DepositAddressIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        address = services.deposit_address_create(
+            account=self.account, currency=body.validated_data["currency"],
+            network=body.validated_data.get("network"),
+        )
+        return ApiResponse(DepositAddressOut(address).data, status=201)

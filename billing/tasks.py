@@ -1,0 +1,56 @@
+"""Billing background work: premium lapsing and the e-mails of SPEC issue 4. Thin: ids in, services do the work."""
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from accounts.models import Account
+from billing import services
+from billing.models import Deposit
+from billing.selectors import billing_contacts
+
+
+def _mail(*, account: Account, template: str, subject: str, context: dict) -> int:
+    recipients = billing_contacts(account=account)
+    if not recipients:
+        return 0
+    context = {"account": account, "site_url": settings.SITE_URL.rstrip("/"), **context}
+    body = render_to_string(f"billing/email/{template}.txt", context)
+    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+
+
+@shared_task(name="billing.tasks.lapse_premium", soft_time_limit=120, time_limit=150)
+def lapse_premium() -> dict:
+    """Every minute: audit each premium period that ended, remind those ending soon."""
+    lapsed = services.premium_lapse_due()
+    reminded = services.premium_remind_expiring()
+    for account_id in reminded:
+        send_premium_expiring_email.delay(account_id)
+    return {"lapsed": lapsed, "reminded": len(reminded)}
+
+
+@shared_task(name="billing.tasks.send_deposit_credited_email", autoretry_for=(OSError,), retry_backoff=30,
+             max_retries=5, soft_time_limit=60, time_limit=90)
+def send_deposit_credited_email(deposit_id: int) -> int:
+    deposit = Deposit.objects.select_related("account", "ledger_entry").filter(pk=deposit_id).first()
+    if deposit is None or deposit.ledger_entry is None:
+        return 0
+    return _mail(
+        account=deposit.account, template="deposit_credited",
+        subject=f"[Proxy Portal] Deposit of {deposit.amount_usd:.2f} USD credited",
+        context={"deposit": deposit, "entry": deposit.ledger_entry},
+    )
+
+
+@shared_task(name="billing.tasks.send_premium_expiring_email", autoretry_for=(OSError,), retry_backoff=30,
+             max_retries=5, soft_time_limit=60, time_limit=90)
+def send_premium_expiring_email(account_id: int) -> int:
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None or not account.is_premium:
+        return 0
+    return _mail(
+        account=account, template="premium_expiring",
+        subject=f"[Proxy Portal] Premium ends on {account.premium_until:%Y-%m-%d}",
+        context={"premium_until": account.premium_until},
+    )
