@@ -18,6 +18,11 @@ PASSWORD = "correct-horse-battery-9"
 @pytest.fixture(autouse=True)
 def _isolation(settings):
     """Fresh cache (rate limits) per test, and Celery tasks run inline unless a test opts out."""
+    # Pages render {% static %} without a collectstatic run (a clean checkout has no manifest).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     cache.clear()
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
