@@ -1,12 +1,9 @@
-from django.shortcuts import render
 from django.urls import path
 
-from accounts.permissions import dashboard_view
+from billing import views
 
-
-@dashboard_view("view")
-def page(request):
-    return render(request, "placeholder/page.html", {"title": "Billing"})
-
-
-urlpatterns = [path("", page, name="billing")]
+urlpatterns = [
+    path("", views.billing_page, name="billing"),
+    path("addresses/", views.address_create, name="billing_address_create"),
+    path("premium/", views.premium_upgrade, name="billing_premium_upgrade"),
+]
