@@ -1,0 +1,53 @@
+"""Rate limits are counted per API key, with the limits of the account's tier (SPEC §3)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+
+def test_free_account_gets_the_free_general_limit(account, make_key, api):
+    response = api(make_key(account, scopes=["balance:read"])).get("account")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Limit"] == "60"
+    assert response["X-RateLimit-Remaining"] == "59"
+    assert int(response["X-RateLimit-Reset"]) > timezone.now().timestamp()
+
+
+def test_premium_account_gets_the_premium_general_limit(account, make_key, api):
+    account.premium_until = timezone.now() + timedelta(days=30)
+    account.save(update_fields=["premium_until"])
+    response = api(make_key(account, scopes=["balance:read"])).get("account")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Limit"] == "300"
+
+
+def test_lapsed_premium_is_back_to_free_limits(account, make_key, api):
+    account.premium_until = timezone.now() - timedelta(minutes=1)
+    account.save(update_fields=["premium_until"])
+    assert api(make_key(account, scopes=["balance:read"])).get("account")["X-RateLimit-Limit"] == "60"
+
+
+def test_keys_of_one_account_have_independent_counters(account, make_key, api):
+    first = api(make_key(account, scopes=["balance:read"], name="a"))
+    second = api(make_key(account, scopes=["balance:read"], name="b"))
+    for _ in range(3):
+        response = first.get("account")
+    assert response["X-RateLimit-Remaining"] == "57"
+    assert second.get("account")["X-RateLimit-Remaining"] == "59"
+
+
+def test_key_over_its_limit_gets_429_while_a_sibling_key_works(account, make_key, api):
+    exhausted = api(make_key(account, scopes=["balance:read"], name="busy"))
+    sibling = api(make_key(account, scopes=["balance:read"], name="quiet"))
+    for _ in range(60):
+        assert exhausted.get("account").status_code == 200
+    over = exhausted.get("account")
+    assert over.status_code == 429
+    assert over.json_body["error_type"] == "rate_limited" and int(over["Retry-After"]) >= 1
+    assert sibling.get("account").status_code == 200
+
+
+def test_scope_refusals_do_not_consume_the_quota(account, make_key, api):
+    client = api(make_key(account, scopes=["geo:read", "balance:read"]))
+    client.post("deposits/addresses", {"currency": "BTC"})  # insufficient_scope
+    assert client.get("account")["X-RateLimit-Remaining"] == "59"
