@@ -1,0 +1,88 @@
+"""Fixtures of the security suite: two funded tenants, keys, and a loopback-only network guard."""
+
+import ipaddress
+import socket
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+
+from accounts.models import Membership, Role
+from accounts.services import user_create_with_account
+from apikeys.scopes import ALL_SCOPES
+from billing.services import ledger_post
+from tests.conftest import PASSWORD, ApiClient
+
+FUNDING = Decimal("1000.00")
+LOCAL_NAMES = {"localhost", "testserver", "ip6-localhost"}
+
+
+def _is_loopback(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host is None or host == "" or str(host).lower() in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_network(monkeypatch):
+    """Generated input must never make the portal reach past this machine.
+
+    Fuzzed bodies carry arbitrary URLs and addresses (check targets, judge URLs, upstreams):
+    any connection or name lookup outside the loopback range fails the attempt at once,
+    as a refused connection, instead of leaving the machine.
+    """
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def _check(address):
+        if isinstance(address, tuple) and address and not _is_loopback(address[0]):
+            raise ConnectionRefusedError(f"security suite: no traffic beyond loopback ({address[0]})")
+
+    def connect(self, address):
+        _check(address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        _check(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"security suite: no lookups beyond loopback ({host})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+
+
+def fund(account, amount: Decimal = FUNDING, tag: str = "fund") -> None:
+    ledger_post(
+        account=account, type="deposit", amount=amount,
+        reference=f"security-{tag}-{account.public_id}", description="security suite funding",
+    )
+
+
+def _tenant(email: str, name: str, make_key) -> SimpleNamespace:
+    user, account = user_create_with_account(email=email, password=PASSWORD, name=name)
+    fund(account)
+    key = make_key(account, scopes=ALL_SCOPES, name="all scopes")
+    return SimpleNamespace(user=user, account=account, key=key, api=ApiClient(key))
+
+
+@pytest.fixture
+def tenants(db, make_key):
+    """Two funded tenants, `a` (with a member) and `b`, each with an every-scope key."""
+    a = _tenant("alice@tenant-a.example", "Tenant A", make_key)
+    b = _tenant("bob@tenant-b.example", "Tenant B", make_key)
+    member, _ = user_create_with_account(email="mia@tenant-a.example", password=PASSWORD, name="Mia's own")
+    a.member = member
+    a.membership = Membership.objects.create(user=member, account=a.account, role=Role.MEMBER)
+    return SimpleNamespace(a=a, b=b)
