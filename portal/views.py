@@ -1,8 +1,9 @@
 import logging
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from portal.api.envelope import error_json_response
@@ -46,7 +47,8 @@ def handler404(request, exception=None):
 def handler500(request):
     if is_api_path(request.path_info):
         return error_json_response(500, "Internal server error.", "server_error")
-    return render(request, "errors/500.html", status=500)
+    # No request context: context processors may query the database that just failed.
+    return HttpResponseServerError(render_to_string("errors/500.html"))
 
 
 def handler403(request, exception=None):
