@@ -1,0 +1,343 @@
+"""Small asyncio servers for testing and benchmarking the engine without Django.
+
+All listen on 127.0.0.1 on a free port and count accepted connections (``.connections``).
+Use them as async context managers::
+
+    async with JudgeServer() as judge, HeaderProxy(add_headers={"Via": "1.1 x"}) as proxy:
+        ...  judge.url, proxy.port
+
+``start_pproxy(uri)`` runs a real ``pproxy`` server in a subprocess (for HTTP/CONNECT/SOCKS4/
+SOCKS5 with or without credentials) and waits until it listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from .judge import render_json, render_text
+
+__all__ = [
+    "free_port",
+    "wait_listening",
+    "start_pproxy",
+    "stop_process",
+    "JudgeServer",
+    "HeaderProxy",
+    "SilentServer",
+    "GarbageServer",
+    "DribbleServer",
+    "CloseServer",
+    "closed_port",
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (connections are refused)."""
+    return free_port()
+
+
+def wait_listening(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def start_pproxy(
+    scheme: str, *, credentials: str | None = None, port: int | None = None
+) -> tuple[subprocess.Popen, int]:
+    """Start ``python -m pproxy -l scheme://127.0.0.1:PORT[#user:pass]``; returns (process, port).
+
+    ``scheme``: 'http' (forward + CONNECT), 'socks4', 'socks5', or pproxy combos like
+    'http+socks5'. Authentication is re-checked on every connection (``--auth 0``)."""
+    port = port or free_port()
+    uri = f"{scheme}://127.0.0.1:{port}"
+    if credentials:
+        uri += f"#{credentials}"
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, test helper
+        [sys.executable, "-m", "pproxy", "-l", uri, "--auth", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_listening(port)
+    except RuntimeError:
+        stop_process(proc)
+        raise
+    return proc, port
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class _Server:
+    """Base: start/stop an asyncio TCP server on 127.0.0.1, count connections."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self.connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _on_connect(self, reader, writer) -> None:
+        self.connections += 1
+        self._writers.add(writer)
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await self._handle(reader, writer)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            pass  # stopping: end quietly (3.11 streams log cancelled handler tasks)
+        finally:
+            self._tasks.discard(task)
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+
+    async def start(self) -> _Server:
+        self.server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0, backlog=4096)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            for w in list(self._writers):
+                with contextlib.suppress(Exception):
+                    w.transport.abort()
+            tasks = list(self._tasks)
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+async def _read_request_head(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str, str]]]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return lines[0], headers
+
+
+class JudgeServer(_Server):
+    """A judge implementing the protocol of :mod:`checker.engine.judge`: JSON when the
+    request accepts application/json or has ?format=json, azenv text otherwise.
+    ``fmt`` forces 'json' or 'text'. ``.url`` is ``http://127.0.0.1:PORT/judge``."""
+
+    def __init__(self, fmt: str | None = None, chunked: bool = False) -> None:
+        super().__init__()
+        self.fmt = fmt
+        self.chunked = chunked
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/judge"
+
+    async def _handle(self, reader, writer) -> None:
+        request_line, headers = await _read_request_head(reader)
+        peer = writer.get_extra_info("peername")[0]
+        accept = " ".join(v for n, v in headers if n.lower() == "accept")
+        want_json = self.fmt == "json" or (
+            self.fmt is None and ("application/json" in accept or "format=json" in request_line)
+        )
+        if want_json:
+            body, ctype = render_json(peer, headers).encode(), "application/json"
+        else:
+            body, ctype = render_text(peer, headers).encode(), "text/plain; charset=utf-8"
+        if self.chunked:
+            half = len(body) // 2
+            payload = (
+                b"".join(
+                    f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                    for part in (body[:half], body[half:])
+                )
+                + b"0\r\n\r\n"
+            )
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + ctype.encode()
+                + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + payload
+            )
+        else:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + ctype.encode()
+                + f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+        await writer.drain()
+
+
+class TextSite(_Server):
+    """A tiny web site answering every GET with ``body`` (for target_url/expect_text)."""
+
+    def __init__(self, body: str = "hello", status: int = 200) -> None:
+        super().__init__()
+        self.body = body.encode()
+        self.status = status
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/page"
+
+    async def _handle(self, reader, writer) -> None:
+        await _read_request_head(reader)
+        writer.write(
+            f"HTTP/1.1 {self.status} X\r\nContent-Type: text/html\r\nContent-Length: "
+            f"{len(self.body)}\r\nConnection: close\r\n\r\n".encode()
+            + self.body
+        )
+        await writer.drain()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            writer.write_eof()
+
+
+class HeaderProxy(_Server):
+    """A minimal HTTP forward proxy (absolute-URI GET, no CONNECT) that adds ``add_headers``
+    to the forwarded request — for anonymity tests (Via, X-Forwarded-For …).
+    With ``credentials='user:pass'`` it answers 407 unless Proxy-Authorization matches."""
+
+    def __init__(
+        self, add_headers: dict[str, str] | None = None, credentials: str | None = None
+    ) -> None:
+        super().__init__()
+        self.add_headers = add_headers or {}
+        self.credentials = credentials
+
+    async def _handle(self, reader, writer) -> None:
+        import base64
+        from urllib.parse import urlsplit
+
+        request_line, headers = await _read_request_head(reader)
+        method, uri, version = request_line.split(" ", 2)
+        if self.credentials is not None:
+            expected = "Basic " + base64.b64encode(self.credentials.encode()).decode()
+            got = [v for n, v in headers if n.lower() == "proxy-authorization"]
+            if got != [expected]:
+                writer.write(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n"
+                )
+                await writer.drain()
+                return
+        if method == "CONNECT" or not uri.startswith("http://"):
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return
+        parts = urlsplit(uri)
+        up_reader, up_writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        out = [f"{method} {path} {version}"]
+        out += [f"{n}: {v}" for n, v in headers if n.lower() != "proxy-authorization"]
+        out += [f"{n}: {v}" for n, v in self.add_headers.items()]
+        up_writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
+        await up_writer.drain()
+        try:
+            await _pipe(up_reader, writer)
+        finally:
+            up_writer.transport.abort()
+
+
+class SilentServer(_Server):
+    """Accepts and never sends a byte (reads and discards what it gets)."""
+
+    async def _handle(self, reader, writer) -> None:
+        while await reader.read(65536):
+            pass
+        await asyncio.sleep(3600)
+
+
+class GarbageServer(_Server):
+    """Answers any input with binary garbage, then closes."""
+
+    def __init__(self, payload: bytes = b"\xde\xad\xbe\xef garbage \x00\x01\x02\r\n\r\n") -> None:
+        super().__init__()
+        self.payload = payload
+
+    async def _handle(self, reader, writer) -> None:
+        await reader.read(1)
+        writer.write(self.payload)
+        await writer.drain()
+
+
+class DribbleServer(_Server):
+    """Sends a valid-looking HTTP response one byte every ``interval`` seconds, forever."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__()
+        self.interval = interval
+
+    async def _handle(self, reader, writer) -> None:
+        await reader.read(1)
+        payload = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100000
+        for i in range(len(payload)):
+            writer.write(payload[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(self.interval)
+
+
+class CloseServer(_Server):
+    """Accepts and closes at once."""
+
+    async def _handle(self, reader, writer) -> None:
+        return None
+
+
+def judge_echo_json(remote_addr: str, headers: dict[str, str]) -> str:  # pragma: no cover
+    return json.dumps({"remote_addr": remote_addr, "headers": headers})
