@@ -1,0 +1,215 @@
+"""The one pricing service: `(type, quantity, period, country)` → a `Quote`.
+
+Calc, placement, extension and the dashboard's live price all call `quote()`, so the price
+a customer sees is the price they are charged. Inputs are validated against the catalogue
+the operator edits (proxy types, periods, countries, price rules); every problem is
+reported per field in one `DomainValidationError`.
+
+Price arithmetic:
+- period-bound types (sold by the IP): the rule's `unit_price` is per IP per
+  `base_period_days`; the unit price of an order is that scaled to the ordered period and
+  rounded to the cent (never below one cent);
+- residential (sold by the GB): the rule's `unit_price` is per GB;
+- `subtotal = unit_price × quantity` (rounded to the cent);
+- discount percent = the highest volume tier reached + the discount for exactly this period,
+  capped at `MAX_DISCOUNT_PERCENT`; `discount = subtotal × percent / 100` (rounded);
+- `total = subtotal − discount`. Rounding is `portal.money.to_money` (half up).
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from portal.api.errors import DomainValidationError
+from portal.money import CENT, CURRENCY, to_money
+
+from .models import QUANTITY_PLACES, Country, Period, PriceRule, ProxyType
+
+MAX_DISCOUNT_PERCENT = Decimal("90")
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """Validated, normalised order input."""
+
+    proxy_type: ProxyType
+    quantity: Decimal
+    period: int | None
+    country: str  # "" when any country
+
+    @property
+    def type(self) -> str:
+        return self.proxy_type.code
+
+
+@dataclass(frozen=True)
+class Quote:
+    spec: OrderSpec
+    unit_price: Decimal
+    subtotal: Decimal
+    discount: Decimal
+    total: Decimal
+    discount_percent: Decimal
+    currency: str = CURRENCY
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.spec.quantity
+
+    @property
+    def period(self) -> int | None:
+        return self.spec.period
+
+    @property
+    def country(self) -> str:
+        return self.spec.country
+
+
+def format_quantity(value: Decimal, unit: str):
+    """IPs as an int; GB as a decimal string without trailing zeros ("2.5", "10")."""
+    if unit == "IP":
+        return int(value)
+    text = f"{Decimal(value).quantize(Decimal(1).scaleb(-QUANTITY_PLACES)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _parse_decimal(raw) -> Decimal | None:
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, float):
+        raw = repr(raw)
+    if isinstance(raw, int | Decimal | str):
+        try:
+            value = Decimal(str(raw).strip())
+        except (InvalidOperation, ValueError):
+            return None
+        return value if value.is_finite() else None
+    return None
+
+
+def _parse_int(raw) -> int | None:
+    value = _parse_decimal(raw)
+    if value is None or value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+def validate_order_input(*, type, quantity, period=None, country=None) -> OrderSpec:  # noqa: A002
+    """Checks the raw input against the catalogue; raises DomainValidationError per field."""
+    errors: dict[str, list[str]] = {}
+    proxy_type = None
+    if type is None or type == "":
+        errors["type"] = ["This field is required."]
+    elif not isinstance(type, str):
+        errors["type"] = ["Must be a string."]
+    else:
+        proxy_type = ProxyType.objects.filter(code=type.strip().lower(), is_active=True).first()
+        if proxy_type is None:
+            codes = ", ".join(ProxyType.objects.filter(is_active=True).values_list("code", flat=True))
+            errors["type"] = [f"Unknown proxy type '{type}'. Choose one of: {codes}."]
+
+    qty = None
+    if quantity is None or quantity == "":
+        errors["quantity"] = ["This field is required."]
+    else:
+        qty = _parse_decimal(quantity)
+        if qty is None:
+            errors["quantity"] = ["Must be a number."]
+            qty = None
+        elif proxy_type is not None:
+            unit_name = "GB" if proxy_type.is_traffic else "IPs"
+            lo, hi = proxy_type.min_quantity, proxy_type.max_quantity
+            if qty < lo or qty > hi:
+                errors["quantity"] = [
+                    f"Must be between {format_quantity(lo, proxy_type.unit)} and "
+                    f"{format_quantity(hi, proxy_type.unit)} {unit_name}."
+                ]
+            elif not proxy_type.is_traffic and qty != qty.to_integral_value():
+                errors["quantity"] = ["Must be a whole number of IPs."]
+            elif proxy_type.is_traffic and qty != qty.quantize(Decimal(1).scaleb(-QUANTITY_PLACES)):
+                errors["quantity"] = [f"Use at most {QUANTITY_PLACES} decimal places."]
+        elif qty <= 0:
+            errors["quantity"] = ["Must be greater than zero."]
+
+    days = None
+    if period is None or period == "":
+        if proxy_type is not None and proxy_type.period_required:
+            errors["period"] = ["This field is required for this proxy type (days, see /reference/periods)."]
+    else:
+        days = _parse_int(period)
+        valid = list(Period.objects.filter(is_active=True).values_list("days", flat=True))
+        if days is None or days not in valid:
+            errors["period"] = [
+                f"Must be one of the orderable periods in days: {', '.join(str(d) for d in valid)}."
+            ]
+            days = None
+
+    code = ""
+    if country is not None and country != "":
+        if not isinstance(country, str):
+            errors["country"] = ["Must be an ISO 3166-1 alpha-2 country code."]
+        else:
+            code = country.strip().upper()
+            found = Country.objects.filter(code=code, is_active=True).first()
+            if found is None:
+                errors["country"] = [f"Unknown or unavailable country '{country}' (see /reference/countries)."]
+            elif proxy_type is not None and not found.types.filter(pk=proxy_type.pk).exists():
+                errors["country"] = [f"{found.name} is not available for {proxy_type.name} proxies."]
+
+    if errors:
+        raise DomainValidationError(errors)
+    return OrderSpec(proxy_type=proxy_type, quantity=qty, period=days, country=code)
+
+
+def price_rule_for(proxy_type: ProxyType, country: str) -> PriceRule | None:
+    rules = PriceRule.objects.filter(proxy_type=proxy_type, is_active=True).prefetch_related(
+        "volume_tiers", "period_discounts"
+    )
+    if country:
+        rule = rules.filter(country__code=country).first()
+        if rule is not None:
+            return rule
+    return rules.filter(country__isnull=True).first()
+
+
+def price(spec: OrderSpec, *, period: int | None = None) -> Quote:
+    """Prices a validated spec (`period` overrides the spec's, for extensions)."""
+    days = spec.period if period is None else period
+    if period is not None:
+        spec = OrderSpec(proxy_type=spec.proxy_type, quantity=spec.quantity, period=days, country=spec.country)
+    rule = price_rule_for(spec.proxy_type, spec.country)
+    if rule is None:
+        raise DomainValidationError(
+            {"type": [f"{spec.proxy_type.name} proxies have no price set; they cannot be ordered now."]}
+        )
+    if spec.proxy_type.is_traffic or not days:
+        unit_price = to_money(rule.unit_price)
+    else:
+        unit_price = to_money(rule.unit_price * Decimal(days) / Decimal(rule.base_period_days))
+    unit_price = max(unit_price, CENT)
+    subtotal = to_money(unit_price * spec.quantity)
+    percent = Decimal("0")
+    for tier in rule.volume_tiers.all():  # ordered by min_quantity
+        if spec.quantity >= tier.min_quantity:
+            percent = tier.discount_percent
+    if days:
+        for pd in rule.period_discounts.all():
+            if pd.period_days == days:
+                percent += pd.discount_percent
+    percent = min(percent, MAX_DISCOUNT_PERCENT)
+    discount = to_money(subtotal * percent / Decimal(100))
+    total = subtotal - discount
+    if total <= 0:
+        raise DomainValidationError({"quantity": ["The quantity is too small to be priced."]})
+    return Quote(
+        spec=spec, unit_price=unit_price, subtotal=subtotal, discount=discount, total=total,
+        discount_percent=percent,
+    )
+
+
+def quote(*, type, quantity, period=None, country=None) -> Quote:  # noqa: A002
+    """Validates `(type, quantity, period, country)` and prices it."""
+    return price(validate_order_input(type=type, quantity=quantity, period=period, country=country))

@@ -1,0 +1,91 @@
+from decimal import Decimal
+
+import pytest
+
+from orders.models import PriceRule, VolumeTier
+from orders.pricing import quote
+from portal.api.errors import DomainValidationError
+
+pytestmark = pytest.mark.django_db
+
+
+def test_default_catalogue_prices_datacenter_per_ip_per_period():
+    q = quote(type="datacenter", quantity=5, period=30, country="DE")
+    assert q.unit_price == Decimal("1.50")
+    assert q.subtotal == Decimal("7.50")
+    assert q.discount == Decimal("0.00")
+    assert q.total == Decimal("7.50")
+
+
+def test_unit_price_scales_with_the_period_and_period_discount_applies():
+    q = quote(type="datacenter", quantity=2, period=90, country="DE")
+    assert q.unit_price == Decimal("4.50")
+    assert q.subtotal == Decimal("9.00")
+    assert q.discount == Decimal("0.90")  # 10 % for 90 days
+    assert q.total == Decimal("8.10")
+
+
+def test_volume_tier_applies_from_its_minimum():
+    below = quote(type="datacenter", quantity=9, period=30)
+    at = quote(type="datacenter", quantity=10, period=30)
+    assert below.discount == Decimal("0.00")
+    assert at.subtotal == Decimal("15.00")
+    assert at.discount == Decimal("0.75")
+    assert at.total == Decimal("14.25")
+
+
+def test_residential_is_priced_per_gb_without_period_and_rounds_half_up():
+    q = quote(type="residential", quantity="2.5", country="DE")
+    assert q.period is None
+    assert q.unit_price == Decimal("3.50")
+    assert q.subtotal == Decimal("8.75")
+    assert q.total == Decimal("8.75")
+    rule = PriceRule.objects.get(proxy_type__code="residential", country__isnull=True)
+    rule.unit_price = Decimal("3.333")
+    rule.save()
+    assert quote(type="residential", quantity="1.5").subtotal == Decimal("5.00")  # 3.33 × 1.5 = 4.995
+
+
+def test_country_rule_beats_the_default_rule():
+    assert quote(type="residential", quantity=1, country="US").unit_price == Decimal("4.00")
+    assert quote(type="residential", quantity=1, country="us").country == "US"
+
+
+def test_highest_tier_reached_wins():
+    rule = PriceRule.objects.get(proxy_type__code="residential", country__isnull=True)
+    VolumeTier.objects.filter(rule=rule).delete()
+    VolumeTier.objects.create(rule=rule, min_quantity=5, discount_percent=10)
+    VolumeTier.objects.create(rule=rule, min_quantity=20, discount_percent=30)
+    assert quote(type="residential", quantity=20).discount_percent == Decimal("30")
+    assert quote(type="residential", quantity=19).discount_percent == Decimal("10")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "nope", "quantity": 1, "period": 30}, "type"),
+        ({"type": None, "quantity": 1}, "type"),
+        ({"type": "datacenter", "quantity": 1}, "period"),
+        ({"type": "datacenter", "quantity": 1, "period": 13}, "period"),
+        ({"type": "datacenter", "quantity": "1.5", "period": 30}, "quantity"),
+        ({"type": "datacenter", "quantity": 0, "period": 30}, "quantity"),
+        ({"type": "datacenter", "quantity": 100000, "period": 30}, "quantity"),
+        ({"type": "datacenter", "quantity": "abc", "period": 30}, "quantity"),
+        ({"type": "datacenter", "quantity": True, "period": 30}, "quantity"),
+        ({"type": "residential", "quantity": "1.0001"}, "quantity"),
+        ({"type": "residential", "quantity": "1e40"}, "quantity"),
+        ({"type": "residential", "quantity": 1, "country": "XX"}, "country"),
+        ({"type": "mobile", "quantity": 1, "period": 30, "country": "SE"}, "country"),
+        ({"type": "ipv6", "quantity": 5, "period": 30}, "quantity"),
+    ],
+)
+def test_invalid_input_names_the_field(body, field):
+    with pytest.raises(DomainValidationError) as info:
+        quote(**body)
+    assert field in info.value.meta["fields"]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(DomainValidationError) as info:
+        quote(type="datacenter", quantity="x", period=13, country="XX")
+    assert set(info.value.meta["fields"]) == {"quantity", "period", "country"}
