@@ -23,6 +23,8 @@ def _isolation(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Hashing strength is Django's business; tests only need passwords to round-trip.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
