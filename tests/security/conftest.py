@@ -78,8 +78,10 @@ def _tenant(email: str, name: str, make_key) -> SimpleNamespace:
 
 
 @pytest.fixture
-def tenants(db, make_key):
+def tenants(db, make_key, settings):
     """Two funded tenants, `a` (with a member) and `b`, each with an every-scope key."""
+    # A fast hasher: the suite creates these users hundreds of times; hashing is not under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     a = _tenant("alice@tenant-a.example", "Tenant A", make_key)
     b = _tenant("bob@tenant-b.example", "Tenant B", make_key)
     member, _ = user_create_with_account(email="mia@tenant-a.example", password=PASSWORD, name="Mia's own")
