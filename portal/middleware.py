@@ -33,6 +33,8 @@ class ApiRequestGuardMiddleware:
             return error_json_response(413, "The request body is too large.", "payload_too_large")
         if isinstance(exception, UnicodeDecodeError):
             return error_json_response(400, "The request is not valid UTF-8.", "bad_request")
+        if isinstance(exception, RecursionError):  # json.loads on deeply nested input
+            return error_json_response(400, "Malformed request body: nested too deeply.", "bad_request")
         logger.exception("unhandled error on API path", exc_info=exception)
         return error_json_response(500, "Internal server error.", "server_error")
 

@@ -59,6 +59,8 @@ def envelope_exception_handler(exc, context):
         return _response(400, next(iter(fields.values()))[0], "validation_error", {"fields": fields})
     if isinstance(exc, drf.ParseError):
         return _response(400, f"Malformed request body: {exc.detail}", "bad_request")
+    if isinstance(exc, RecursionError):  # json.loads on deeply nested input
+        return _response(400, "Malformed request body: nested too deeply.", "bad_request")
     if isinstance(exc, drf.AuthenticationFailed | drf.NotAuthenticated):
         return _response(401, errors.Unauthorized.default_message, "unauthorized")
     if isinstance(exc, drf.PermissionDenied | DjangoPermissionDenied):
