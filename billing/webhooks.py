@@ -73,7 +73,7 @@ def deposit_webhook(request):
         ), delivery)
     try:
         payload = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         delivery.outcome = "refused: malformed JSON"
         return _answer(400, error_envelope("Malformed request body: not JSON.", "bad_request"), delivery)
     if not isinstance(payload, dict):

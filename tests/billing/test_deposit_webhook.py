@@ -117,6 +117,9 @@ def test_a_malformed_body_is_400_bad_request(account, btc_address):
     assert response.json_body["error_type"] == "bad_request"
     response = deliver(None, raw=b"[1, 2]")
     assert response.status_code == 400
+    response = deliver(None, raw=b"[" * 100_000)
+    assert response.status_code == 400
+    assert DepositDelivery.objects.filter(status_code=400).count() == 3
     assert not Deposit.objects.exists()
 
 
