@@ -22,6 +22,9 @@
   var secretDialog = document.querySelector("dialog[data-one-time-secret]");
   if (secretDialog) {
     secretDialog.addEventListener("close", function () {
+      // portal.js re-opens server-opened dialogs as modal (close() then showModal()); the close
+      // event of that hand-over arrives while the dialog is open again and must be ignored.
+      if (secretDialog.open || !secretDialog.parentNode) { return; }
       secretDialog.parentNode.removeChild(secretDialog);
       dialogs = dialogs.filter(function (d) { return d !== secretDialog; });
       syncBackground();
