@@ -1,1 +1,5 @@
-urlpatterns: list = []
+from django.urls import path
+
+from checker.judge import judge
+
+urlpatterns = [path("", judge, name="judge")]

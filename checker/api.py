@@ -1,0 +1,362 @@
+"""Proxy checker API (SPEC §6): check jobs, their results, the public and premium pools."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+
+from checker import selectors, services
+from checker.models import PROTOCOLS, Pool
+from portal.api.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
+from portal.api.idempotency import idempotent
+from portal.api.pagination import page_params, paginate
+from portal.api.renderers import ApiResponse
+from portal.api.views import PortalAPIView
+
+CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
+JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100
+ITEMS_DEFAULT_LIMIT, ITEMS_MAX_LIMIT = 50, 200
+POOL_DEFAULT_LIMIT, POOL_MAX_LIMIT = 50, 200
+EXPORT_FORMATS = ("txt", "csv", "json")
+EXPORT_CHUNK = 2000
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _time(value) -> str | None:
+    return value.strftime(TIME_FORMAT) if value else None
+
+
+def _blank_none(value):
+    return value if value not in ("", None) else None
+
+
+# ----------------------------------------------------------------------------- serializers
+class CheckIn(serializers.Serializer):
+    proxies_text = serializers.CharField(
+        allow_blank=True, trim_whitespace=False,
+        help_text="One proxy a line: ip:port, ip:port:user:pass, user:pass@ip:port, or scheme://…",
+    )
+    include_anonymity = serializers.BooleanField(required=False, default=False)
+    target_url = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2048)
+    expect_text = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=512, trim_whitespace=False
+    )
+
+
+class CheckCreatedOut(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+
+
+class JobOut(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["queued", "running", "completed", "failed", "cancelled"])
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    live = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+ITEM_FIELDS = ["proxy_norm", "status", "protocol", "connect_ms", "ttfb_ms", "exit_ip", "country", "anonymity", "error"]
+
+
+def item_dict(row) -> dict:
+    """A CheckItem (or a values() dict of one) as the API item."""
+    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
+    return {name: _blank_none(get(name)) for name in ITEM_FIELDS}
+
+
+class ItemOut(serializers.Serializer):
+    proxy_norm = serializers.CharField()
+    status = serializers.ChoiceField(choices=["live", "dead"])
+    protocol = serializers.CharField(allow_null=True)
+    connect_ms = serializers.IntegerField(allow_null=True)
+    ttfb_ms = serializers.IntegerField(allow_null=True)
+    exit_ip = serializers.CharField(allow_null=True)
+    country = serializers.CharField(allow_null=True)
+    anonymity = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+POOL_FIELDS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"]
+_POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "last_checked_at"]
+
+
+def pool_dict(row) -> dict:
+    """A PoolProxy values_list tuple (in _POOL_COLUMNS order) as the API item."""
+    norm, protocol, country, anonymity, latency, uptime, checked = row
+    return {
+        "proxy_norm": norm,
+        "protocol": _blank_none(protocol),
+        "country": _blank_none(country),
+        "anonymity": _blank_none(anonymity),
+        "latency_ms": latency,
+        "uptime_score": round(uptime, 4),
+        "checked_at": _time(checked),
+    }
+
+
+class PoolProxyOut(serializers.Serializer):
+    proxy_norm = serializers.CharField()
+    protocol = serializers.CharField(allow_null=True)
+    country = serializers.CharField(allow_null=True)
+    anonymity = serializers.CharField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+    uptime_score = serializers.FloatField()
+    checked_at = serializers.DateTimeField()
+
+
+PAGE_PARAMS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="≥ 1"),
+    OpenApiParameter("limit", OpenApiTypes.INT),
+]
+POOL_FILTER_PARAMS = [
+    OpenApiParameter("protocol", OpenApiTypes.STR, enum=list(PROTOCOLS)),
+    OpenApiParameter("country", OpenApiTypes.STR, description="ISO 3166-1 alpha-2 code"),
+    OpenApiParameter("anonymity", OpenApiTypes.STR, enum=["transparent", "anonymous", "elite"]),
+    OpenApiParameter("fresh_minutes", OpenApiTypes.INT, description="Checked within N minutes (default 1440)"),
+    OpenApiParameter("max_latency_ms", OpenApiTypes.INT, description="Maximum connect latency"),
+    OpenApiParameter("min_uptime", OpenApiTypes.FLOAT, description="Minimum uptime score, 0–1"),
+]
+FORMAT_PARAM = OpenApiParameter("format", OpenApiTypes.STR, enum=list(EXPORT_FORMATS), description="Default txt")
+
+
+# ----------------------------------------------------------------------------- file exports
+class FileNegotiation(DefaultContentNegotiation):
+    """Exports take `?format=txt|csv|json` for the file, not for DRF's renderer choice;
+    errors still render as the JSON envelope."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def export_format(query) -> str:
+    fmt = (query.get("format") or "txt").lower()
+    if fmt not in EXPORT_FORMATS:
+        raise DomainValidationError({"format": f"format must be one of: {', '.join(EXPORT_FORMATS)}."})
+    return fmt
+
+
+def stream_rows(rows, *, fmt: str, columns: list[str], to_dict, to_line, filename: str) -> StreamingHttpResponse:
+    """A file streamed row by row from an iterator (constant memory whatever its size)."""
+
+    def txt():
+        for row in rows:
+            yield to_line(row) + "\n"
+
+    def csv_lines():
+        writer = csv.writer(_Echo())
+        yield writer.writerow(columns)
+        for row in rows:
+            item = to_dict(row)
+            yield writer.writerow(["" if item[c] is None else item[c] for c in columns])
+
+    def json_array():
+        yield "["
+        first = True
+        for row in rows:
+            yield ("" if first else ",") + json.dumps(to_dict(row), separators=(",", ":"))
+            first = False
+        yield "]\n"
+
+    generators = {"txt": (txt, "text/plain"), "csv": (csv_lines, "text/csv"), "json": (json_array, "application/json")}
+    generator, content_type = generators[fmt]
+    response = StreamingHttpResponse(
+        (chunk.encode() for chunk in generator()), content_type=f"{content_type}; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# ----------------------------------------------------------------------------- jobs
+class CheckCreateView(PortalAPIView):
+    required_scope = "checker:write"
+    rate_category = "check"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # The endpoint's own limit, checked before the body is parsed (DRF reads the stream
+        # itself, bypassing Django's DATA_UPLOAD_MAX_MEMORY_SIZE check).
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > CHECK_BODY_LIMIT:
+            raise PayloadTooLarge(f"The request body is over the {CHECK_BODY_LIMIT // (1024 * 1024)} MB limit.")
+        if len(request._request.body) > CHECK_BODY_LIMIT:  # no or lying Content-Length
+            raise PayloadTooLarge(f"The request body is over the {CHECK_BODY_LIMIT // (1024 * 1024)} MB limit.")
+
+    @extend_schema(request=CheckIn, responses={202: CheckCreatedOut}, summary="Submit proxies for checking")
+    @idempotent
+    def post(self, request):
+        body = CheckIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        job = services.job_create(
+            account=self.account,
+            proxies_text=data["proxies_text"],
+            include_anonymity=data.get("include_anonymity", False),
+            target_url=data.get("target_url"),
+            expect_text=data.get("expect_text"),
+        )
+        # `job` is the instance as created (queued), whatever an eager worker did since.
+        return ApiResponse(CheckCreatedOut(job).data, status=202)
+
+
+class JobListView(PortalAPIView):
+    required_scope = "checker:read"
+
+    @extend_schema(parameters=PAGE_PARAMS, responses=JobOut(many=True), summary="The account's check jobs, newest first")
+    def get(self, request):
+        items, meta = paginate(
+            selectors.jobs(account=self.account), request.query_params,
+            default_limit=JOBS_DEFAULT_LIMIT, max_limit=JOBS_MAX_LIMIT,
+        )
+        return ApiResponse(JobOut(items, many=True).data, meta=meta)
+
+
+class JobDetailView(PortalAPIView):
+    required_scope = "checker:read"
+
+    @extend_schema(responses=JobOut, summary="A check job's status and progress")
+    def get(self, request, job_id: str):
+        job = selectors.job_get(account=self.account, job_id=job_id)
+        return ApiResponse(JobOut(job).data)
+
+
+class JobItemsView(PortalAPIView):
+    required_scope = "checker:read"
+
+    @extend_schema(
+        parameters=[*PAGE_PARAMS, OpenApiParameter("status", OpenApiTypes.STR, enum=["live", "dead"])],
+        responses=ItemOut(many=True), summary="Per-proxy results of a job",
+    )
+    def get(self, request, job_id: str):
+        job = selectors.job_get(account=self.account, job_id=job_id)
+        status = selectors.parse_item_status(request.query_params.get("status"))
+        items, meta = paginate(
+            selectors.job_items(account=self.account, job=job, status=status), request.query_params,
+            default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
+        )
+        return ApiResponse([item_dict(i) for i in items], meta=meta)
+
+
+def job_export_response(*, account, job, fmt: str, status: str | None) -> StreamingHttpResponse:
+    """txt lists the live proxies (or those of `status`), csv and json every result."""
+    if fmt == "txt" and status is None:
+        status = "live"
+    rows = (
+        selectors.job_items(account=account, job=job, status=status)
+        .values(*ITEM_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
+    )
+    return stream_rows(
+        rows, fmt=fmt, columns=ITEM_FIELDS, to_dict=item_dict, to_line=lambda r: r["proxy_norm"],
+        filename=f"check-{job.job_id}",
+    )
+
+
+class JobExportView(PortalAPIView):
+    required_scope = "checker:read"
+    rate_category = "export"
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(
+        parameters=[FORMAT_PARAM, OpenApiParameter("status", OpenApiTypes.STR, enum=["live", "dead"])],
+        responses={200: OpenApiTypes.STR}, summary="A job's results as a file (txt: live proxies)",
+    )
+    def get(self, request, job_id: str):
+        job = selectors.job_get(account=self.account, job_id=job_id)
+        fmt = export_format(request.query_params)
+        status = selectors.parse_item_status(request.query_params.get("status"))
+        return job_export_response(account=self.account, job=job, fmt=fmt, status=status)
+
+
+# ----------------------------------------------------------------------------- pools
+def pool_page(request, pool: str) -> ApiResponse:
+    filters = selectors.parse_pool_filters(request.query_params)
+    params = page_params(request.query_params, default_limit=POOL_DEFAULT_LIMIT, max_limit=POOL_MAX_LIMIT)
+    qs = selectors.pool_proxies(pool=pool, filters=filters)
+    total = qs.count()
+    rows = qs.values_list(*_POOL_COLUMNS)[params.offset : params.offset + params.limit]
+    meta = {
+        "page": params.page, "limit": params.limit, "total": total,
+        "refreshed_at": _time(selectors.pool_refreshed_at(pool=pool)),
+    }
+    return ApiResponse([pool_dict(r) for r in rows], meta=meta)
+
+
+def pool_export(request, pool: str) -> StreamingHttpResponse:
+    fmt = export_format(request.query_params)
+    filters = selectors.parse_pool_filters(request.query_params)
+    rows = selectors.pool_proxies(pool=pool, filters=filters).values_list(*_POOL_COLUMNS).iterator(
+        chunk_size=EXPORT_CHUNK
+    )
+    return stream_rows(
+        rows, fmt=fmt, columns=POOL_FIELDS, to_dict=pool_dict, to_line=lambda r: r[0], filename=f"{pool}-proxies",
+    )
+
+
+class PublicProxyListView(PortalAPIView):
+    required_scope = "checker:read"
+
+    @extend_schema(
+        parameters=[*POOL_FILTER_PARAMS, *PAGE_PARAMS], responses=PoolProxyOut(many=True),
+        summary="Verified public proxies (latest check succeeded)",
+    )
+    def get(self, request):
+        return pool_page(request, Pool.PUBLIC)
+
+
+class PublicProxyExportView(PortalAPIView):
+    required_scope = "checker:read"
+    rate_category = "export"
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(parameters=[FORMAT_PARAM, *POOL_FILTER_PARAMS], responses={200: OpenApiTypes.STR},
+                   summary="Verified public proxies as a file (streamed)")
+    def get(self, request):
+        return pool_export(request, Pool.PUBLIC)
+
+
+class PremiumProxyListView(PortalAPIView):
+    required_scope = "checker:read"
+
+    @extend_schema(
+        parameters=[*POOL_FILTER_PARAMS, *PAGE_PARAMS], responses=PoolProxyOut(many=True),
+        summary="The premium pool (premium accounts)",
+    )
+    def get(self, request):
+        if not self.account.is_premium:
+            raise PremiumRequired("The premium proxy pool needs an active premium plan.")
+        return pool_page(request, Pool.PREMIUM)
+
+
+class PremiumProxyExportView(PortalAPIView):
+    required_scope = "checker:read"
+    rate_category = "export"
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(parameters=[FORMAT_PARAM, *POOL_FILTER_PARAMS], responses={200: OpenApiTypes.STR},
+                   summary="The premium pool as a file (streamed)")
+    def get(self, request):
+        if not self.account.is_premium:
+            raise PremiumRequired("The premium proxy pool needs an active premium plan.")
+        return pool_export(request, Pool.PREMIUM)
+

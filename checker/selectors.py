@@ -1,0 +1,141 @@
+"""Reads of the checker: a tenant's jobs and results, and the verified pools."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Account
+from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
+from portal.api.errors import DomainValidationError, NotFound
+
+DEFAULT_FRESH_MINUTES = 1440
+MAX_FRESH_MINUTES = 366 * 24 * 60
+
+
+def jobs(*, account: Account):
+    """The account's jobs, newest first."""
+    return CheckJob.objects.for_account(account).order_by("-created_at", "-job_id").defer("proxies")
+
+
+def job_get(*, account: Account, job_id) -> CheckJob:
+    """The account's job by its UUID; a malformed id or another tenant's job is NotFound."""
+    try:
+        key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("No such job.") from None
+    job = CheckJob.objects.for_account(account).defer("proxies").filter(pk=key).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def job_items(*, account: Account, job: CheckJob, status: str | None = None):
+    if job.account_id != account.pk:  # defensive: jobs come from job_get(account=...)
+        raise NotFound("No such job.")
+    items = CheckItem.objects.filter(job=job)
+    if status:
+        items = items.filter(status=status)
+    return items.order_by("id")
+
+
+def parse_item_status(raw: str | None) -> str | None:
+    if raw in (None, ""):
+        return None
+    if raw not in ("live", "dead"):
+        raise DomainValidationError({"status": "status must be live or dead."})
+    return raw
+
+
+@dataclass(frozen=True)
+class PoolFilters:
+    protocol: str | None = None
+    country: str | None = None
+    anonymity: str | None = None
+    fresh_minutes: int = DEFAULT_FRESH_MINUTES
+    max_latency_ms: int | None = None
+    min_uptime: float | None = None
+
+
+def _int(query, name: str, lo: int, hi: int, errors: dict) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        errors[name] = [f"{name} must be a whole number."]
+        return None
+    if not lo <= value <= hi:
+        errors[name] = [f"{name} must be between {lo} and {hi}."]
+        return None
+    return value
+
+
+def parse_pool_filters(query) -> PoolFilters:
+    """The filters of the pool list endpoints from a query dict; bad values → validation_error."""
+    errors: dict[str, list[str]] = {}
+    protocol = query.get("protocol") or None
+    if protocol is not None:
+        protocol = protocol.lower()
+        if protocol not in PROTOCOLS:
+            errors["protocol"] = [f"protocol must be one of: {', '.join(PROTOCOLS)}."]
+    country = query.get("country") or None
+    if country is not None:
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            errors["country"] = ["country must be a two-letter ISO code."]
+        country = country.upper()
+    anonymity = query.get("anonymity") or None
+    if anonymity is not None:
+        anonymity = anonymity.lower()
+        if anonymity not in ANONYMITY_LEVELS:
+            errors["anonymity"] = [f"anonymity must be one of: {', '.join(ANONYMITY_LEVELS)}."]
+    fresh = _int(query, "fresh_minutes", 1, MAX_FRESH_MINUTES, errors)
+    max_latency = _int(query, "max_latency_ms", 0, 3_600_000, errors)
+    min_uptime = None
+    raw = query.get("min_uptime")
+    if raw not in (None, ""):
+        try:
+            min_uptime = float(raw)
+        except (TypeError, ValueError):
+            errors["min_uptime"] = ["min_uptime must be a number between 0 and 1."]
+        else:
+            if not 0.0 <= min_uptime <= 1.0:  # also refuses nan
+                errors["min_uptime"] = ["min_uptime must be a number between 0 and 1."]
+                min_uptime = None
+    if errors:
+        raise DomainValidationError(errors)
+    return PoolFilters(
+        protocol=protocol, country=country, anonymity=anonymity,
+        fresh_minutes=fresh or DEFAULT_FRESH_MINUTES, max_latency_ms=max_latency, min_uptime=min_uptime,
+    )
+
+
+def pool_live(*, pool: str):
+    return PoolProxy.objects.filter(pool=pool, last_status=PoolStatus.LIVE)
+
+
+def pool_proxies(*, pool: str, filters: PoolFilters, now=None):
+    """Verified proxies of a pool (latest check live), filtered, most recently checked first."""
+    now = now or timezone.now()
+    qs = pool_live(pool=pool).filter(last_checked_at__gte=now - timedelta(minutes=filters.fresh_minutes))
+    if filters.protocol:
+        qs = qs.filter(protocol=filters.protocol)
+    if filters.country:
+        qs = qs.filter(country=filters.country)
+    if filters.anonymity:
+        qs = qs.filter(anonymity=filters.anonymity)
+    if filters.max_latency_ms is not None:
+        qs = qs.filter(latency_ms__lte=filters.max_latency_ms)
+    if filters.min_uptime is not None:
+        qs = qs.filter(uptime_score__gte=filters.min_uptime)
+    return qs.order_by("-last_checked_at", "id")
+
+
+def pool_refreshed_at(*, pool: str):
+    """When the pool's verified list last changed: its most recent live check."""
+    return pool_live(pool=pool).aggregate(at=Max("last_checked_at"))["at"]
