@@ -1,0 +1,344 @@
+"""Reference data and orders API (SPEC §6). One view per operation; services do the work."""
+
+import csv
+import io
+import json
+from decimal import Decimal
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+
+from portal.api.errors import BadRequest, DomainValidationError, NotFound
+from portal.api.idempotency import idempotent
+from portal.api.pagination import paginate
+from portal.api.renderers import ApiResponse
+from portal.api.views import PortalAPIView
+from portal.money import CURRENCY
+
+from . import pricing, selectors, services
+from .models import TRAFFIC_PLACES, Order
+
+ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
+PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
+REFERENCE_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT = 250, 250
+DOWNLOAD_FORMATS = ("txt", "csv", "json")
+PROXY_COLUMNS = ["host", "port", "username", "password", "protocol", "country"]
+
+
+def format_gb(value):
+    """Traffic figures as decimal strings without trailing zeros ("10", "0.25"); None stays None."""
+    if value is None:
+        return None
+    text = f"{value.quantize(Decimal(1).scaleb(-TRAFFIC_PLACES)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return request.data
+
+
+class IgnoreFormatParam(DefaultContentNegotiation):
+    """`?format=` names the download's format here, not a DRF renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+class ProxyTypeOut(serializers.Serializer):
+    type = serializers.CharField(source="code")
+    name = serializers.CharField()
+    unit = serializers.CharField(help_text="GB | IP")
+    period_required = serializers.BooleanField()
+    min_quantity = serializers.SerializerMethodField()
+    max_quantity = serializers.SerializerMethodField()
+
+    def get_min_quantity(self, obj) -> float:
+        return pricing.format_quantity(obj.min_quantity, obj.unit)
+
+    def get_max_quantity(self, obj) -> float:
+        return pricing.format_quantity(obj.max_quantity, obj.unit)
+
+
+class PeriodOut(serializers.Serializer):
+    days = serializers.IntegerField()
+    label = serializers.CharField()
+
+
+class CountryOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    types = serializers.SerializerMethodField(help_text="The proxy types orderable in this country")
+
+    def get_types(self, obj) -> list[str]:
+        return [t.code for t in obj.types.all()]
+
+
+class _ReferenceView(PortalAPIView):
+    required_scope = None
+
+    def _list(self, request, queryset, serializer):
+        items, meta = paginate(
+            queryset, request.query_params, default_limit=REFERENCE_DEFAULT_LIMIT, max_limit=REFERENCE_MAX_LIMIT
+        )
+        return ApiResponse(serializer(items, many=True).data, meta=meta)
+
+
+class ReferenceCountriesView(_ReferenceView):
+    @extend_schema(
+        responses=CountryOut(many=True), summary="Orderable countries and their proxy types",
+        parameters=[OpenApiParameter("type", str, description="Only countries orderable for this type")],
+    )
+    def get(self, request):
+        type_code = request.query_params.get("type") or None
+        if type_code and not selectors.proxy_types().filter(code=type_code).exists():
+            raise DomainValidationError({"type": [f"Unknown proxy type '{type_code}'."]})
+        return self._list(request, selectors.countries(type=type_code), CountryOut)
+
+
+class ReferenceProxyTypesView(_ReferenceView):
+    @extend_schema(responses=ProxyTypeOut(many=True), summary="Orderable proxy types")
+    def get(self, request):
+        return self._list(request, selectors.proxy_types(), ProxyTypeOut)
+
+
+class ReferencePeriodsView(_ReferenceView):
+    @extend_schema(responses=PeriodOut(many=True), summary="Orderable periods in days")
+    def get(self, request):
+        return self._list(request, selectors.periods(), PeriodOut)
+
+
+class ReferenceUnknownView(_ReferenceView):
+    @extend_schema(responses={404: None}, summary="Any other reference list: not found")
+    def get(self, request, kind: str):
+        raise NotFound(f"No reference data called '{kind}'. Use countries, proxy-types or periods.")
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+class OrderIn(serializers.Serializer):
+    type = serializers.CharField(help_text="residential | datacenter | isp | mobile | ipv6")
+    quantity = serializers.CharField(help_text="GB (decimal) for residential, whole IPs otherwise")
+    period = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Days, from /reference/periods (not for residential)"
+    )
+    country = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, help_text="ISO 3166-1 alpha-2"
+    )
+
+
+class QuoteOut(serializers.Serializer):
+    type = serializers.CharField()
+    quantity = serializers.SerializerMethodField()
+    period = serializers.IntegerField(allow_null=True)
+    country = serializers.SerializerMethodField()
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+
+    def get_quantity(self, obj) -> str:
+        return pricing.format_quantity(obj.quantity, obj.spec.proxy_type.unit)
+
+    def get_country(self, obj) -> str | None:
+        return obj.country or None
+
+
+class OrderOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    type = serializers.CharField()
+    quantity = serializers.SerializerMethodField()
+    period = serializers.IntegerField(source="period_days", allow_null=True)
+    country = serializers.SerializerMethodField()
+    status = serializers.CharField(help_text="pending | active | expired | cancelled | failed")
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    subtotal = serializers.DecimalField(max_digits=14, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    proxy_count = serializers.SerializerMethodField()
+    traffic_gb = serializers.SerializerMethodField()
+    traffic_used_gb = serializers.SerializerMethodField()
+    failure_reason = serializers.CharField()
+
+    def get_quantity(self, obj) -> str:
+        return pricing.format_quantity(obj.quantity, "GB" if obj.is_residential else "IP")
+
+    def get_country(self, obj) -> str | None:
+        return obj.country or None
+
+    def get_currency(self, obj) -> str:
+        return CURRENCY
+
+    def get_proxy_count(self, obj) -> int:
+        count = getattr(obj, "proxy_count", None)
+        return count if count is not None else obj.proxies.filter(released_at__isnull=True).count()
+
+    def get_traffic_gb(self, obj) -> str | None:
+        return format_gb(obj.traffic_gb)
+
+    def get_traffic_used_gb(self, obj) -> str | None:
+        return format_gb(obj.traffic_used_gb) if obj.traffic_gb is not None else None
+
+
+class ProxyOut(serializers.Serializer):
+    host = serializers.CharField()
+    port = serializers.IntegerField()
+    username = serializers.CharField()
+    password = serializers.CharField()
+    protocol = serializers.CharField()
+    country = serializers.SerializerMethodField()
+
+    def get_country(self, obj) -> str | None:
+        return obj.country or None
+
+
+def _order_in(request) -> dict:
+    body = OrderIn(data=_body(request))
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    return {
+        "type": data["type"], "quantity": data["quantity"],
+        "period": data.get("period"), "country": data.get("country") or None,
+    }
+
+
+class OrderCalcView(PortalAPIView):
+    required_scope = "orders:read"
+
+    @extend_schema(request=OrderIn, responses=QuoteOut, summary="Price an order without placing it")
+    def post(self, request):
+        quote = pricing.quote(**_order_in(request))
+        return ApiResponse(QuoteOut(quote).data)
+
+
+class OrderListView(PortalAPIView):
+    required_scope = {"GET": "orders:read", "POST": "orders:write"}
+    rate_category = {"GET": "general", "POST": "order_create"}
+
+    @extend_schema(
+        responses=OrderOut(many=True), summary="The account's orders, newest first",
+        parameters=[
+            OpenApiParameter("type", str, description="residential | datacenter | isp | mobile | ipv6"),
+            OpenApiParameter("status", str, description="pending | active | expired | cancelled | failed"),
+            OpenApiParameter("page", int), OpenApiParameter("limit", int, description="1–100, default 20"),
+        ],
+    )
+    def get(self, request):
+        qs = selectors.orders_list(
+            account=self.account,
+            type=request.query_params.get("type") or None,
+            status=request.query_params.get("status") or None,
+        )
+        items, meta = paginate(qs, request.query_params, default_limit=ORDERS_DEFAULT_LIMIT, max_limit=ORDERS_MAX_LIMIT)
+        return ApiResponse(OrderOut(items, many=True).data, meta=meta)
+
+    @extend_schema(
+        request=OrderIn, responses={201: OrderOut}, summary="Place an order (charges the balance)",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    @idempotent
+    def post(self, request):
+        order = services.order_place(account=self.account, created_by=self.api_key.created_by, **_order_in(request))
+        order = selectors.order_get(account=self.account, public_id=order.public_id)
+        return ApiResponse(OrderOut(order).data, status=201)
+
+
+class _OrderView(PortalAPIView):
+    def get_order(self, order_id: str) -> Order:
+        return selectors.order_get(account=self.account, public_id=order_id)
+
+
+class OrderDetailView(_OrderView):
+    required_scope = "orders:read"
+
+    @extend_schema(responses=OrderOut, summary="One order")
+    def get(self, request, order_id: str):
+        return ApiResponse(OrderOut(self.get_order(order_id)).data)
+
+
+class OrderProxiesView(_OrderView):
+    required_scope = "orders:read"
+
+    @extend_schema(responses=ProxyOut(many=True), summary="The proxies delivered to an order")
+    def get(self, request, order_id: str):
+        order = self.get_order(order_id)
+        items, meta = paginate(
+            selectors.order_proxies(account=self.account, order=order), request.query_params,
+            default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
+        )
+        return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
+
+
+def render_proxy_list(proxies, fmt: str) -> tuple[str, str]:
+    """(body, content type) of an order's proxy list in txt, csv or json."""
+    rows = [{c: (getattr(p, c) if c != "country" else (p.country or None)) for c in PROXY_COLUMNS} for p in proxies]
+    if fmt == "txt":
+        body = "".join(f"{r['host']}:{r['port']}:{r['username']}:{r['password']}\n" for r in rows)
+        return body, "text/plain; charset=utf-8"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(PROXY_COLUMNS)
+        for r in rows:
+            writer.writerow([r[c] if r[c] is not None else "" for c in PROXY_COLUMNS])
+        return out.getvalue(), "text/csv; charset=utf-8"
+    return json.dumps(rows, indent=1) + "\n", "application/json"
+
+
+class OrderDownloadView(_OrderView):
+    required_scope = "orders:read"
+    rate_category = "export"
+    content_negotiation_class = IgnoreFormatParam
+
+    @extend_schema(
+        summary="Download an order's proxy list (not enveloped)",
+        parameters=[OpenApiParameter("format", str, enum=list(DOWNLOAD_FORMATS), description="default txt")],
+        responses={(200, "text/plain"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR,
+                   (200, "application/json"): OpenApiTypes.OBJECT},
+    )
+    def get(self, request, order_id: str):
+        fmt = (request.query_params.get("format") or "txt").lower()
+        if fmt not in DOWNLOAD_FORMATS:
+            raise DomainValidationError({"format": [f"Must be one of: {', '.join(DOWNLOAD_FORMATS)}."]})
+        order = self.get_order(order_id)
+        body, content_type = render_proxy_list(selectors.order_proxies(account=self.account, order=order), fmt)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{order.public_id}.{fmt}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ExtendIn(serializers.Serializer):
+    period = serializers.IntegerField(help_text="Days, from /reference/periods")
+
+
+class OrderExtendView(_OrderView):
+    required_scope = "orders:write"
+
+    @extend_schema(
+        request=ExtendIn, responses=OrderOut, summary="Extend an active order (charges the balance)",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+    )
+    @idempotent
+    def post(self, request, order_id: str):
+        self.get_order(order_id)  # another tenant's order is 404 whatever the body
+        body = ExtendIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        services.order_extend(
+            account=self.account, order_id=order_id, period=body.validated_data["period"],
+            created_by=self.api_key.created_by,
+        )
+        return ApiResponse(OrderOut(self.get_order(order_id)).data)

@@ -1,0 +1,345 @@
+"""Orders: placement, provisioning, failure and refund, extension, expiry, cancellation.
+
+Money moves only through `billing.services.ledger_post`; every amount comes from
+`orders.pricing.quote`. Lock order (ARCHITECTURE): the account row first, then the order row,
+then stock rows.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import Account, Membership, Role, User
+from billing.models import EntryType, LedgerEntry
+from billing.services import ledger_post
+from portal.api.errors import Conflict, NotFound, OutOfStock, PortalError, UpstreamError
+from portal.money import to_money
+
+from . import pricing
+from .models import Order, OrderExtension, OrderProxy, OrderStatus
+from .providers import get_provider
+
+logger = logging.getLogger("orders")
+
+REMINDER_DAYS = (3, 1)
+
+
+def charge_reference(order: Order) -> str:
+    return f"order:{order.public_id}:charge"
+
+
+def refund_reference(order: Order) -> str:
+    return f"order:{order.public_id}:refund"
+
+
+def extension_reference(order: Order, number: int) -> str:
+    return f"order:{order.public_id}:extend:{number}"
+
+
+def _describe(order: Order) -> str:
+    unit = "GB" if order.is_residential else "IP"
+    qty = pricing.format_quantity(order.quantity, "GB" if order.is_residential else "IP")
+    period = f", {order.period_days} days" if order.period_days else ""
+    where = f", {order.country}" if order.country else ""
+    return f"{order.get_type_display()} proxies, {qty} {unit}{period}{where} ({order.public_id})"
+
+
+# --- placement -----------------------------------------------------------------------------
+
+
+def order_place(
+    *, account: Account, type: str, quantity, period=None, country=None,  # noqa: A002
+    created_by: User | None = None,
+) -> Order:
+    """Validates and prices the order, reserves stock, charges the balance and creates the
+    order in one transaction, then provisions it (on commit through Celery, or inline for a
+    synchronous provider, where a failure refunds and raises UpstreamError)."""
+    quote = pricing.quote(type=type, quantity=quantity, period=period, country=country)
+    provider = get_provider()
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=account.pk)  # the account row first
+        order = Order.objects.create(
+            account=account,
+            type=quote.type,
+            quantity=quote.quantity,
+            period_days=quote.period,
+            country=quote.country,
+            status=OrderStatus.PENDING,
+            unit_price=quote.unit_price,
+            subtotal=quote.subtotal,
+            discount=quote.discount,
+            total=quote.total,
+            traffic_gb=quote.quantity if quote.spec.proxy_type.is_traffic else None,
+            provider=provider.name,
+            created_by=created_by,
+        )
+        provider.reserve(order)  # OutOfStock before any money moves
+        ledger_post(
+            account=account, type=EntryType.CHARGE, amount=-quote.total,
+            reference=charge_reference(order), description=f"Order: {_describe(order)}",
+            created_by=created_by,
+        )
+        if not provider.synchronous:
+            order_pk = order.pk
+            transaction.on_commit(lambda: _enqueue_provisioning(order_pk))
+    if provider.synchronous:
+        order_provision(order=order, raise_upstream=True)
+        order.refresh_from_db()
+    return order
+
+
+def _enqueue_provisioning(order_pk: int) -> None:
+    from .tasks import provision_order
+
+    try:
+        provision_order.delay(order_pk)
+    except Exception:  # the broker is down: the beat's sweep provisions it later
+        logger.exception("could not enqueue provisioning of order %s", order_pk)
+
+
+def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
+    """Asks the order's provider for its proxies and activates it; on failure, fails and refunds.
+
+    Idempotent: an order that is no longer pending is left alone."""
+    order = Order.objects.get(pk=order.pk)
+    if order.status != OrderStatus.PENDING:
+        return order
+    provider = get_provider(order.provider)
+    try:
+        credentials = provider.allocate(order)
+    except (UpstreamError, OutOfStock) as exc:
+        order_fail(order=order, reason=exc.message)
+        if raise_upstream:
+            raise UpstreamError(
+                f"The proxy provider failed: {exc.message} The charge has been refunded.",
+                meta={"order_id": order.public_id},
+            ) from exc
+        return Order.objects.get(pk=order.pk)
+    except Exception as exc:
+        logger.exception("provisioning order %s failed", order.public_id)
+        order_fail(order=order, reason=f"Provisioning failed: {type(exc).__name__}")
+        if raise_upstream:
+            raise UpstreamError(meta={"order_id": order.public_id}) from exc
+        return Order.objects.get(pk=order.pk)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.PENDING:  # cancelled meanwhile: give the proxies back
+            _release_quietly(locked)
+            return locked
+        OrderProxy.objects.bulk_create(
+            OrderProxy(
+                order=locked, host=c.host, port=c.port, username=c.username, password=c.password,
+                protocol=c.protocol, country=c.country, inventory_id=c.inventory_id,
+            )
+            for c in credentials
+        )
+        locked.status = OrderStatus.ACTIVE
+        locked.activated_at = now
+        locked.expires_at = now + timedelta(days=locked.period_days) if locked.period_days else None
+        locked.provider_ref = order.provider_ref or locked.provider_ref
+        locked.failure_reason = ""
+        locked.save(update_fields=["status", "activated_at", "expires_at", "provider_ref", "failure_reason"])
+    return locked
+
+
+def _paid_total(order: Order) -> Decimal:
+    """What the account paid for the order: the charge and every extension, less refunds."""
+    prefix = f"order:{order.public_id}:"
+    paid = LedgerEntry.objects.filter(account_id=order.account_id, reference__startswith=prefix).aggregate(
+        s=Sum("amount")
+    )["s"]
+    return -(paid or Decimal("0"))
+
+
+def _refund(order: Order, amount: Decimal, description: str, created_by: User | None = None) -> Decimal:
+    """One refund per order (reference `order:<id>:refund`), never more than was paid."""
+    amount = min(to_money(amount), _paid_total(order))
+    if amount <= 0:
+        return Decimal("0.00")
+    entry = ledger_post(
+        account=order.account, type=EntryType.REFUND, amount=amount, reference=refund_reference(order),
+        description=description, created_by=created_by, allow_duplicate=True,
+    )
+    return amount if entry is not None else Decimal("0.00")
+
+
+def order_fail(*, order: Order, reason: str) -> Order:
+    """Marks a pending order failed, releases what it held and refunds the charge in full, once."""
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=order.account_id)
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.PENDING:
+            return locked
+        locked.status = OrderStatus.FAILED
+        locked.failure_reason = (reason or "The provider failed.")[:500]
+        locked.ended_at = timezone.now()
+        locked.save(update_fields=["status", "failure_reason", "ended_at"])
+        _release_quietly(locked)
+        _refund(locked, _paid_total(locked), f"Refund: order failed ({locked.public_id})")
+    return locked
+
+
+def _release_quietly(order: Order) -> None:
+    now = timezone.now()
+    OrderProxy.objects.filter(order=order, released_at__isnull=True).update(released_at=now)
+    try:
+        get_provider(order.provider).release(order)
+    except PortalError as exc:
+        logger.warning("releasing order %s at its provider failed: %s", order.public_id, exc.message)
+
+
+# --- extension -------------------------------------------------------------------------------
+
+
+def order_extend(*, account: Account, order_id: str, period, created_by: User | None = None) -> Order:
+    """Charges the extension price and moves `expires_at` by `period` days (active IP orders only)."""
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=account.pk)
+        order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
+        if order is None:
+            raise NotFound("Order not found.")
+        if order.is_residential:
+            raise Conflict("Residential orders are sold by traffic and cannot be extended; place a new order.")
+        if order.status != OrderStatus.ACTIVE:
+            raise Conflict(f"Only active orders can be extended; this one is {order.status}.")
+        quote = pricing.quote(type=order.type, quantity=order.quantity, period=period, country=order.country or None)
+        number = order.extension_count + 1
+        ledger_post(
+            account=account, type=EntryType.CHARGE, amount=-quote.total,
+            reference=extension_reference(order, number),
+            description=f"Extension by {quote.period} days: {_describe(order)}", created_by=created_by,
+        )
+        OrderExtension.objects.create(
+            order=order, number=number, period_days=quote.period, total=quote.total, created_by=created_by
+        )
+        base = max(order.expires_at or timezone.now(), timezone.now())
+        order.expires_at = base + timedelta(days=quote.period)
+        order.extension_count = number
+        order.reminded_3d_at = order.reminded_1d_at = None
+        order.save(update_fields=["expires_at", "extension_count", "reminded_3d_at", "reminded_1d_at"])
+        # Last: an upstream refusal rolls the charge back with everything else.
+        get_provider(order.provider).extend(order, quote.period)
+    return order
+
+
+# --- ending --------------------------------------------------------------------------------
+
+
+def order_expire(*, order: Order, now=None) -> bool:
+    """Expires one due active order and releases its proxies; False when nothing was due."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().filter(pk=order.pk).first()
+        if locked is None or locked.status != OrderStatus.ACTIVE or not locked.expires_at or locked.expires_at > now:
+            return False
+        locked.status = OrderStatus.EXPIRED
+        locked.ended_at = now
+        locked.save(update_fields=["status", "ended_at"])
+        _release_quietly(locked)
+    return True
+
+
+def orders_expire_due(*, now=None) -> int:
+    now = now or timezone.now()
+    due = Order.objects.filter(status=OrderStatus.ACTIVE, expires_at__lte=now).order_by("expires_at")
+    return sum(1 for order in due.iterator(chunk_size=200) if order_expire(order=order, now=now))
+
+
+def order_cancel(
+    *, order: Order, refund: str = "full", created_by: User | None = None, reason: str = ""
+) -> Decimal:
+    """Operator cancellation: releases the proxies and refunds — `full` (everything paid),
+    `prorata` (the unused share of the paid time; residential: the unused traffic) or `none`.
+    Returns the amount refunded."""
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=order.account_id)
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status not in (OrderStatus.PENDING, OrderStatus.ACTIVE):
+            raise Conflict(f"Only pending or active orders can be cancelled; this one is {locked.status}.")
+        now = timezone.now()
+        paid = _paid_total(locked)
+        if refund == "full":
+            amount = paid
+        elif refund == "prorata":
+            amount = _unused_share(locked, now) * paid
+        elif refund == "none":
+            amount = Decimal("0")
+        else:
+            raise ValueError(f"unknown refund mode {refund!r}")
+        locked.status = OrderStatus.CANCELLED
+        locked.ended_at = now
+        locked.failure_reason = reason[:500]
+        locked.save(update_fields=["status", "ended_at", "failure_reason"])
+        _release_quietly(locked)
+        refunded = _refund(locked, amount, f"Refund: order cancelled ({locked.public_id})", created_by)
+    return refunded
+
+
+def _unused_share(order: Order, now) -> Decimal:
+    if order.status == OrderStatus.PENDING:
+        return Decimal("1")
+    if order.is_residential:
+        if not order.traffic_gb:
+            return Decimal("0")
+        return max(Decimal("0"), (order.traffic_gb - order.traffic_used_gb) / order.traffic_gb)
+    if not order.expires_at or not order.activated_at or order.expires_at <= now:
+        return Decimal("0")
+    whole = (order.expires_at - order.activated_at).total_seconds()
+    left = (order.expires_at - now).total_seconds()
+    return Decimal(str(min(1.0, max(0.0, left / whole)))) if whole > 0 else Decimal("0")
+
+
+# --- reminders ---------------------------------------------------------------------------
+
+
+def _recipients(account_id: int) -> list[str]:
+    return list(
+        Membership.objects.filter(account_id=account_id, role__in=[Role.OWNER, Role.ADMIN])
+        .values_list("user__email", flat=True)
+    )
+
+
+def orders_send_expiry_reminders(*, now=None) -> int:
+    """E-mails owners and admins three days and one day before an order expires (once each)."""
+    now = now or timezone.now()
+    sent = 0
+    windows = [
+        # (days, field to claim, lower bound of expires_at)
+        (1, "reminded_1d_at", now),
+        (3, "reminded_3d_at", now + timedelta(days=1)),
+    ]
+    for days, field, lower in windows:
+        due = Order.objects.filter(
+            status=OrderStatus.ACTIVE, expires_at__gt=lower, expires_at__lte=now + timedelta(days=days),
+            **{f"{field}__isnull": True},
+        ).select_related("account")
+        for order in due.iterator(chunk_size=200):
+            # Claim the reminder first, so two workers never send it twice; the one-day
+            # reminder also stands for a three-day one not yet sent.
+            claim = {field: now} if days == 3 else {"reminded_1d_at": now, "reminded_3d_at": order.reminded_3d_at or now}
+            if not Order.objects.filter(pk=order.pk, **{f"{field}__isnull": True}).update(**claim):
+                continue
+            recipients = _recipients(order.account_id)
+            if not recipients:
+                continue
+            left = "1 day" if days == 1 else f"{days} days"
+            send_mail(
+                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Order {order.public_id} expires in {left}",
+                message=(
+                    f"Your order {_describe(order)} for {order.account.name} expires on "
+                    f"{order.expires_at:%Y-%m-%d %H:%M} UTC.\n\nExtend it from the Orders page of the "
+                    f"dashboard or with POST /api/v1/orders/{order.public_id}/extend."
+                ),
+                from_email=None,
+                recipient_list=recipients,
+                fail_silently=True,
+            )
+            sent += 1
+    return sent
