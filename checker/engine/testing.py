@@ -104,6 +104,7 @@ class _Server:
         self.connections = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
+        self.max_concurrent = 0
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
@@ -111,6 +112,7 @@ class _Server:
     async def _on_connect(self, reader, writer) -> None:
         self.connections += 1
         self._writers.add(writer)
+        self.max_concurrent = max(self.max_concurrent, len(self._writers))
         task = asyncio.current_task()
         self._tasks.add(task)
         try:
@@ -295,12 +297,12 @@ class HeaderProxy(_Server):
 
 
 class SilentServer(_Server):
-    """Accepts and never sends a byte (reads and discards what it gets)."""
+    """Accepts and never sends a byte (reads and discards what it gets until the peer
+    goes away)."""
 
     async def _handle(self, reader, writer) -> None:
         while await reader.read(65536):
             pass
-        await asyncio.sleep(3600)
 
 
 class GarbageServer(_Server):
