@@ -120,3 +120,12 @@ def test_admin_csv_export_action(admin_client, account):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert BTC_VECTOR_0 in response.content.decode()
+
+
+def test_the_credit_or_debit_action_also_works_from_the_account_admin(admin_client, account):
+    response = admin_client.post("/admin/accounts/account/", {
+        "action": "credit_or_debit_balance", ACTION_CHECKBOX_NAME: [account.pk], "apply": "1",
+        "amount": "3.00", "reason": "Welcome credit",
+    })
+    assert response.status_code == 302
+    assert balance_of(account) == Decimal("3.00")
