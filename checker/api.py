@@ -89,11 +89,11 @@ class ItemOut(serializers.Serializer):
 
 
 POOL_FIELDS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"]
-_POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "last_checked_at"]
+POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "last_checked_at"]
 
 
 def pool_dict(row) -> dict:
-    """A PoolProxy values_list tuple (in _POOL_COLUMNS order) as the API item."""
+    """A PoolProxy values_list tuple (in POOL_COLUMNS order) as the API item."""
     norm, protocol, country, anonymity, latency, uptime, checked = row
     return {
         "proxy_norm": norm,
@@ -294,7 +294,7 @@ def pool_page(request, pool: str) -> ApiResponse:
     params = page_params(request.query_params, default_limit=POOL_DEFAULT_LIMIT, max_limit=POOL_MAX_LIMIT)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
     total = qs.count()
-    rows = qs.values_list(*_POOL_COLUMNS)[params.offset : params.offset + params.limit]
+    rows = qs.values_list(*POOL_COLUMNS)[params.offset : params.offset + params.limit]
     meta = {
         "page": params.page, "limit": params.limit, "total": total,
         "refreshed_at": _time(selectors.pool_refreshed_at(pool=pool)),
@@ -305,7 +305,7 @@ def pool_page(request, pool: str) -> ApiResponse:
 def pool_export(request, pool: str) -> StreamingHttpResponse:
     fmt = export_format(request.query_params)
     filters = selectors.parse_pool_filters(request.query_params)
-    rows = selectors.pool_proxies(pool=pool, filters=filters).values_list(*_POOL_COLUMNS).iterator(
+    rows = selectors.pool_proxies(pool=pool, filters=filters).values_list(*POOL_COLUMNS).iterator(
         chunk_size=EXPORT_CHUNK
     )
     return stream_rows(

@@ -1,0 +1,186 @@
+"""Checker pages: submit a list, follow a job's progress, read and export its results,
+browse the public pool."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import dashboard_view, has_capability
+from checker import selectors, services
+from checker.api import (
+    EXPORT_FORMATS,
+    POOL_COLUMNS,
+    POOL_FIELDS,
+    job_export_response,
+    pool_dict,
+    stream_rows,
+)
+from checker.forms import CheckForm, PoolFilterForm
+from checker.models import Pool
+from portal.api.errors import BadRequest, Conflict, DomainValidationError, NotFound
+
+JOBS_PER_PAGE = 20
+ITEMS_PER_PAGE = 50
+POOL_PER_PAGE = 50
+
+
+def _job_or_404(request, job_id):
+    try:
+        return selectors.job_get(account=request.account, job_id=job_id)
+    except NotFound:
+        raise Http404("No such job.") from None
+
+
+def _render_index(request, form, status=200):
+    jobs = Paginator(selectors.jobs(account=request.account), JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "jobs": jobs,
+        "max_job_size": services.max_job_size(account=request.account),
+        "can_submit": has_capability(request.membership, "operate"),
+    }
+    return render(request, "checker/index.html", context, status=status)
+
+
+@dashboard_view("view")
+@require_http_methods(["GET", "POST"])
+def checker_page(request):
+    if request.method == "GET":
+        return _render_index(request, CheckForm())
+    if not has_capability(request.membership, "operate"):
+        messages.error(request, "Viewers can read check results but not start checks.")
+        return redirect("dashboard:checker")
+    form = CheckForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            job = services.job_create(
+                account=request.account, proxies_text=data["text"],
+                include_anonymity=data["include_anonymity"], target_url=data["target_url"],
+                expect_text=data["expect_text"], created_by=request.user,
+            )
+        except DomainValidationError as exc:
+            for field, errors in exc.meta["fields"].items():
+                form.add_error(field if field in form.fields else None, errors)
+        except BadRequest as exc:
+            form.add_error("proxies_text", exc.message)
+        else:
+            return redirect("dashboard:checker_job", job_id=job.job_id)
+    return _render_index(request, form, status=400)
+
+
+def _progress(job) -> dict:
+    return {
+        "job_id": str(job.job_id), "status": job.status, "total": job.total, "done": job.done,
+        "live": job.live, "dead": job.done - job.live, "percent": job.percent, "finished": job.is_finished,
+    }
+
+
+@dashboard_view("view")
+@require_GET
+def job_page(request, job_id):
+    job = _job_or_404(request, job_id)
+    status = request.GET.get("status") or ""
+    if status not in ("", "live", "dead"):
+        status = ""
+    items = selectors.job_items(account=request.account, job=job, status=status or None)
+    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    filters = [
+        {"label": label, "value": value, "url": "?" + urlencode({"status": value}) if value else "?",
+         "active": value == status}
+        for label, value in (("All", ""), ("Live", "live"), ("Dead", "dead"))
+    ]
+    context = {
+        "job": job, "progress": _progress(job), "page": page, "status": status, "filters": filters,
+        "formats": EXPORT_FORMATS, "can_cancel": has_capability(request.membership, "operate"),
+        "page_query": urlencode({"status": status}) + "&" if status else "",
+    }
+    response = render(request, "checker/job.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@dashboard_view("view")
+@require_GET
+def job_progress(request, job_id):
+    job = _job_or_404(request, job_id)
+    response = JsonResponse(_progress(job))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@dashboard_view("view")
+@require_GET
+def job_export(request, job_id):
+    job = _job_or_404(request, job_id)
+    fmt = request.GET.get("format", "txt")
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown format.")
+    status = request.GET.get("status") or None
+    if status not in (None, "live", "dead"):
+        status = None
+    return job_export_response(account=request.account, job=job, fmt=fmt, status=status)
+
+
+@dashboard_view("operate")
+@require_POST
+def job_cancel(request, job_id):
+    job = _job_or_404(request, job_id)
+    try:
+        services.job_cancel(job=job)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The job was cancelled.")
+    return redirect("dashboard:checker_job", job_id=job.job_id)
+
+
+def _pool_filters(request):
+    form = PoolFilterForm(request.GET or None)
+    try:
+        filters = selectors.parse_pool_filters(request.GET)
+    except DomainValidationError as exc:
+        if form.is_bound:
+            form.is_valid()
+            for field, errors in exc.meta["fields"].items():
+                if field in form.fields and field not in form.errors:
+                    form.add_error(field, errors)
+        return form, None
+    return form, filters
+
+
+@dashboard_view("view")
+@require_GET
+def public_page(request):
+    form, filters = _pool_filters(request)
+    rows, page = [], None
+    if filters is not None:
+        qs = selectors.pool_proxies(pool=Pool.PUBLIC, filters=filters).values_list(*POOL_COLUMNS)
+        page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
+        rows = [pool_dict(r) for r in page.object_list]
+    query = {k: v for k, v in request.GET.items() if k != "page" and v}
+    context = {
+        "form": form, "rows": rows, "page": page,
+        "refreshed_at": selectors.pool_refreshed_at(pool=Pool.PUBLIC),
+        "query": urlencode(query), "formats": EXPORT_FORMATS,
+    }
+    return render(request, "checker/public.html", context, status=200 if filters is not None else 400)
+
+
+@dashboard_view("view")
+@require_GET
+def public_export(request):
+    _, filters = _pool_filters(request)
+    fmt = request.GET.get("format", "txt")
+    if filters is None or fmt not in EXPORT_FORMATS:
+        return redirect(reverse("dashboard:checker_public") + "?" + request.GET.urlencode())
+    rows = selectors.pool_proxies(pool=Pool.PUBLIC, filters=filters).values_list(*POOL_COLUMNS).iterator(
+        chunk_size=2000
+    )
+    return stream_rows(rows, fmt=fmt, columns=POOL_FIELDS, to_dict=pool_dict, to_line=lambda r: r[0],
+                       filename="public-proxies")
