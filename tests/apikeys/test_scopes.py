@@ -52,12 +52,24 @@ SCOPED = [e for e in ENDPOINTS if e[2]]
 UNSCOPED = [e for e in ENDPOINTS if not e[2]]
 
 
+class _Response:
+    def __init__(self, response):
+        self.status_code = response.status_code
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        try:
+            self.json_body = json.loads(raw) if raw else None
+        except ValueError:  # a download: not the envelope, and not a scope error either
+            self.json_body = None
+        self.content = raw
+
+
 def _call(api_client, method, path):
-    if method == "get":
-        return api_client.get(path)
-    if method == "delete":
-        return api_client.delete(path)
-    return getattr(api_client, method)(path, {})
+    """One request with the key of `api_client`; streamed downloads are read to the end."""
+    headers = api_client._headers(None)
+    client = api_client.client
+    if method in ("get", "delete"):
+        return _Response(getattr(client, method)(path, headers=headers))
+    return _Response(getattr(client, method)(path, data="{}", content_type="application/json", headers=headers))
 
 
 def _ids(endpoints):
