@@ -1,5 +1,6 @@
 import logging
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
 from portal.api.envelope import error_json_response
@@ -13,6 +14,13 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIX) or path.startswith("/webhooks/")
 
 
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class ApiRequestGuardMiddleware:
     """Keeps API clients on JSON for failures that happen outside DRF's views.
 
@@ -24,6 +32,9 @@ class ApiRequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if is_api_path(request.path_info) and _declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            # Refused from the header alone: nothing is read, nothing authenticated.
+            return error_json_response(413, "The request body is too large.", "payload_too_large")
         return self.get_response(request)
 
     def process_exception(self, request, exception):

@@ -8,13 +8,24 @@ HTTP method) and use `self.account` for every query, so tenant scoping cannot be
 
 from rest_framework.views import APIView
 
-from portal.api.errors import AccountInactive, InsufficientScope
+from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge
 from portal.api.ratelimit import consume_key_quota
+
+
+def _body_length(request) -> int:
+    """The declared Content-Length (0 when absent or not a number)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    return declared
 
 
 class PortalAPIView(APIView):
     required_scope: str | dict[str, str] | None = None  # None: any valid key
     rate_category: str | dict[str, str] = "general"
+    # A tighter body limit than DATA_UPLOAD_MAX_MEMORY_SIZE for this endpoint (bytes), or None.
+    max_body_bytes: int | None = None
 
     def _for_method(self, value, method: str):
         if isinstance(value, dict):
@@ -30,6 +41,8 @@ class PortalAPIView(APIView):
         return self.request.auth
 
     def initial(self, request, *args, **kwargs):
+        if self.max_body_bytes is not None and _body_length(request) > self.max_body_bytes:
+            raise PayloadTooLarge(f"The request body is over this endpoint's limit of {self.max_body_bytes} bytes.")
         super().initial(request, *args, **kwargs)
         api_key = request.auth
         if not api_key.account.is_active:
