@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import api
+from orders import api, api_geo
 
 urlpatterns = [
     path("reference/countries", api.ReferenceCountriesView.as_view(), name="api-reference-countries"),
@@ -13,4 +13,9 @@ urlpatterns = [
     path("orders/<str:order_id>/proxies", api.OrderProxiesView.as_view(), name="api-order-proxies"),
     path("orders/<str:order_id>/download", api.OrderDownloadView.as_view(), name="api-order-download"),
     path("orders/<str:order_id>/extend", api.OrderExtendView.as_view(), name="api-order-extend"),
+    # geo directory, sub-user proxies and statistics (h5)
+    path("geo/countries", api_geo.GeoCountriesView.as_view(), name="api-geo-countries"),
+    path("geo/states", api_geo.GeoStatesView.as_view(), name="api-geo-states"),
+    path("geo/cities", api_geo.GeoCitiesView.as_view(), name="api-geo-cities"),
+    path("geo/zip", api_geo.GeoZipView.as_view(), name="api-geo-zip"),
 ]
