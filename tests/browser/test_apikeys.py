@@ -30,6 +30,8 @@ def _create_key(page, name: str, scopes: list[str], expiration: str = "30 days")
     page.get_by_role("button", name="Create API Key").click()
     dialog = page.get_by_role("dialog", name="Create API Key")
     expect(dialog).to_be_visible()
+    # The page behind the modal is hidden from the accessibility tree: one button by that name.
+    expect(page.get_by_role("button", name="Create API Key")).to_have_count(1)
     dialog.get_by_label("Name").fill(name)
     for scope in scopes:
         dialog.get_by_label(scope, exact=True).check()
@@ -110,6 +112,7 @@ def test_create_copy_use_search_sort_and_revoke_a_key(page, login, owner, live_s
     confirm = page.get_by_role("dialog", name="Revoke API Key")
     expect(confirm).to_be_visible()
     expect(confirm).to_contain_text("Browser key")
+    expect(page.get_by_role("button", name="Revoke")).to_have_count(1)
     confirm.get_by_role("button", name="Revoke").click()
     expect(page.get_by_role("status")).to_contain_text("revoked")
     assert _names(page) == ["Alpha monitor"]
