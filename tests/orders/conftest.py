@@ -1,5 +1,6 @@
 """Orders test helpers: funding through the ledger, stock, an upstream stand-in on 127.0.0.1."""
 
+import importlib
 import itertools
 import json
 import threading
@@ -17,6 +18,16 @@ from orders.models import InventoryProxy
 requires_postgres = pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (set DATABASE_URL)")
 
 _counter = itertools.count()
+
+
+def ensure_catalogue() -> None:
+    """Reinstalls the default catalogue of migration 0002 (transactional tests flush it away)."""
+    from django.apps import apps
+
+    from orders.models import ProxyType
+
+    if not ProxyType.objects.exists():
+        importlib.import_module("orders.migrations.0002_default_catalogue").install(apps, None)
 
 
 def fund(account, amount) -> None:
@@ -134,6 +145,11 @@ class Upstream:
                             for i in range(qty)
                         ],
                     })
+                if self.command == "GET" and self.path.startswith("/usage"):
+                    return self._answer(200, {"records": [
+                        {"id": "r1", "username": "sub1", "period_start": "2025-01-01T10:15:00Z",
+                         "bytes_in": 100, "bytes_out": 50, "requests": 3},
+                    ]})
                 return self._answer(200, {"ok": True})
 
             do_GET = do_POST = do_DELETE = _handle  # noqa: N815
