@@ -37,14 +37,23 @@ def _blank_none(value):
 
 
 # ----------------------------------------------------------------------------- serializers
+class StrictCharField(serializers.CharField):
+    """A string, not a number or a boolean coerced to one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CheckIn(serializers.Serializer):
-    proxies_text = serializers.CharField(
+    proxies_text = StrictCharField(
         allow_blank=True, trim_whitespace=False,
         help_text="One proxy a line: ip:port, ip:port:user:pass, user:pass@ip:port, or scheme://…",
     )
     include_anonymity = serializers.BooleanField(required=False, default=False)
-    target_url = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=2048)
-    expect_text = serializers.CharField(
+    target_url = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=2048)
+    expect_text = StrictCharField(
         required=False, allow_blank=True, allow_null=True, max_length=512, trim_whitespace=False
     )
 
