@@ -40,6 +40,13 @@ class SmallBodyView(PortalAPIView):
         return ApiResponse({"size": len(request.body)}, status=201)
 
 
+class ExportView(PortalAPIView):
+    rate_category = "export"
+
+    def get(self, request):
+        return ApiResponse({"exported": True})
+
+
 DOMAIN_ERRORS = {
     "insufficient_funds": errors.InsufficientFunds(),
     "premium_required": errors.PremiumRequired(),
@@ -70,6 +77,7 @@ urlpatterns = [
         include([
             path("test/echo", EchoView.as_view()),
             path("test/small", SmallBodyView.as_view()),
+            path("test/export", ExportView.as_view()),
             path("test/raise/<str:what>", RaiseView.as_view()),
             path("test/plain-crash", plain_django_crash),
         ]),
