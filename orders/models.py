@@ -19,6 +19,12 @@ TRAFFIC_MAX_DIGITS = 18
 TRAFFIC_PLACES = 6
 
 
+def quantity_display(value) -> str:
+    """A quantity without trailing zeros or exponent: 10, 2.5."""
+    text = f"{Decimal(value):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 # --- catalogue ---------------------------------------------------------------------------
 
 
@@ -62,6 +68,14 @@ class ProxyType(models.Model):
     @property
     def is_traffic(self) -> bool:
         return self.unit == Unit.GB
+
+    @property
+    def min_display(self) -> str:
+        return quantity_display(self.min_quantity)
+
+    @property
+    def max_display(self) -> str:
+        return quantity_display(self.max_quantity)
 
 
 class Period(models.Model):
@@ -240,6 +254,10 @@ class Order(models.Model):
     @property
     def is_residential(self) -> bool:
         return self.type == ProxyTypeCode.RESIDENTIAL
+
+    @property
+    def quantity_display(self) -> str:
+        return quantity_display(self.quantity)
 
     @property
     def traffic_left_gb(self):

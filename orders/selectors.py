@@ -55,11 +55,12 @@ def overview_figures(*, account: Account) -> dict:
     )
     total = traffic["total"] or Decimal("0")
     used = traffic["used"] or Decimal("0")
+    two = Decimal("0.01")
     return {
         "active_orders": active.count(),
-        "traffic_total_gb": total,
-        "traffic_used_gb": used,
-        "traffic_left_gb": max(total - used, Decimal("0")),
+        "traffic_total_gb": total.quantize(two),
+        "traffic_used_gb": used.quantize(two),
+        "traffic_left_gb": max(total - used, Decimal("0")).quantize(two),
     }
 
 

@@ -1,12 +1,11 @@
-from django.shortcuts import render
 from django.urls import path
 
-from accounts.permissions import dashboard_view
+from orders import order_views
 
-
-@dashboard_view("view")
-def page(request):
-    return render(request, "placeholder/page.html", {"title": "Orders"})
-
-
-urlpatterns = [path("", page, name="orders")]
+urlpatterns = [
+    path("", order_views.orders_page, name="orders"),
+    path("price", order_views.order_price, name="orders_price"),
+    path("<str:order_id>/", order_views.order_detail, name="order_detail"),
+    path("<str:order_id>/extend", order_views.order_extend, name="order_extend"),
+    path("<str:order_id>/download.<str:fmt>", order_views.order_download, name="order_download"),
+]

@@ -1,0 +1,87 @@
+"""Dashboard forms for ordering; the catalogue supplies the choices, `pricing.quote` validates."""
+
+from django import forms
+
+from portal.api.errors import DomainValidationError
+
+from . import pricing, selectors
+
+
+def _type_choices():
+    return [(t.code, f"{t.name} (per {t.unit})") for t in selectors.proxy_types()]
+
+
+def _period_choices(blank: str | None):
+    choices = [(str(p.days), p.label) for p in selectors.periods()]
+    return ([("", blank)] if blank else []) + choices
+
+
+def _country_choices():
+    return [("", "Any country")] + [(c.code, c.name) for c in selectors.countries()]
+
+
+class OrderForm(forms.Form):
+    type = forms.ChoiceField(label="Proxy type")
+    quantity = forms.CharField(
+        label="Quantity", max_length=20,
+        help_text="GB of traffic for residential proxies, number of IPs otherwise.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    period = forms.ChoiceField(label="Period", required=False, help_text="Not needed for residential proxies.")
+    country = forms.ChoiceField(label="Country", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = _type_choices()
+        self.fields["period"].choices = _period_choices("No period (residential)")
+        self.fields["country"].choices = _country_choices()
+        self.quote = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.quote = pricing.quote(
+                type=data.get("type"), quantity=data.get("quantity"),
+                period=data.get("period") or None, country=data.get("country") or None,
+            )
+        except DomainValidationError as exc:
+            for field, messages in exc.meta["fields"].items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
+
+    def order_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "type": data["type"], "quantity": data["quantity"],
+            "period": data.get("period") or None, "country": data.get("country") or None,
+        }
+
+
+class ExtendForm(forms.Form):
+    period = forms.ChoiceField(label="Extend by")
+
+    def __init__(self, *args, order=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = []
+        for value, label in _period_choices(None):
+            try:
+                q = pricing.quote(type=order.type, quantity=order.quantity, period=value, country=order.country or None)
+                label = f"{label} — {q.total:.2f} USD"
+            except DomainValidationError:
+                continue
+            choices.append((value, label))
+        self.fields["period"].choices = choices
+
+
+class OrderFilterForm(forms.Form):
+    type = forms.ChoiceField(label="Type", required=False)
+    status = forms.ChoiceField(label="Status", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from .models import OrderStatus, ProxyTypeCode
+
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = [("", "All types")] + list(ProxyTypeCode.choices)
+        self.fields["status"].choices = [("", "All statuses")] + list(OrderStatus.choices)

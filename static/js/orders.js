@@ -1,0 +1,90 @@
+// Orders page: the live price. Asks the dashboard's price endpoint (the same pricing service
+// the API and the order placement use) whenever the form changes; without JavaScript the
+// "Calculate price" button shows the same figures from the server.
+(function () {
+  "use strict";
+  var form = document.getElementById("order-form");
+  if (!form || !window.fetch) { return; }
+  var box = document.getElementById("order-price");
+  var url = form.getAttribute("data-price-url");
+  var timer = null;
+  var seq = 0;
+
+  function field(name) { return form.elements.namedItem(name); }
+
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+
+  function line(text, className, testid) {
+    var p = document.createElement("p");
+    if (className) { p.className = className; }
+    if (testid) { p.setAttribute("data-testid", testid); }
+    p.textContent = text;
+    return p;
+  }
+
+  function syncPeriod() {
+    var type = field("type").value;
+    var period = field("period");
+    var residential = type === "residential";
+    Array.prototype.forEach.call(period.options, function (option) {
+      if (option.value === "") { option.disabled = !residential; option.hidden = !residential; }
+    });
+    if (residential) { period.value = ""; }
+    else if (period.value === "") {
+      var firstDays = Array.prototype.filter.call(period.options, function (o) { return o.value !== ""; });
+      var thirty = firstDays.filter(function (o) { return o.value === "30"; })[0] || firstDays[0];
+      if (thirty) { period.value = thirty.value; }
+    }
+  }
+
+  function show(data) {
+    clear(box);
+    if (data.ok) {
+      var q = data.quote;
+      var total = document.createElement("p");
+      var strong = document.createElement("strong");
+      strong.textContent = "Price: ";
+      var span = document.createElement("span");
+      span.setAttribute("data-testid", "order-total");
+      span.textContent = q.total + " " + q.currency;
+      total.appendChild(strong);
+      total.appendChild(span);
+      box.appendChild(total);
+      var detail = q.quantity + " × " + q.unit_price + " " + q.currency + " = " + q.subtotal + " " + q.currency;
+      if (q.discount !== "0.00") { detail += ", discount −" + q.discount + " " + q.currency; }
+      box.appendChild(line(detail, "muted"));
+    } else {
+      var messages = [];
+      Object.keys(data.fields || {}).forEach(function (name) {
+        messages.push(name + ": " + data.fields[name].join(" "));
+      });
+      box.appendChild(line(messages.join(" ") || "This order cannot be priced.", "field-error", "order-price-error"));
+    }
+  }
+
+  function update() {
+    var params = new URLSearchParams();
+    ["type", "quantity", "period", "country"].forEach(function (name) {
+      var el = field(name);
+      if (el && el.value !== "") { params.set(name, el.value); }
+    });
+    var mine = ++seq;
+    fetch(url + "?" + params.toString(), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (data) { if (mine === seq) { show(data); } })
+      .catch(function () { /* the Calculate price button still works */ });
+  }
+
+  function schedule() {
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(update, 200);
+  }
+
+  field("type").addEventListener("change", function () { syncPeriod(); schedule(); });
+  ["quantity", "period", "country"].forEach(function (name) {
+    field(name).addEventListener("input", schedule);
+    field(name).addEventListener("change", schedule);
+  });
+  syncPeriod();
+  update();
+})();

@@ -1,0 +1,134 @@
+"""The dashboard Orders pages, through Django's test client."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from accounts.middleware import SESSION_ACCOUNT_KEY
+from accounts.models import Membership, Role
+from accounts.services import user_create_with_account
+from orders.models import Order
+
+from .conftest import add_stock, balance, fund
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client(owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+def _role_client(account, email, role):
+    user, _ = user_create_with_account(email=email, password="x-Very-long-pass-1", name=email)
+    Membership.objects.create(user=user, account=account, role=role)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[SESSION_ACCOUNT_KEY] = account.public_id
+    session.save()
+    return client, user
+
+
+def _place(client, capture, **data):
+    with capture(execute=True):
+        return client.post("/orders/", {"action": "place", "form_token": data.pop("form_token", ""), **data})
+
+
+def test_page_has_labelled_form_and_buttons(owner_client):
+    html = owner_client.get("/orders/").content.decode()
+    for label in ("Proxy type", "Quantity", "Period", "Country"):
+        assert f">{label}</label>" in html
+    assert ">Calculate price</button>" in html and ">Place order</button>" in html
+    assert "js/orders.js" in html
+
+
+def test_calculate_price_step_shows_the_quote_without_javascript(owner_client, account):
+    response = owner_client.post(
+        "/orders/", {"action": "calc", "type": "datacenter", "quantity": "10", "period": "30", "country": "DE"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "14.25 USD" in html and "discount −0.75 USD" in html
+    assert not Order.objects.exists()
+
+
+def test_price_endpoint_uses_the_pricing_service(owner_client):
+    ok = owner_client.get("/orders/price", {"type": "datacenter", "quantity": "10", "period": "30"}).json()
+    assert ok["ok"] and ok["quote"]["total"] == "14.25"
+    bad = owner_client.get("/orders/price", {"type": "datacenter", "quantity": "1.5", "period": "30"}).json()
+    assert not bad["ok"] and "quantity" in bad["fields"]
+
+
+def test_placing_an_order_charges_and_redirects_to_its_detail(owner_client, account, django_capture_on_commit_callbacks):
+    fund(account, "20")
+    add_stock("datacenter", "DE", 3)
+    response = _place(owner_client, django_capture_on_commit_callbacks,
+                      type="datacenter", quantity="2", period="30", country="DE", form_token="t1")
+    order = Order.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.public_id}/"
+    assert balance(account) == Decimal("17.00")
+    detail = owner_client.get(response["Location"]).content.decode()
+    assert "active" in detail and "Download TXT" in detail and ">Extend</button>" in detail
+    # the same form submitted twice places one order
+    again = _place(owner_client, django_capture_on_commit_callbacks,
+                   type="datacenter", quantity="2", period="30", country="DE", form_token="t1")
+    assert again["Location"] == f"/orders/{order.public_id}/"
+    assert Order.objects.count() == 1
+    txt = owner_client.get(f"/orders/{order.public_id}/download.txt")
+    assert txt["Content-Type"].startswith("text/plain")
+    assert len(txt.content.decode().splitlines()) == 2
+
+
+def test_form_errors_show_beside_fields_and_nothing_is_charged(owner_client, account):
+    fund(account, "1")
+    response = owner_client.post("/orders/", {"action": "place", "type": "datacenter", "quantity": "2.5", "period": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_quantity_error"' in html and 'id="id_period_error"' in html
+    response = owner_client.post("/orders/", {"action": "place", "type": "residential", "quantity": "5"})
+    assert response.status_code == 402
+    assert "Top up your balance" in response.content.decode()
+    assert not Order.objects.exists() and balance(account) == Decimal("1.00")
+
+
+def test_extend_from_the_detail_page(owner_client, account, django_capture_on_commit_callbacks):
+    fund(account, "20")
+    add_stock("datacenter", "DE", 1)
+    _place(owner_client, django_capture_on_commit_callbacks, type="datacenter", quantity="1", period="30", country="DE")
+    order = Order.objects.get()
+    before = order.expires_at
+    response = owner_client.post(f"/orders/{order.public_id}/extend", {"period": "7"})
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.expires_at - before).days == 7
+
+
+def test_viewer_reads_but_cannot_order(account, owner, django_capture_on_commit_callbacks):
+    fund(account, "20")
+    viewer, _ = _role_client(account, "viewer@example.com", Role.VIEWER)
+    page = viewer.get("/orders/")
+    assert page.status_code == 200
+    assert "Place order" not in page.content.decode()
+    viewer.post("/orders/", {"action": "place", "type": "residential", "quantity": "1"})
+    assert not Order.objects.exists()
+
+
+def test_member_can_order(account, django_capture_on_commit_callbacks):
+    fund(account, "20")
+    member, _ = _role_client(account, "m2@example.com", Role.MEMBER)
+    _place(member, django_capture_on_commit_callbacks, type="residential", quantity="1")
+    assert Order.objects.filter(account=account).count() == 1
+
+
+def test_another_tenants_order_is_404_in_the_dashboard(owner_client, outsider_account):
+    from orders import services
+
+    fund(outsider_account, "20")
+    order = services.order_place(account=outsider_account, type="residential", quantity=1)
+    for path in (f"/orders/{order.public_id}/", f"/orders/{order.public_id}/download.txt"):
+        assert owner_client.get(path).status_code == 404
+    assert owner_client.post(f"/orders/{order.public_id}/extend", {"period": "30"}).status_code == 404
