@@ -103,8 +103,12 @@ class ApiClient:
         elif params:
             kwargs["data"] = params
         response = getattr(self.client, method)(path, **kwargs)
+        if response.streaming:
+            response.body_bytes = b"".join(response.streaming_content)
+        else:
+            response.body_bytes = response.content
         try:
-            response.json_body = json.loads(response.content) if response.content else None
+            response.json_body = json.loads(response.body_bytes) if response.body_bytes else None
         except ValueError:
             response.json_body = None
         return response
