@@ -485,7 +485,8 @@ class _Runner:
         writer.write(b"\x05\x02\x00\x02" if creds else b"\x05\x01\x00")
         reply = await reader.readexactly(2)
         if reply[0] != 5:
-            raise _Fail("bad_response", http_seen=reply.startswith(b"HT"))
+            http = reply.startswith(b"HT")
+            raise _Fail("bad_response", http_seen=http, final=not http and reply[0] not in (0, 4))
         att.protocol = "socks5"
         method = reply[1]
         if method == 0x02 and creds:
@@ -582,7 +583,9 @@ class _Runner:
             buf += data
             prefix = bytes(buf[:5])
             if not b"HTTP/".startswith(prefix) and not prefix.startswith(b"HTTP/"):
-                raise _Fail("bad_response", http_seen=False)
+                # a SOCKS server may answer an HTTP request with a SOCKS error (first byte
+                # 0x00/0x04/0x05); anything else is garbage: no other protocol will help
+                raise _Fail("bad_response", final=buf[0] not in (0, 4, 5))
             end = buf.find(b"\r\n\r\n")
             if end >= 0:
                 break

@@ -30,6 +30,8 @@ __all__ = [
     "stop_process",
     "JudgeServer",
     "HeaderProxy",
+    "Socks5Proxy",
+    "TextSite",
     "SilentServer",
     "GarbageServer",
     "DribbleServer",
@@ -292,6 +294,63 @@ class HeaderProxy(_Server):
         await up_writer.drain()
         try:
             await _pipe(up_reader, writer)
+        finally:
+            up_writer.transport.abort()
+
+
+class Socks5Proxy(_Server):
+    """A minimal SOCKS5 proxy (CONNECT only; IPv4, IPv6 and domain targets), optionally with
+    username/password auth (``credentials='user:pass'``; a bad password gets status 1).
+    Listens with a large backlog, so it suits load tests better than pproxy."""
+
+    def __init__(self, credentials: str | None = None) -> None:
+        super().__init__()
+        self.credentials = credentials
+
+    async def _handle(self, reader, writer) -> None:
+        head = await reader.readexactly(2)
+        if head[0] != 5:
+            return
+        methods = await reader.readexactly(head[1])
+        if self.credentials is not None:
+            if 2 not in methods:
+                writer.write(b"\x05\xff")
+                return
+            writer.write(b"\x05\x02")
+            ver, ulen = await reader.readexactly(2)
+            user = await reader.readexactly(ulen)
+            plen = (await reader.readexactly(1))[0]
+            password = await reader.readexactly(plen)
+            if f"{user.decode(errors='replace')}:{password.decode(errors='replace')}" != (
+                self.credentials
+            ):
+                writer.write(b"\x01\x01")
+                return
+            writer.write(b"\x01\x00")
+        else:
+            if 0 not in methods:
+                writer.write(b"\x05\xff")
+                return
+            writer.write(b"\x05\x00")
+        ver, cmd, _rsv, atyp = await reader.readexactly(4)
+        if atyp == 1:
+            host = socket.inet_ntoa(await reader.readexactly(4))
+        elif atyp == 4:
+            host = socket.inet_ntop(socket.AF_INET6, await reader.readexactly(16))
+        else:
+            host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        if cmd != 1:
+            writer.write(b"\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00")
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            writer.write(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")
+            return
+        writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00")
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
             up_writer.transport.abort()
 
