@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import api, api_geo
+from orders import api, api_geo, api_stats, api_subusers
 
 urlpatterns = [
     path("reference/countries", api.ReferenceCountriesView.as_view(), name="api-reference-countries"),
@@ -18,4 +18,8 @@ urlpatterns = [
     path("geo/states", api_geo.GeoStatesView.as_view(), name="api-geo-states"),
     path("geo/cities", api_geo.GeoCitiesView.as_view(), name="api-geo-cities"),
     path("geo/zip", api_geo.GeoZipView.as_view(), name="api-geo-zip"),
+    path("proxy", api_subusers.SubUserListView.as_view(), name="api-proxies"),
+    path("proxy/<str:proxy_id>", api_subusers.SubUserDetailView.as_view(), name="api-proxy"),
+    path("stats", api_stats.StatsView.as_view(), name="api-stats"),
+    path("stats/export", api_stats.StatsExportView.as_view(), name="api-stats-export"),
 ]

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from orders import webhooks
+
+urlpatterns = [
+    path("usage", webhooks.usage_webhook, name="webhook-usage"),
+]

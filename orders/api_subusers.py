@@ -1,0 +1,188 @@
+"""Sub-user proxies API (SPEC §6): GET|POST /proxy [proxies:read|write], GET|PATCH|DELETE /proxy/{id}.
+
+Another tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
+"""
+
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+
+from portal.api.errors import BadRequest, DomainValidationError
+from portal.api.pagination import paginate
+from portal.api.renderers import ApiResponse
+from portal.api.views import PortalAPIView
+
+from . import subusers
+from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, Rotation, SubUserProtocol, SubUserStatus
+
+PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
+
+
+class SubUserOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    name = serializers.CharField()
+    order_id = serializers.CharField(source="order.public_id")
+    protocol = serializers.CharField()
+    host = serializers.SerializerMethodField()
+    port = serializers.SerializerMethodField()
+    username = serializers.SerializerMethodField(help_text="Connection username carrying the targeting")
+    password = serializers.CharField()
+    country = serializers.CharField(allow_null=True)
+    state = serializers.CharField(allow_null=True)
+    city = serializers.CharField(allow_null=True)
+    zip = serializers.CharField(allow_null=True)
+    rotation = serializers.CharField()
+    sticky_ttl_minutes = serializers.IntegerField()
+    traffic_limit_gb = serializers.SerializerMethodField()
+    traffic_used_gb = serializers.SerializerMethodField()
+    whitelist = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    disabled_reason = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    base_username = serializers.CharField(source="username", help_text="The sub-user's login without targeting")
+    connection = serializers.SerializerMethodField(help_text="Ready-made connection strings")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for key in ("country", "state", "city", "zip"):
+            data[key] = data[key] or None
+        return data
+
+    def get_host(self, obj) -> str:
+        return subusers.gateway(obj)[0]
+
+    def get_port(self, obj) -> int:
+        return subusers.gateway(obj)[1]
+
+    def get_username(self, obj) -> str:
+        return subusers.connection_username(obj)
+
+    def get_traffic_limit_gb(self, obj) -> str | None:
+        return subusers.format_gb(obj.traffic_limit_gb)
+
+    def get_traffic_used_gb(self, obj) -> str:
+        return subusers.format_gb(obj.traffic_used_gb)
+
+    def get_disabled_reason(self, obj) -> str | None:
+        return obj.disabled_reason or None
+
+    def get_connection(self, obj) -> dict:
+        return subusers.connection_strings(obj)
+
+
+def _gb_field(**kwargs):
+    return serializers.DecimalField(
+        max_digits=TRAFFIC_MAX_DIGITS, decimal_places=TRAFFIC_PLACES, min_value=Decimal("0.000001"),
+        allow_null=True, required=False, **kwargs,
+    )
+
+
+class _GeoFields(serializers.Serializer):
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True, allow_null=True)
+    state = serializers.CharField(max_length=10, required=False, allow_blank=True, allow_null=True)
+    city = serializers.CharField(max_length=120, required=False, allow_blank=True, allow_null=True)
+    zip = serializers.CharField(max_length=10, required=False, allow_blank=True, allow_null=True)
+
+
+class SubUserCreateIn(_GeoFields):
+    name = serializers.CharField(max_length=100)
+    order_id = serializers.CharField(max_length=40)
+    protocol = serializers.ChoiceField(choices=SubUserProtocol.values, default=SubUserProtocol.HTTP)
+    rotation = serializers.ChoiceField(choices=Rotation.values, default=Rotation.ROTATING)
+    sticky_ttl_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=10)
+    traffic_limit_gb = _gb_field(help_text="GB (10^9 bytes); null: no limit of its own")
+    whitelist = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=100)
+
+
+class SubUserUpdateIn(_GeoFields):
+    name = serializers.CharField(max_length=100, required=False)
+    order_id = serializers.CharField(max_length=40, required=False)
+    protocol = serializers.ChoiceField(choices=SubUserProtocol.values, required=False)
+    rotation = serializers.ChoiceField(choices=Rotation.values, required=False)
+    sticky_ttl_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False)
+    traffic_limit_gb = _gb_field(help_text="GB; null removes the proxy's own limit")
+    whitelist = serializers.ListField(child=serializers.CharField(max_length=64), required=False, max_length=100)
+    status = serializers.ChoiceField(choices=SubUserStatus.values, required=False)
+
+
+def _body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return request.data
+
+
+def _out(proxy):
+    return SubUserOut(proxy).data
+
+
+class SubUserListView(PortalAPIView):
+    required_scope = {"GET": "proxies:read", "POST": "proxies:write"}
+
+    @extend_schema(
+        responses=SubUserOut(many=True), summary="List sub-user proxies",
+        parameters=[
+            OpenApiParameter("page", int),
+            OpenApiParameter("limit", int, description=f"default {PROXY_DEFAULT_LIMIT}, max {PROXY_MAX_LIMIT}"),
+            OpenApiParameter("status", str, description="active | disabled"),
+        ],
+    )
+    def get(self, request):
+        qs = subusers.subusers_list(account=self.account)
+        status = request.query_params.get("status")
+        if status:
+            if status not in SubUserStatus.values:
+                raise DomainValidationError({"status": "status must be active or disabled."})
+            qs = qs.filter(status=status)
+        items, meta = paginate(
+            qs, request.query_params, default_limit=PROXY_DEFAULT_LIMIT, max_limit=PROXY_MAX_LIMIT
+        )
+        return ApiResponse(SubUserOut(items, many=True).data, meta=meta)
+
+    @extend_schema(request=SubUserCreateIn, responses={201: SubUserOut}, summary="Create a sub-user proxy")
+    def post(self, request):
+        body = SubUserCreateIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        proxy = subusers.subuser_create(
+            account=self.account, order_id=d["order_id"], name=d["name"], protocol=d["protocol"],
+            country=d.get("country") or "", state=d.get("state") or "", city=d.get("city") or "",
+            zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
+            traffic_limit_gb=d.get("traffic_limit_gb"), whitelist=d.get("whitelist") or [],
+        )
+        return ApiResponse(_out(proxy), status=201)
+
+
+class SubUserDetailView(PortalAPIView):
+    required_scope = {"GET": "proxies:read", "PATCH": "proxies:write", "DELETE": "proxies:write"}
+
+    @extend_schema(responses=SubUserOut, summary="One sub-user proxy")
+    def get(self, request, proxy_id: str):
+        return ApiResponse(_out(subusers.subuser_get(account=self.account, public_id=proxy_id)))
+
+    @extend_schema(request=SubUserUpdateIn, responses=SubUserOut, summary="Update a sub-user proxy")
+    def patch(self, request, proxy_id: str):
+        subusers.subuser_get(account=self.account, public_id=proxy_id)  # 404 before validation
+        raw = _body(request)
+        body = SubUserUpdateIn(data=raw, partial=True)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        changes = subusers.SubUserInput(
+            name=d.get("name"), order_id=d.get("order_id"), protocol=d.get("protocol"),
+            country=None if "country" not in d else (d["country"] or ""),
+            state=None if "state" not in d else (d["state"] or ""),
+            city=None if "city" not in d else (d["city"] or ""),
+            zip=None if "zip" not in d else (d["zip"] or ""),
+            rotation=d.get("rotation"), sticky_ttl_minutes=d.get("sticky_ttl_minutes"),
+            whitelist=d.get("whitelist"), status=d.get("status"),
+        )
+        if "traffic_limit_gb" in raw:
+            # null removes the own limit (the service reads 0 as "none")
+            changes.traffic_limit_gb = d.get("traffic_limit_gb") if d.get("traffic_limit_gb") is not None else Decimal(0)
+        proxy = subusers.subuser_update(account=self.account, public_id=proxy_id, changes=changes)
+        return ApiResponse(_out(proxy))
+
+    @extend_schema(responses={200: None}, summary="Delete a sub-user proxy (released at the provider)")
+    def delete(self, request, proxy_id: str):
+        subusers.subuser_delete(account=self.account, public_id=proxy_id)
+        return ApiResponse({"id": proxy_id, "deleted": True})

@@ -1,0 +1,697 @@
+"""Residential sub-user proxies and their usage (SPEC §6): services and selectors.
+
+A sub-user draws on one of its account's active residential orders. Traffic is metered in
+bytes and shown in decimal gigabytes (1 GB = 10^9 bytes; bytes_total = bytes_in + bytes_out).
+
+Lock order (ARCHITECTURE "The flow of a request"): the account row first, then its orders,
+then its sub-users.
+
+Provider hooks. The provider interface (`orders/providers/base.py`) is allocate / extend /
+release / usage. A provider may also implement the optional sub-user hooks
+`subuser_upsert(proxy)` (create or update, incl. enable/disable) and `subuser_release(proxy)`;
+they are called when present. The embedded inventory provider needs none: its gateway
+authenticates sub-users from this database.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import string
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from accounts.models import Account
+from billing.selectors import plan_for_tier
+from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
+from portal.ids import random_base62
+
+from . import geo
+from .models import (
+    BYTES_PER_GB,
+    DisabledReason,
+    Order,
+    OrderStatus,
+    ProxyTypeCode,
+    Rotation,
+    SubUserProtocol,
+    SubUserProxy,
+    SubUserStatus,
+    UsageRecord,
+)
+from .providers import get_provider
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_SUBUSERS = 20
+MAX_WHITELIST_ENTRIES = 100
+STICKY_TTL_RANGE = (1, 1440)
+SYSTEM_REASONS = (DisabledReason.ORDER_EXHAUSTED, DisabledReason.ORDER_INACTIVE)
+_LOGIN_ALPHABET = string.ascii_lowercase + string.digits
+
+
+# --- connection details ------------------------------------------------------------------------
+
+
+def gateway(proxy: SubUserProxy) -> tuple[str, int]:
+    """Host and port customers connect to (the provider's, else the configured gateway)."""
+    provider = get_provider(proxy.order.provider or None)
+    hook = getattr(provider, "subuser_gateway", None)
+    if hook is not None:
+        return hook(proxy)
+    return settings.RESIDENTIAL_GATEWAY_HOST, settings.RESIDENTIAL_GATEWAY_PORT
+
+
+def _slug(value: str) -> str:
+    return "_".join(geo.normalize(value).split())
+
+
+def connection_username(proxy: SubUserProxy) -> str:
+    """`<user>-country-us-state-ca-city-los_angeles-zip-90210-session-<id>` (parts only when set;
+    the session only for sticky rotation)."""
+    parts = [proxy.username]
+    if proxy.country:
+        parts += ["country", proxy.country.lower()]
+    if proxy.state:
+        parts += ["state", proxy.state.lower()]
+    if proxy.city:
+        parts += ["city", _slug(proxy.city)]
+    if proxy.zip:
+        parts += ["zip", proxy.zip]
+    if proxy.rotation == Rotation.STICKY and proxy.session_id:
+        parts += ["session", proxy.session_id]
+    return "-".join(parts)
+
+
+def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
+    host, port = gateway(proxy)
+    user, password = connection_username(proxy), proxy.password
+    scheme = "socks5" if proxy.protocol == SubUserProtocol.SOCKS5 else "http"
+    return {
+        "host_port_user_pass": f"{host}:{port}:{user}:{password}",
+        "user_pass_at_host_port": f"{user}:{password}@{host}:{port}",
+        "url": f"{scheme}://{user}:{password}@{host}:{port}",
+    }
+
+
+def format_gb(value: Decimal | None) -> str | None:
+    """GB as a decimal string without trailing zeros, to 6 places ("10", "0.25")."""
+    if value is None:
+        return None
+    text = f"{Decimal(value).quantize(Decimal('0.000001')):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# --- input validation ---------------------------------------------------------------------------
+
+
+def validate_whitelist(entries, *, field_name: str = "whitelist") -> list[str]:
+    """IP addresses and CIDR ranges (IPv4 or IPv6), normalised and de-duplicated."""
+    if entries is None:
+        return []
+    if isinstance(entries, str):
+        entries = [e for e in entries.replace(",", "\n").split() if e]
+    if not isinstance(entries, list | tuple):
+        raise DomainValidationError({field_name: "A list of IP addresses or CIDR ranges."})
+    if len(entries) > MAX_WHITELIST_ENTRIES:
+        raise DomainValidationError({field_name: f"At most {MAX_WHITELIST_ENTRIES} entries."})
+    out: list[str] = []
+    bad: list[str] = []
+    for raw in entries:
+        text = str(raw).strip() if isinstance(raw, str) else None
+        if not text or len(text) > 64:
+            bad.append(str(raw)[:64])
+            continue
+        try:
+            value = str(ipaddress.ip_network(text, strict=False)) if "/" in text else str(ipaddress.ip_address(text))
+        except ValueError:
+            bad.append(text)
+            continue
+        if value not in out:
+            out.append(value)
+    if bad:
+        raise DomainValidationError({field_name: [f"'{b}' is not an IP address or CIDR range." for b in bad[:10]]})
+    return out
+
+
+def _new_login() -> str:
+    return "sp" + "".join(secrets.choice(_LOGIN_ALPHABET) for _ in range(10))
+
+
+def _new_session() -> str:
+    return "".join(secrets.choice(_LOGIN_ALPHABET) for _ in range(8))
+
+
+def _residential_order(*, account: Account, order_id: str, lock: bool = False) -> Order:
+    qs = Order.objects.for_account(account)
+    if lock:
+        qs = qs.select_for_update()
+    order = qs.filter(public_id=str(order_id or "")).first()
+    if order is None:
+        raise NotFound("Order not found.")
+    if order.type != ProxyTypeCode.RESIDENTIAL:
+        raise DomainValidationError({"order_id": "Sub-user proxies draw on a residential order."})
+    if order.status != OrderStatus.ACTIVE:
+        raise DomainValidationError({"order_id": f"The order is {order.status}, not active."})
+    return order
+
+
+def _order_used_bytes(order: Order) -> int:
+    return UsageRecord.objects.filter(order=order).aggregate(
+        b=Sum("bytes_in") + Sum("bytes_out")
+    )["b"] or 0
+
+
+def _order_has_traffic(order: Order, used_bytes: int | None = None) -> bool:
+    if order.status != OrderStatus.ACTIVE or order.type != ProxyTypeCode.RESIDENTIAL:
+        return False
+    if order.traffic_gb is None:
+        return True
+    used = _order_used_bytes(order) if used_bytes is None else used_bytes
+    return used < int(order.traffic_gb * BYTES_PER_GB)
+
+
+def _own_limit_reached(proxy: SubUserProxy) -> bool:
+    limit = proxy.traffic_limit_bytes
+    return limit is not None and proxy.traffic_used_bytes >= limit
+
+
+def max_subusers(account: Account) -> int:
+    plan = plan_for_tier(tier=account.tier)
+    return plan.max_subusers if plan is not None else DEFAULT_MAX_SUBUSERS
+
+
+# --- provider notifications ---------------------------------------------------------------------
+
+
+def _provider_hook(proxy: SubUserProxy, hook_name: str, *, quiet: bool) -> None:
+    provider = get_provider(proxy.order.provider or None)
+    hook = getattr(provider, hook_name, None)
+    if hook is None:
+        return
+    try:
+        hook(proxy)
+    except PortalError as exc:
+        if not quiet:
+            raise
+        logger.warning("provider %s(%s) failed: %s", hook_name, proxy.public_id, exc.message)
+    except Exception as exc:
+        if not quiet:
+            raise UpstreamError("The proxy provider failed.") from exc
+        logger.exception("provider %s(%s) failed", hook_name, proxy.public_id)
+
+
+def _tell_provider_later(proxy_pks: list[int]) -> None:
+    """After commit: push the current state of these sub-users to the provider (quietly)."""
+    if not proxy_pks:
+        return
+
+    def push():
+        for proxy in SubUserProxy.objects.filter(pk__in=proxy_pks).select_related("order"):
+            _provider_hook(proxy, "subuser_upsert", quiet=True)
+
+    transaction.on_commit(push)
+
+
+# --- create, update, delete --------------------------------------------------------------------
+
+
+@dataclass
+class SubUserInput:
+    name: str | None = None
+    order_id: str | None = None
+    protocol: str | None = None
+    country: str | None = None
+    state: str | None = None
+    city: str | None = None
+    zip: str | None = None
+    rotation: str | None = None
+    sticky_ttl_minutes: int | None = None
+    traffic_limit_gb: Decimal | None = None
+    whitelist: list | None = None
+    status: str | None = None
+
+
+def _apply_geo(proxy: SubUserProxy, country, state, city, zip_code) -> None:
+    target = geo.validate_geo(country, state, city, zip_code)
+    proxy.country, proxy.state, proxy.city, proxy.zip = target.country, target.state, target.city, target.zip
+
+
+def subuser_create(
+    *,
+    account: Account,
+    order_id: str,
+    name: str,
+    protocol: str = SubUserProtocol.HTTP,
+    country: str = "",
+    state: str = "",
+    city: str = "",
+    zip: str = "",  # noqa: A002
+    rotation: str = Rotation.ROTATING,
+    sticky_ttl_minutes: int = 10,
+    traffic_limit_gb: Decimal | None = None,
+    whitelist: list | None = None,
+) -> SubUserProxy:
+    proxy = SubUserProxy(
+        account=account, name=(name or "").strip()[:100], protocol=protocol, rotation=rotation,
+        sticky_ttl_minutes=sticky_ttl_minutes, traffic_limit_gb=traffic_limit_gb,
+        whitelist=validate_whitelist(whitelist), username=_new_login(), password=random_base62(16),
+    )
+    if not proxy.name:
+        raise DomainValidationError({"name": "A name is required."})
+    _apply_geo(proxy, country, state, city, zip)
+    if rotation == Rotation.STICKY:
+        proxy.session_id = _new_session()
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=account.pk)
+        order = _residential_order(account=account, order_id=order_id, lock=True)
+        limit = max_subusers(account)
+        if SubUserProxy.objects.for_account(account).count() >= limit:
+            raise Conflict(f"This account has reached its limit of {limit} sub-user proxies.")
+        if not _order_has_traffic(order):
+            raise DomainValidationError({"order_id": "The order's traffic is used up."})
+        proxy.order = order
+        while SubUserProxy.objects.filter(username=proxy.username).exists():
+            proxy.username = _new_login()
+        proxy.save()
+        _provider_hook(proxy, "subuser_upsert", quiet=False)  # a failure rolls the creation back
+    return proxy
+
+
+def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
+    qs = SubUserProxy.objects.for_account(account).select_related("order")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    proxy = qs.filter(public_id=str(public_id or "")).first()
+    if proxy is None:
+        raise NotFound("Proxy not found.")
+    return proxy
+
+
+def subusers_list(*, account: Account):
+    return SubUserProxy.objects.for_account(account).select_related("order").order_by("-created_at", "-id")
+
+
+def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -> SubUserProxy:
+    """Applies the given (non-None) fields. Raising the own limit, or moving to an order with
+    traffic left, re-enables a proxy the system had disabled; `status` enables or disables it."""
+    with transaction.atomic():
+        Account.objects.select_for_update().get(pk=account.pk)
+        proxy = subuser_get(account=account, public_id=public_id, lock=True)
+        if changes.name is not None:
+            name = changes.name.strip()[:100]
+            if not name:
+                raise DomainValidationError({"name": "A name is required."})
+            proxy.name = name
+        if changes.order_id is not None and changes.order_id != proxy.order.public_id:
+            proxy.order = _residential_order(account=account, order_id=changes.order_id, lock=True)
+        if changes.protocol is not None:
+            proxy.protocol = changes.protocol
+        if any(v is not None for v in (changes.country, changes.state, changes.city, changes.zip)):
+            new_country = proxy.country if changes.country is None else changes.country
+            country_changed = (new_country or "").upper() != proxy.country
+            # a new country drops the narrower targets not given again
+            keep = "" if country_changed else None
+            _apply_geo(
+                proxy, new_country,
+                changes.state if changes.state is not None else (keep if keep is not None else proxy.state),
+                changes.city if changes.city is not None else (keep if keep is not None else proxy.city),
+                changes.zip if changes.zip is not None else (keep if keep is not None else proxy.zip),
+            )
+        if changes.rotation is not None:
+            if changes.rotation == Rotation.STICKY and not proxy.session_id:
+                proxy.session_id = _new_session()
+            if changes.rotation == Rotation.ROTATING:
+                proxy.session_id = ""
+            proxy.rotation = changes.rotation
+        if changes.sticky_ttl_minutes is not None:
+            proxy.sticky_ttl_minutes = changes.sticky_ttl_minutes
+        if changes.traffic_limit_gb is not None:
+            proxy.traffic_limit_gb = changes.traffic_limit_gb if changes.traffic_limit_gb > 0 else None
+        if changes.whitelist is not None:
+            proxy.whitelist = validate_whitelist(changes.whitelist)
+
+        if changes.status == SubUserStatus.DISABLED:
+            proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.BY_USER
+        elif changes.status == SubUserStatus.ACTIVE or proxy.disabled_reason != DisabledReason.BY_USER:
+            # enabling by hand, or re-evaluating a proxy the system disabled
+            explicit = changes.status == SubUserStatus.ACTIVE
+            _evaluate(proxy, explicit=explicit)
+        proxy.save()
+        _provider_hook(proxy, "subuser_upsert", quiet=False)
+    return proxy
+
+
+def _evaluate(proxy: SubUserProxy, *, explicit: bool) -> None:
+    """Sets status from the limits: active unless the own limit or the order's allowance is used
+    up (moving to another active residential order of the account with traffic left first)."""
+    if _own_limit_reached(proxy):
+        if explicit:
+            raise Conflict("The proxy's traffic limit is used up: raise traffic_limit_gb to enable it.")
+        proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.TRAFFIC_LIMIT
+        return
+    if not _order_has_traffic(proxy.order):
+        replacement = _order_with_traffic(proxy.account_id, exclude=proxy.order_id)
+        if replacement is None:
+            if explicit:
+                raise Conflict("The order's traffic is used up: top up with a new residential order.")
+            reason = (
+                DisabledReason.ORDER_EXHAUSTED if proxy.order.status == OrderStatus.ACTIVE
+                else DisabledReason.ORDER_INACTIVE
+            )
+            proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, reason
+            return
+        proxy.order = replacement
+    proxy.status, proxy.disabled_reason = SubUserStatus.ACTIVE, ""
+
+
+def _order_with_traffic(account_id: int, *, exclude: int | None = None) -> Order | None:
+    """The account's oldest active residential order with traffic left."""
+    candidates = (
+        Order.objects.filter(account_id=account_id, type=ProxyTypeCode.RESIDENTIAL, status=OrderStatus.ACTIVE)
+        .exclude(pk=exclude)
+        .order_by("activated_at", "id")
+    )
+    for order in candidates:
+        if _order_has_traffic(order):
+            return order
+    return None
+
+
+def subuser_delete(*, account: Account, public_id: str) -> None:
+    """Releases the sub-user at the provider and removes it (its usage stays in the statistics)."""
+    with transaction.atomic():
+        proxy = subuser_get(account=account, public_id=public_id, lock=True)
+        proxy.deleted_at = timezone.now()
+        proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.BY_USER
+        proxy.save(update_fields=["deleted_at", "status", "disabled_reason", "updated_at"])
+        _provider_hook(proxy, "subuser_release", quiet=False)
+
+
+def subusers_reconcile(*, account: Account | None = None) -> int:
+    """Re-evaluates sub-users the system disabled (an order was topped up or ended) and active
+    ones whose order ended. Returns how many changed state. Safe to run at any time."""
+    qs = SubUserProxy.objects.filter(deleted_at__isnull=True).filter(
+        Q(status=SubUserStatus.DISABLED, disabled_reason__in=[*SYSTEM_REASONS, DisabledReason.TRAFFIC_LIMIT])
+        | Q(status=SubUserStatus.ACTIVE) & ~Q(order__status=OrderStatus.ACTIVE)
+    )
+    if account is not None:
+        qs = qs.filter(account=account)
+    changed = 0
+    for account_id in sorted(set(qs.values_list("account_id", flat=True))):
+        with transaction.atomic():
+            Account.objects.select_for_update().get(pk=account_id)
+            touched = []
+            for proxy in qs.filter(account_id=account_id).select_for_update(of=("self",)).select_related("order"):
+                before = (proxy.status, proxy.disabled_reason, proxy.order_id)
+                _evaluate(proxy, explicit=False)
+                if (proxy.status, proxy.disabled_reason, proxy.order_id) != before:
+                    proxy.save(update_fields=["status", "disabled_reason", "order", "updated_at"])
+                    touched.append(proxy.pk)
+            changed += len(touched)
+            _tell_provider_later(touched)
+    return changed
+
+
+def subusers_on_order_activated(*, order: Order) -> int:
+    """A residential order became active (a top-up): re-enable what its traffic can serve."""
+    if order.type != ProxyTypeCode.RESIDENTIAL:
+        return 0
+    return subusers_reconcile(account=order.account)
+
+
+# --- usage ingestion -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageIn:
+    id: str
+    username: str
+    period_start: datetime
+    bytes_in: int
+    bytes_out: int
+    requests: int = 0
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    unknown: list[str] | None = None
+    disabled: list[str] | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted, "duplicates": self.duplicates,
+            "unknown": self.unknown or [], "disabled": self.disabled or [],
+        }
+
+
+def _hour(value: datetime) -> datetime:
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def base_username(connection_username: str) -> str:
+    """A record may name the base login or the full connection username with its targeting."""
+    return (connection_username or "").split("-", 1)[0].strip().lower()
+
+
+def usage_ingest(*, records: list[UsageIn], source: str = "webhook") -> IngestResult:
+    """Stores each record once (by its id), adds it to its proxy's and order's usage, and disables
+    proxies whose own limit or whose order's allowance is used up. Unknown usernames are reported
+    back and stored nowhere. Deleted sub-users' late records still count (the traffic was used)."""
+    result = IngestResult(unknown=[], disabled=[])
+    seen: set[str] = set()
+    unique: list[UsageIn] = []
+    for r in records:
+        if r.id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(r.id)
+        unique.append(r)
+    logins = {base_username(r.username) for r in unique}
+    proxies = {p.username: p for p in SubUserProxy.objects.filter(username__in=logins)}
+    by_account: dict[int, list[UsageIn]] = defaultdict(list)
+    for r in unique:
+        proxy = proxies.get(base_username(r.username))
+        if proxy is None:
+            result.unknown.append(r.id)
+        else:
+            by_account[proxy.account_id].append(r)
+
+    for account_id in sorted(by_account):
+        with transaction.atomic():
+            Account.objects.select_for_update().get(pk=account_id)
+            batch = by_account[account_id]
+            existing = set(
+                UsageRecord.objects.filter(record_id__in=[r.id for r in batch]).values_list("record_id", flat=True)
+            )
+            fresh = [r for r in batch if r.id not in existing]
+            result.duplicates += len(batch) - len(fresh)
+            if not fresh:
+                continue
+            pks = sorted({proxies[base_username(r.username)].pk for r in fresh})
+            locked = {
+                p.pk: p for p in SubUserProxy.objects.select_for_update(of=("self",))
+                .select_related("order").filter(pk__in=pks).order_by("pk")
+            }
+            rows = []
+            for r in fresh:
+                proxy = locked[proxies[base_username(r.username)].pk]
+                rows.append(UsageRecord(
+                    record_id=r.id, account_id=account_id, proxy=proxy, order_id=proxy.order_id,
+                    period_start=_hour(r.period_start), bytes_in=r.bytes_in, bytes_out=r.bytes_out,
+                    requests=r.requests, source=source,
+                ))
+            UsageRecord.objects.bulk_create(rows)
+            result.accepted += len(rows)
+            result.disabled += _apply_usage(list(locked.values()))
+    return result
+
+
+def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
+    """Recomputes used traffic of these proxies and their orders from the stored records (so it is
+    exact and idempotent) and disables what reached a limit. Returns the ids it disabled."""
+    disabled: list[str] = []
+    touched: list[int] = []
+    sums = dict(
+        UsageRecord.objects.filter(proxy__in=proxies).values("proxy_id")
+        .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("proxy_id", "b")
+    )
+    order_ids = sorted({p.order_id for p in proxies})
+    orders = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")}
+    order_used = dict(
+        UsageRecord.objects.filter(order_id__in=order_ids).values("order_id")
+        .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("order_id", "b")
+    )
+    for order in orders.values():
+        used = order_used.get(order.pk, 0) or 0
+        order.traffic_used_gb = (Decimal(used) / BYTES_PER_GB).quantize(Decimal("0.000001"))
+        order.save(update_fields=["traffic_used_gb"])
+    for proxy in proxies:
+        proxy.traffic_used_bytes = sums.get(proxy.pk, 0) or 0
+        proxy.order = orders.get(proxy.order_id, proxy.order)
+        fields = ["traffic_used_bytes", "updated_at"]
+        if proxy.status == SubUserStatus.ACTIVE and proxy.deleted_at is None:
+            _evaluate(proxy, explicit=False)
+            if proxy.status == SubUserStatus.DISABLED:
+                disabled.append(proxy.public_id)
+                touched.append(proxy.pk)
+            fields += ["status", "disabled_reason", "order"]
+        proxy.save(update_fields=fields)
+    # other active proxies on an order that just ran out stop too
+    for order in orders.values():
+        if order.traffic_gb is not None and not _order_has_traffic(order, order_used.get(order.pk, 0) or 0):
+            others = SubUserProxy.objects.select_for_update(of=("self",)).select_related("order").filter(
+                order=order, status=SubUserStatus.ACTIVE, deleted_at__isnull=True
+            ).exclude(pk__in=[p.pk for p in proxies]).order_by("pk")
+            for proxy in others:
+                _evaluate(proxy, explicit=False)
+                proxy.save(update_fields=["status", "disabled_reason", "order", "updated_at"])
+                if proxy.status == SubUserStatus.DISABLED:
+                    disabled.append(proxy.public_id)
+                touched.append(proxy.pk)
+    _tell_provider_later(touched)
+    return disabled
+
+
+def usage_pull(*, since: datetime | None = None) -> IngestResult:
+    """Pulls usage through the configured provider adapter and ingests it like the webhook."""
+    provider = get_provider()
+    records = provider.usage(since=since)
+    return usage_ingest(
+        records=[
+            UsageIn(id=r.id, username=r.username, period_start=r.period_start, bytes_in=r.bytes_in,
+                    bytes_out=r.bytes_out, requests=r.requests)
+            for r in records
+        ],
+        source="pull",
+    )
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+STATS_DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    start: date
+    end: date  # inclusive
+    proxy: SubUserProxy | None
+    group_by: str  # day | hour
+
+
+def stats_query(*, account: Account, params) -> StatsQuery:
+    """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days), proxy_id and group_by."""
+    errors: dict[str, str] = {}
+    today = timezone.now().astimezone(UTC).date()
+
+    def parse(name: str) -> date | None:
+        raw = (params.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            if len(raw) != 10:
+                raise ValueError
+            return date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = f"{name} must be a date as YYYY-MM-DD."
+            return None
+
+    start, end = parse("from"), parse("to")
+    group_by = (params.get("group_by") or "day").strip().lower()
+    if group_by not in ("day", "hour"):
+        errors["group_by"] = "group_by must be day or hour."
+    if errors:
+        raise DomainValidationError(errors)
+    if end is None:
+        end = max(today, start) if start else today
+    if start is None:
+        start = end - timedelta(days=STATS_DEFAULT_DAYS - 1)
+    if start > end:
+        raise DomainValidationError({"from": "from must not be after to."})
+    if (end - start).days > 366:
+        raise DomainValidationError({"from": "The range may span at most 366 days."})
+    proxy = None
+    proxy_id = (params.get("proxy_id") or "").strip()
+    if proxy_id:
+        proxy = SubUserProxy.objects.filter(account=account, public_id=proxy_id).first()
+        if proxy is None:
+            raise NotFound("Proxy not found.")
+    return StatsQuery(start=start, end=end, proxy=proxy, group_by=group_by)
+
+
+def _usage_in_range(*, account: Account, query: StatsQuery):
+    begin = datetime.combine(query.start, datetime.min.time(), tzinfo=UTC)
+    finish = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    qs = UsageRecord.objects.filter(account=account, period_start__gte=begin, period_start__lt=finish)
+    if query.proxy is not None:
+        qs = qs.filter(proxy=query.proxy)
+    return qs
+
+
+def stats_rows(*, account: Account, query: StatsQuery) -> list[dict]:
+    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}."""
+    trunc = TruncHour if query.group_by == "hour" else TruncDay
+    rows = (
+        _usage_in_range(account=account, query=query)
+        .annotate(period=trunc("period_start", tzinfo=UTC))
+        .values("period", "proxy__public_id", "proxy__name")
+        .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
+        .order_by("period", "proxy__public_id")
+    )
+    out = []
+    for row in rows:
+        period = row["period"]
+        if timezone.is_naive(period):
+            period = period.replace(tzinfo=UTC)
+        out.append({
+            "period_start": period.astimezone(UTC),
+            "proxy_id": row["proxy__public_id"],
+            "name": row["proxy__name"],
+            "bytes_in": row["bytes_in"] or 0,
+            "bytes_out": row["bytes_out"] or 0,
+            "bytes_total": (row["bytes_in"] or 0) + (row["bytes_out"] or 0),
+            "requests": row["requests"] or 0,
+        })
+    return out
+
+
+def stats_totals(*, account: Account, query: StatsQuery) -> dict:
+    agg = _usage_in_range(account=account, query=query).aggregate(
+        bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"), records=Count("id")
+    )
+    bytes_in, bytes_out = agg["bytes_in"] or 0, agg["bytes_out"] or 0
+    return {
+        "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_total": bytes_in + bytes_out,
+        "requests": agg["requests"] or 0,
+    }
+
+
+def stats_by_proxy(*, account: Account, query: StatsQuery) -> list[dict]:
+    rows = (
+        _usage_in_range(account=account, query=query)
+        .values("proxy__public_id", "proxy__name")
+        .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
+        .order_by("proxy__name", "proxy__public_id")
+    )
+    return [
+        {
+            "proxy_id": r["proxy__public_id"], "name": r["proxy__name"],
+            "bytes_in": r["bytes_in"] or 0, "bytes_out": r["bytes_out"] or 0,
+            "bytes_total": (r["bytes_in"] or 0) + (r["bytes_out"] or 0), "requests": r["requests"] or 0,
+        }
+        for r in rows
+    ]

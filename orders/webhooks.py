@@ -1,0 +1,77 @@
+"""POST /webhooks/usage: the provider's signed usage records (SPEC §6).
+
+No API key: `X-Signature: sha256=<hex HMAC-SHA256 of the raw body keyed with
+USAGE_WEBHOOK_SECRET>`, compared in constant time (bad or missing: 401). Body
+`{"records": [{id, username, period_start, bytes_in, bytes_out, requests}]}` (at most
+MAX_RECORDS). Each record is stored once by its `id`; records for unknown usernames are
+reported back in `data.unknown` and stored nowhere. Answers use the API envelope:
+`data: {accepted, duplicates, unknown: [ids], disabled: [proxy ids]}`.
+"""
+
+import json
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import serializers
+
+from billing.webhooks import signature_valid
+from portal.api.envelope import envelope, error_envelope
+from portal.api.errors import PortalError
+from portal.api.exceptions import _flatten
+
+from . import subusers
+
+MAX_RECORDS = 5000
+MAX_BYTES = 10**15  # per record: a petabyte an hour is a provider bug, not traffic
+
+
+class UsageRecordIn(serializers.Serializer):
+    id = serializers.CharField(max_length=200)
+    username = serializers.CharField(max_length=255)
+    period_start = serializers.DateTimeField()
+    bytes_in = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
+    bytes_out = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
+    requests = serializers.IntegerField(min_value=0, max_value=10**12, required=False, default=0)
+
+
+class UsageDeliveryIn(serializers.Serializer):
+    records = UsageRecordIn(many=True, allow_empty=True, max_length=MAX_RECORDS)
+
+
+@csrf_exempt
+def usage_webhook(request):
+    if request.method != "POST":
+        return JsonResponse(
+            error_envelope(f"Method {request.method} is not allowed here.", "method_not_allowed"), status=405
+        )
+    raw = request.body
+    if not signature_valid(raw, request.headers.get("X-Signature", ""), settings.USAGE_WEBHOOK_SECRET):
+        return JsonResponse(error_envelope(
+            "Bad or missing X-Signature (sha256=<hex HMAC-SHA256 of the body>).", "unauthorized"
+        ), status=401)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return JsonResponse(error_envelope("Malformed request body: not JSON.", "bad_request"), status=400)
+    if not isinstance(payload, dict):
+        return JsonResponse(error_envelope("The body must be a JSON object.", "bad_request"), status=400)
+    body = UsageDeliveryIn(data=payload)
+    if not body.is_valid():
+        fields = _flatten(body.errors)
+        first_field, messages = next(iter(fields.items()))
+        return JsonResponse(error_envelope(
+            f"{first_field}: {messages[0]}", "validation_error", meta={"fields": fields}
+        ), status=400)
+    records = [
+        subusers.UsageIn(
+            id=r["id"], username=r["username"], period_start=r["period_start"], bytes_in=r["bytes_in"],
+            bytes_out=r["bytes_out"], requests=r.get("requests") or 0,
+        )
+        for r in body.validated_data["records"]
+    ]
+    try:
+        result = subusers.usage_ingest(records=records, source="webhook")
+    except PortalError as exc:
+        return JsonResponse(error_envelope(exc.message, exc.error_type, meta=exc.meta), status=exc.status_code)
+    return JsonResponse(envelope(result.as_dict()), status=200)
