@@ -18,7 +18,14 @@ from django.utils import timezone
 from accounts.models import Account, Membership, Role, User
 from billing.models import EntryType, LedgerEntry
 from billing.services import ledger_post
-from portal.api.errors import Conflict, NotFound, OutOfStock, PortalError, UpstreamError
+from portal.api.errors import (
+    Conflict,
+    DomainValidationError,
+    NotFound,
+    OutOfStock,
+    PortalError,
+    UpstreamError,
+)
 from portal.money import to_money
 
 from . import pricing
@@ -343,3 +350,52 @@ def orders_send_expiry_reminders(*, now=None) -> int:
             )
             sent += 1
     return sent
+
+
+# --- stock ------------------------------------------------------------------------------------
+
+PROTOCOL_OF_SCHEME = {None: "http", "": "http", "http": "http", "https": "https", "socks4": "socks4",
+                      "socks4a": "socks4", "socks5": "socks5", "socks5h": "socks5"}
+
+
+def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A002
+    """Adds the proxies of `text` (formats of POST /check) to the stock of `type` in `country`.
+
+    Returns {"imported", "skipped" (repeated in the text or already in stock), "invalid",
+    "orderable" (whether the catalogue sells this type in this country)}."""
+    from checker.engine.parse import parse_proxy_list
+
+    from .models import Country, InventoryProxy, ProxyTypeCode
+
+    errors = {}
+    type_code = (type or "").strip().lower()
+    if type_code not in ProxyTypeCode.values or type_code == ProxyTypeCode.RESIDENTIAL:
+        sellable = [c for c in ProxyTypeCode.values if c != ProxyTypeCode.RESIDENTIAL]
+        errors["type"] = [f"Stock is for one of: {', '.join(sellable)} (residential uses the gateway)."]
+    code = (country or "").strip().upper()
+    if len(code) != 2 or not code.isalpha() or not code.isascii():
+        errors["country"] = ["Use an ISO 3166-1 alpha-2 country code, e.g. US."]
+    if errors:
+        raise DomainValidationError(errors)
+    parsed = parse_proxy_list(text or "")
+    imported = 0
+    skipped = parsed.duplicates
+    for start in range(0, len(parsed.proxies), 1000):
+        chunk = parsed.proxies[start : start + 1000]
+        rows = [
+            InventoryProxy(
+                type=type_code, country=code, host=s.host, port=s.port, username=s.username or "",
+                password=s.password or "", protocol=PROTOCOL_OF_SCHEME.get(s.scheme, "http"),
+            )
+            for s in chunk
+        ]
+        existing = set(
+            InventoryProxy.objects.filter(type=type_code, host__in={r.host for r in rows})
+            .values_list("host", "port", "username")
+        )
+        fresh = [r for r in rows if (r.host, r.port, r.username) not in existing]
+        skipped += len(rows) - len(fresh)
+        created = InventoryProxy.objects.bulk_create(fresh, ignore_conflicts=True)
+        imported += len(created)
+    orderable = Country.objects.filter(code=code, is_active=True, types__code=type_code).exists()
+    return {"imported": imported, "skipped": skipped, "invalid": parsed.invalid, "orderable": orderable}
