@@ -713,9 +713,16 @@ async def check_many(
     workers = max(1, int(config.concurrency))
     if isinstance(proxies, list | tuple):
         workers = max(1, min(workers, len(proxies)))
-    async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+    except BaseExceptionGroup as group_error:
+        # surface the callback's own exception, not the TaskGroup wrapper
+        first: BaseException = group_error
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from group_error
     results.sort(key=lambda pair: pair[0])
     return [result for _, result in results]
 

@@ -403,3 +403,60 @@ def test_loopback_proxies_are_refused_without_allow_private(pproxies):
     (result,), judge_connections = _run(scenario)
     assert (result.status, result.error, result.connect_ms) == ("dead", "blocked_address", None)
     assert judge_connections == 0
+
+
+def test_a_hostname_proxy_is_resolved_once_and_reached_at_the_checked_address(pproxies):
+    resolved = []
+
+    async def resolver(host):
+        resolved.append(host)
+        return ["127.0.0.1"]
+
+    async def scenario():
+        async with JudgeServer() as judge:
+            config = CheckConfig(
+                judge_url=judge.url, timeout_s=3, allow_private=True, resolver=resolver
+            )
+            specs = _specs([f"proxy.internal.test:{pproxies['socks5']}"])
+            return await check_many(specs, config)
+
+    (result,) = _run(scenario)
+    assert (result.status, result.protocol) == ("live", "socks5")
+    # auto-detection made two attempts (http, then socks5) but resolved the name once
+    assert resolved == ["proxy.internal.test"]
+
+
+def test_cancelling_a_run_stops_it_promptly_and_closes_its_connections():
+    async def scenario():
+        async with SilentServer() as silent, JudgeServer() as judge:
+            specs = [ProxySpec("socks5", "127.0.0.1", silent.port, f"u{i}", "p") for i in range(50)]
+            config = CheckConfig(judge_url=judge.url, timeout_s=30, allow_private=True)
+            task = asyncio.create_task(check_many(specs, config))
+            await asyncio.sleep(0.3)
+            assert silent.connections == 50
+            start = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            cancel_time = time.monotonic() - start
+            await asyncio.sleep(0.2)
+            return cancel_time, len(silent._writers)
+
+    cancel_time, still_open = _run(scenario)
+    assert cancel_time < 0.5
+    assert still_open == 0
+
+
+def test_an_exception_in_on_result_stops_the_run_and_propagates():
+    async def scenario():
+        async with JudgeServer() as judge:
+            config = CheckConfig(judge_url=judge.url, timeout_s=1, allow_private=True)
+            specs = [ProxySpec(None, "127.0.0.1", closed_port()) for _ in range(5)]
+
+            def boom(result):
+                raise RuntimeError("storage failed")
+
+            await check_many(specs, config, boom)
+
+    with pytest.raises(RuntimeError, match="storage failed"):
+        _run(scenario)
