@@ -1,0 +1,264 @@
+"""Operator tools for orders: the catalogue and price list, orders (cancel and refund), stock."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from accounts.services import audit_log
+from portal.api.errors import PortalError
+from portal.http import client_ip
+
+from . import services
+from .models import (
+    Country,
+    InventoryProxy,
+    Order,
+    OrderExtension,
+    OrderProxy,
+    OrderStatus,
+    Period,
+    PeriodDiscount,
+    PriceRule,
+    ProxyType,
+    ProxyTypeCode,
+    StockStatus,
+    VolumeTier,
+)
+
+# --- catalogue --------------------------------------------------------------------------------
+
+
+@admin.register(ProxyType)
+class ProxyTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "unit", "period_required", "min_quantity", "max_quantity", "is_active", "sort_order"]
+    list_editable = ["name", "min_quantity", "max_quantity", "is_active", "sort_order"]
+    list_filter = ["unit", "is_active"]
+
+
+@admin.register(Period)
+class PeriodAdmin(admin.ModelAdmin):
+    list_display = ["days", "label", "is_active"]
+    list_editable = ["label", "is_active"]
+
+
+@admin.register(Country)
+class CountryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "type_list", "is_active"]
+    list_editable = ["is_active"]
+    list_filter = ["is_active", "types"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["types"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("types")
+
+    @admin.display(description="Types")
+    def type_list(self, obj):
+        return ", ".join(t.code for t in obj.types.all())
+
+
+class VolumeTierInline(admin.TabularInline):
+    model = VolumeTier
+    extra = 1
+
+
+class PeriodDiscountInline(admin.TabularInline):
+    model = PeriodDiscount
+    extra = 1
+
+
+@admin.register(PriceRule)
+class PriceRuleAdmin(admin.ModelAdmin):
+    list_display = ["proxy_type", "country", "unit_price", "base_period_days", "tiers", "is_active"]
+    list_editable = ["unit_price", "is_active"]
+    list_filter = ["proxy_type", "is_active"]
+    search_fields = ["country__code", "country__name"]
+    list_select_related = ["proxy_type", "country"]
+    autocomplete_fields = ["country"]
+    inlines = [VolumeTierInline, PeriodDiscountInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("volume_tiers", "period_discounts")
+
+    @admin.display(description="Volume tiers / period discounts")
+    def tiers(self, obj):
+        volume = ", ".join(f"≥{t.min_quantity.normalize():f}: −{t.discount_percent.normalize():f}%" for t in obj.volume_tiers.all())
+        period = ", ".join(f"{d.period_days}d: −{d.discount_percent.normalize():f}%" for d in obj.period_discounts.all())
+        return " | ".join(x for x in (volume, period) if x) or "—"
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+class OrderProxyInline(admin.TabularInline):
+    model = OrderProxy
+    extra = 0
+    fields = ["host", "port", "username", "password", "protocol", "country", "released_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrderExtensionInline(admin.TabularInline):
+    model = OrderExtension
+    extra = 0
+    fields = ["number", "period_days", "total", "created_at", "created_by"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CancelOrderForm(forms.Form):
+    REFUNDS = [
+        ("full", "Refund everything paid (charge and extensions)"),
+        ("prorata", "Refund the unused part (remaining time, or unused residential traffic)"),
+        ("none", "No refund"),
+    ]
+    refund = forms.ChoiceField(choices=REFUNDS, initial="full", widget=forms.RadioSelect)
+    reason = forms.CharField(max_length=255, help_text="Kept on the order and in the audit log.")
+
+
+@admin.action(description="Cancel and refund", permissions=["change"])
+def cancel_and_refund(modeladmin, request, queryset):
+    form = CancelOrderForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        refund, reason = form.cleaned_data["refund"], form.cleaned_data["reason"]
+        for order in queryset.select_related("account"):
+            try:
+                amount = services.order_cancel(order=order, refund=refund, created_by=request.user, reason=reason)
+            except PortalError as exc:
+                modeladmin.message_user(request, f"{order.public_id}: {exc.message}", messages.ERROR)
+                continue
+            audit_log(
+                account=order.account, action="order.cancelled", actor=request.user, actor_label="operator",
+                target=order.public_id, ip=client_ip(request),
+                details={"refund": refund, "refunded": f"{amount:.2f}", "reason": reason},
+            )
+            modeladmin.message_user(
+                request, f"{order.public_id}: cancelled, {amount:.2f} USD refunded.", messages.SUCCESS
+            )
+        return None
+    return TemplateResponse(request, "orders/admin/cancel_orders.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Cancel and refund orders",
+        "form": form,
+        "orders": queryset,
+        "opts": modeladmin.model._meta,
+        "action_name": "cancel_and_refund",
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    })
+
+
+@admin.action(description="Retry provisioning of pending orders", permissions=["change"])
+def retry_provisioning(modeladmin, request, queryset):
+    for order in queryset.filter(status=OrderStatus.PENDING):
+        result = services.order_provision(order=order)
+        modeladmin.message_user(request, f"{order.public_id}: {result.status}")
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "account", "type", "quantity", "period_days", "country", "status", "total",
+                    "created_at", "expires_at", "provider"]
+    list_filter = ["status", "type", "provider", "created_at"]
+    search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"
+    actions = [cancel_and_refund, retry_provisioning]
+    inlines = [OrderProxyInline, OrderExtensionInline]
+    readonly_fields = [
+        "public_id", "account", "type", "quantity", "period_days", "country", "status", "unit_price", "subtotal",
+        "discount", "total", "created_at", "activated_at", "expires_at", "ended_at", "traffic_gb",
+        "traffic_used_gb", "provider", "provider_ref", "failure_reason", "extension_count", "reminded_3d_at",
+        "reminded_1d_at", "created_by",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # orders are placed through the order service, which charges the ledger
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- stock ---------------------------------------------------------------------------------------
+
+
+class StockUploadForm(forms.Form):
+    type = forms.ChoiceField(choices=[c for c in ProxyTypeCode.choices if c[0] != ProxyTypeCode.RESIDENTIAL])
+    country = forms.CharField(max_length=2, help_text="ISO code, e.g. US")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), required=False, label="Proxies")
+    file = forms.FileField(required=False, help_text="Or a text file, one proxy a line")
+
+    def clean(self):
+        data = super().clean()
+        chunks = [data.get("text") or ""]
+        if data.get("file"):
+            chunks.append(data["file"].read().decode("utf-8", "replace"))
+        data["all_text"] = "\n".join(chunks)
+        if not data["all_text"].strip():
+            raise forms.ValidationError("Paste proxies or choose a file.")
+        return data
+
+
+@admin.action(description="Disable (stop selling) selected free stock", permissions=["change"])
+def disable_stock(modeladmin, request, queryset):
+    count = queryset.filter(status=StockStatus.AVAILABLE).update(status=StockStatus.DISABLED)
+    modeladmin.message_user(request, f"{count} proxies disabled.")
+
+
+@admin.action(description="Make selected disabled stock available", permissions=["change"])
+def enable_stock(modeladmin, request, queryset):
+    count = queryset.filter(status=StockStatus.DISABLED, order__isnull=True).update(status=StockStatus.AVAILABLE)
+    modeladmin.message_user(request, f"{count} proxies available again.")
+
+
+@admin.register(InventoryProxy)
+class InventoryProxyAdmin(admin.ModelAdmin):
+    list_display = ["host", "port", "username", "protocol", "type", "country", "status", "order", "allocated_at"]
+    list_filter = ["type", "status", "country", "protocol"]
+    search_fields = ["host", "username", "order__public_id"]
+    list_select_related = ["order"]
+    raw_id_fields = ["order"]
+    readonly_fields = ["order", "allocated_at", "created_at"]
+    actions = [disable_stock, enable_stock]
+    change_list_template = "orders/admin/inventoryproxy_changelist.html"
+
+    def get_urls(self):
+        custom = [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name="orders_inventoryproxy_upload"),
+        ]
+        return custom + super().get_urls()
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = StockUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = services.inventory_import(type=data["type"], country=data["country"], text=data["all_text"])
+            except PortalError as exc:
+                for field, errors in exc.meta.get("fields", {}).items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                self.message_user(
+                    request,
+                    f"{data['type']} / {data['country'].upper()}: {result['imported']} imported, "
+                    f"{result['skipped']} skipped, {result['invalid']} invalid lines."
+                    + ("" if result["orderable"] else " Note: the catalogue does not sell this type in this country."),
+                    messages.SUCCESS if result["orderable"] else messages.WARNING,
+                )
+                return redirect("admin:orders_inventoryproxy_changelist")
+        return TemplateResponse(request, "orders/admin/upload.html", {
+            **self.admin_site.each_context(request),
+            "title": "Upload stock",
+            "form": form,
+            "opts": self.model._meta,
+        })
