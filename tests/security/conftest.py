@@ -1,11 +1,13 @@
 """Fixtures of the security suite: two funded tenants, keys, and a loopback-only network guard."""
 
 import ipaddress
+import json
 import socket
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.test import Client
 
 from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
@@ -88,3 +90,22 @@ def tenants(db, make_key, settings):
     a.member = member
     a.membership = Membership.objects.create(user=member, account=a.account, role=Role.MEMBER)
     return SimpleNamespace(a=a, b=b)
+
+
+def call(key, method: str, path: str, body=None, content_type="application/json", **extra):
+    """One API request with `key`; works for streamed files too (`.raw`, `.json_body` or None)."""
+    client = Client()
+    path = path if path.startswith("/") else f"/api/v1/{path}"
+    kwargs = dict(extra)
+    if key is not None:
+        kwargs["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    if body is not None:
+        kwargs["data"] = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        kwargs["content_type"] = content_type
+    response = getattr(client, method.lower())(path, **kwargs)
+    response.raw = b"".join(response.streaming_content) if response.streaming else response.content
+    try:
+        response.json_body = json.loads(response.raw) if response.raw else None
+    except ValueError:
+        response.json_body = None
+    return response

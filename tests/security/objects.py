@@ -47,6 +47,12 @@ SEGMENT_KINDS = {
 }
 # Parameters that are secrets in their own right (bearer tokens), not tenant object ids.
 BEARER_PARAMS = {"token", "key", "uidb36"}
+# Parameters naming shared, non-tenant data (GET /reference/{kind}, pools, formats), with a
+# value that is valid for them.
+NON_OBJECT_VALUES = {
+    "kind": "countries", "pool": "public", "format": "txt", "fmt": "txt", "country": "US", "code": "US",
+}
+NON_OBJECT_PARAMS = set(NON_OBJECT_VALUES)
 
 
 def kind_for(param: str, template: str) -> str:
@@ -87,6 +93,8 @@ class TenantObjects:
         self.cache: dict[str, str] = {}
 
     def id_for(self, param: str, template: str) -> str:
+        if param in NON_OBJECT_VALUES:
+            return NON_OBJECT_VALUES[param]
         kind = kind_for(param, template)
         if kind not in self.cache:
             self.cache[kind] = getattr(self, f"make_{kind}")()
@@ -162,6 +170,8 @@ class TenantObjects:
 
 def random_id_for(param: str) -> str:
     """A well-formed id that exists nowhere (for probes that need no real object)."""
+    if param in NON_OBJECT_VALUES:
+        return NON_OBJECT_VALUES[param]
     if "job" in param:
         return str(uuid.uuid4())
     if param in {"membership_id", "invitation_id"}:
