@@ -22,7 +22,10 @@ How one check goes:
    first because SOCKS servers reject a non-SOCKS first byte at once while HTTP proxies would
    wait for the end of a binary greeting; an HTTP-looking answer skips the SOCKS attempts;
    a protocol that answered in kind (e.g. a SOCKS5 method reply) is final — its failure is
-   the result. A refused or unreachable port ends the check at once.
+   the result; an answer that is no protocol at all (garbage) ends detection. A SOCKS5
+   greeting that gets no reply within a quarter of the budget (min 0.5 s) moves on, because
+   some SOCKS4 servers wait silently for a full 8-byte request. A refused or unreachable port
+   ends the check at once. A port that stays silent uses the whole budget (``timeout``).
    Protocol labels: ``http`` = forward proxy (GET absolute-URI), ``https`` = CONNECT tunnel,
    ``socks4`` (4a when the target is a hostname that could not be resolved locally),
    ``socks5`` (username/password auth when credentials are given).
@@ -104,6 +107,8 @@ MAX_HEAD = 64 * 1024
 MAX_JUDGE_BODY = 256 * 1024
 MAX_TARGET_BODY = 1024 * 1024
 READ_CHUNK = 64 * 1024
+#: share of the budget an auto-detect SOCKS5 greeting may wait for its reply
+GREETING_SHARE = 0.25
 
 
 @dataclass
@@ -226,9 +231,10 @@ def _ms(seconds: float) -> int:
 class _Attempt:
     """Per-attempt timing record."""
 
-    __slots__ = ("start", "connect_ms", "ttfb_ms", "protocol")
+    __slots__ = ("start", "connect_ms", "ttfb_ms", "protocol", "auto")
 
-    def __init__(self) -> None:
+    def __init__(self, auto: bool = False) -> None:
+        self.auto = auto
         self.start = 0.0
         self.connect_ms: int | None = None
         self.ttfb_ms: int | None = None
@@ -342,7 +348,7 @@ class _Runner:
         echo = None
         while candidates:
             proto = candidates.pop(0)
-            att = _Attempt()
+            att = _Attempt(auto=spec.scheme is None)
             state["attempt"] = att
             try:
                 status, _headers, body = await self._exchange(
@@ -483,7 +489,17 @@ class _Runner:
     async def _socks5(self, reader, writer, spec: ProxySpec, url: _Url, att: _Attempt) -> None:
         creds = spec.username is not None
         writer.write(b"\x05\x02\x00\x02" if creds else b"\x05\x01\x00")
-        reply = await reader.readexactly(2)
+        if att.auto:
+            # A SOCKS5 server answers the greeting at once (no upstream work). Some SOCKS4
+            # servers instead wait for a full 8-byte request: give up on SOCKS5 after a
+            # slice of the budget so SOCKS4 still gets its turn.
+            try:
+                async with asyncio.timeout(max(0.5, self.cfg.timeout_s * GREETING_SHARE)):
+                    reply = await reader.readexactly(2)
+            except TimeoutError:
+                raise _Fail("timeout") from None
+        else:
+            reply = await reader.readexactly(2)
         if reply[0] != 5:
             http = reply.startswith(b"HT")
             raise _Fail("bad_response", http_seen=http, final=not http and reply[0] not in (0, 4))

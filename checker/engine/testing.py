@@ -30,6 +30,7 @@ __all__ = [
     "stop_process",
     "JudgeServer",
     "HeaderProxy",
+    "Socks4Proxy",
     "Socks5Proxy",
     "TextSite",
     "SilentServer",
@@ -349,6 +350,33 @@ class Socks5Proxy(_Server):
             writer.write(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")
             return
         writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00")
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            up_writer.transport.abort()
+
+
+class Socks4Proxy(_Server):
+    """A minimal SOCKS4/4a proxy that, like some real ones, reads the whole 8-byte request
+    before looking at the version byte (so a SOCKS5 greeting leaves it waiting)."""
+
+    async def _handle(self, reader, writer) -> None:
+        head = await reader.readexactly(8)
+        if head[0] != 4 or head[1] != 1:
+            writer.write(b"\x00\x5b" + b"\x00" * 6)
+            return
+        port = int.from_bytes(head[2:4], "big")
+        await reader.readuntil(b"\x00")  # userid
+        if head[4:7] == b"\x00\x00\x00" and head[7] != 0:
+            host = (await reader.readuntil(b"\x00"))[:-1].decode()
+        else:
+            host = socket.inet_ntoa(head[4:8])
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            writer.write(b"\x00\x5b" + b"\x00" * 6)
+            return
+        writer.write(b"\x00\x5a" + b"\x00" * 6)
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:

@@ -460,3 +460,36 @@ def test_an_exception_in_on_result_stops_the_run_and_propagates():
 
     with pytest.raises(RuntimeError, match="storage failed"):
         _run(scenario)
+
+
+def test_auto_detect_reaches_a_socks4_server_that_waits_for_a_full_request():
+    from checker.engine.testing import Socks4Proxy, Socks5Proxy
+
+    async def scenario():
+        async with (
+            JudgeServer() as judge,
+            Socks4Proxy() as socks4,
+            Socks5Proxy() as socks5,
+            Socks5Proxy(credentials=CREDS) as socks5_auth,
+        ):
+            config = CheckConfig(judge_url=judge.url, timeout_s=2.5, allow_private=True)
+            specs = [
+                ProxySpec(None, "127.0.0.1", socks4.port),
+                ProxySpec(None, "127.0.0.1", socks5.port),
+                ProxySpec(None, "127.0.0.1", socks5_auth.port, "alice", "s3cret"),
+                ProxySpec(None, "127.0.0.1", socks5_auth.port),
+                ProxySpec(None, "127.0.0.1", socks5_auth.port, "alice", "wrong"),
+            ]
+            start = time.monotonic()
+            results = await check_many(specs, config)
+            return results, time.monotonic() - start
+
+    results, elapsed = _run(scenario)
+    assert [(r.status, r.protocol, r.error) for r in results] == [
+        ("live", "socks4", None),
+        ("live", "socks5", None),
+        ("live", "socks5", None),
+        ("dead", "socks5", "auth_failed"),
+        ("dead", "socks5", "auth_failed"),
+    ]
+    assert elapsed < 2.5
