@@ -82,7 +82,9 @@ def apikey_create(
     full_key = keyformat.generate(prefix)
     with transaction.atomic():
         # The account row lock serialises concurrent creations so the limit holds exactly.
-        Account.objects.select_for_update().get(pk=account.pk)
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        if not locked.is_active:
+            raise Conflict("This account is suspended; new API keys cannot be created.")
         if ApiKey.objects.for_account(account).active().count() >= settings.API_KEYS_PER_ACCOUNT:
             raise Conflict(
                 f"This account already has {settings.API_KEYS_PER_ACCOUNT} active API keys, the maximum. "

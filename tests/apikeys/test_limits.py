@@ -97,3 +97,12 @@ def test_twenty_concurrent_creations_yield_exactly_ten_keys(transactional_db):
         t.join(60)
     assert sorted(outcomes) == ["conflict"] * 10 + ["ok"] * 10, outcomes
     assert ApiKey.objects.filter(account=account).active().count() == 10
+
+
+def test_suspended_account_cannot_create_keys(account, owner):
+    account.is_active = False
+    account.save(update_fields=["is_active"])
+    with pytest.raises(Conflict) as exc:
+        _create(account, owner, name="while suspended")
+    assert "suspended" in exc.value.message
+    assert not ApiKey.objects.filter(account=account).exists()
