@@ -124,6 +124,23 @@ def invitation_accept(*, token: str, user: User, ip: str | None) -> Membership:
     return membership
 
 
+@transaction.atomic
+def invitation_revoke(*, acting: Membership, invitation_id: int, ip: str | None) -> Invitation:
+    invitation = (
+        Invitation.objects.select_for_update().filter(account=acting.account, pk=invitation_id).first()
+    )
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_log(
+            account=acting.account, actor=acting.user, action="member.invitation_revoked",
+            target=invitation.email, ip=ip,
+        )
+    return invitation
+
+
 def _owner_count(account: Account) -> int:
     return Membership.objects.filter(account=account, role=Role.OWNER).count()
 

@@ -18,6 +18,7 @@ from accounts.services import (
     invitation_accept,
     invitation_by_token,
     invitation_create,
+    invitation_revoke,
     membership_change_role,
     membership_remove,
 )
@@ -107,6 +108,17 @@ def member_remove(request, membership_id: int):
         messages.error(request, exc.message)
     except NotFound as exc:
         raise_404(exc)
+    return redirect("dashboard:team")
+
+
+@dashboard_view("manage_team")
+@require_POST
+def invitation_revoke_view(request, invitation_id: int):
+    try:
+        invitation = invitation_revoke(acting=request.membership, invitation_id=invitation_id, ip=client_ip(request))
+    except NotFound as exc:
+        raise_404(exc)
+    messages.success(request, f"Invitation to {invitation.email} revoked.")
     return redirect("dashboard:team")
 
 

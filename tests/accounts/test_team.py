@@ -240,3 +240,31 @@ def test_user_without_any_account_gets_the_no_account_page(client, db):
     client.force_login(user)
     response = client.get("/", follow=True)
     assert "No account yet" in _html(response)
+
+
+def test_owner_revokes_a_pending_invitation(as_user, owner, account, outsider, client):
+    token = invitation_create(account=account, email="maybe@example.com", role="member", invited_by=owner, ip=None)
+    invitation = Invitation.objects.get()
+    # Another account's owner cannot touch it.
+    other = as_user(outsider)
+    assert other.post(f"/team/invitations/{invitation.pk}/revoke/").status_code == 404
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
+    other.logout()
+    owner_client = as_user(owner)
+    assert "Revoke invitation to maybe@example.com" in _html(owner_client.get("/team/"))
+    owner_client.post(f"/team/invitations/{invitation.pk}/revoke/")
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    assert AuditLogEntry.objects.filter(account=account, action="member.invitation_revoked").exists()
+    owner_client.logout()
+    assert owner_client.get(f"/invitations/{token}/").status_code == 404
+
+
+def test_members_cannot_revoke_invitations(as_user, owner, member, account):
+    invitation_create(account=account, email="maybe@example.com", role="member", invited_by=owner, ip=None)
+    invitation = Invitation.objects.get()
+    client = as_user(member, account)
+    assert client.post(f"/team/invitations/{invitation.pk}/revoke/").status_code == 403
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
