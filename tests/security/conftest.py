@@ -65,6 +65,26 @@ def loopback_only_network(monkeypatch):
     yield
 
 
+SEED_MIGRATIONS = ("orders.migrations.0002_default_catalogue", "billing.migrations.0004_default_plans")
+
+
+def ensure_seed_data() -> None:
+    """Re-installs the data migrations' catalogue and plans (idempotent get_or_create).
+
+    A `transaction=True` test elsewhere in the run truncates every table, data migrations
+    included; tests after it would otherwise find no proxy types, prices or plans.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for module in SEED_MIGRATIONS:
+        try:
+            importlib.import_module(module).install(apps, None)
+        except (ImportError, AttributeError):
+            continue
+
+
 def fund(account, amount: Decimal = FUNDING, tag: str = "fund") -> None:
     ledger_post(
         account=account, type="deposit", amount=amount,
@@ -84,6 +104,7 @@ def tenants(db, make_key, settings):
     """Two funded tenants, `a` (with a member) and `b`, each with an every-scope key."""
     # A fast hasher: the suite creates these users hundreds of times; hashing is not under test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_seed_data()
     a = _tenant("alice@tenant-a.example", "Tenant A", make_key)
     b = _tenant("bob@tenant-b.example", "Tenant B", make_key)
     member, _ = user_create_with_account(email="mia@tenant-a.example", password=PASSWORD, name="Mia's own")
