@@ -99,7 +99,10 @@ def stop_process(proc: subprocess.Popen) -> None:
 
 
 class _Server:
-    """Base: start/stop an asyncio TCP server on 127.0.0.1, count connections."""
+    """Base: start/stop an asyncio TCP server on ``bind_host`` (127.0.0.1; set it to '::1'
+    before ``start()`` for IPv6), count connections."""
+
+    bind_host = "127.0.0.1"
 
     def __init__(self) -> None:
         self.server: asyncio.base_events.Server | None = None
@@ -131,7 +134,7 @@ class _Server:
                 writer.transport.abort()
 
     async def start(self) -> _Server:
-        self.server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0, backlog=4096)
+        self.server = await asyncio.start_server(self._on_connect, self.bind_host, 0, backlog=4096)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

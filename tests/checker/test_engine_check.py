@@ -493,3 +493,43 @@ def test_auto_detect_reaches_a_socks4_server_that_waits_for_a_full_request():
         ("dead", "socks5", "auth_failed"),
     ]
     assert elapsed < 2.5
+
+
+def test_an_ipv6_proxy_in_brackets_is_checked_over_ipv6():
+    from checker.engine.testing import Socks5Proxy
+
+    async def scenario():
+        proxy = Socks5Proxy()
+        proxy.bind_host = "::1"
+        await proxy.start()
+        try:
+            async with JudgeServer() as judge:
+                config = CheckConfig(judge_url=judge.url, timeout_s=3, allow_private=True)
+                results = await check_many(_specs([f"[::1]:{proxy.port}"]), config)
+                return results, proxy.connections
+        finally:
+            await proxy.stop()
+
+    (result,), connections = _run(scenario)
+    assert result.proxy.norm.startswith("[::1]:")
+    assert (result.status, result.protocol) == ("live", "socks5")
+    assert connections == 2  # the http attempt, then socks5
+
+
+def test_the_engine_package_imports_no_django():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, checker.engine, checker.engine.check, checker.engine.guard, "
+        "checker.engine.parse, checker.engine.judge, checker.engine.geo, checker.engine.testing; "
+        "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
