@@ -6,4 +6,5 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal platform"
 
     def ready(self) -> None:
+        from portal import checks  # noqa: F401 - registers the deployment checks
         from portal.api import schema  # noqa: F401 - registers the OpenAPI auth extension
