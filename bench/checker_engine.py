@@ -33,6 +33,7 @@ from checker.engine.testing import (  # noqa: E402
     GarbageServer,
     HeaderProxy,
     JudgeServer,
+    SelfJudgingProxy,
     SilentServer,
     Socks5Proxy,
     closed_port,
@@ -54,6 +55,17 @@ async def serve(group: str) -> None:
         servers = {
             "judge": [await JudgeServer().start()],
             "http": [await HeaderProxy().start() for _ in range(4)],
+        }
+    elif group == "self":
+        servers = {
+            "judge": [await JudgeServer().start()],
+            "http": [await SelfJudgingProxy("http").start() for _ in range(4)],
+        }
+    elif group == "self-socks":
+        servers = {
+            "socks5": [await SelfJudgingProxy("socks5").start() for _ in range(4)],
+            "silent": [await SilentServer().start() for _ in range(4)],
+            "garbage": [await GarbageServer().start() for _ in range(4)],
         }
     else:
         servers = {
@@ -92,7 +104,15 @@ def main() -> None:
         help="kinds and weights: http, socks5, refused, silent, garbage",
     )
     parser.add_argument("--scheme", default=None, help="give every line this scheme")
-    parser.add_argument("--serve", choices=["http", "socks"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["http", "socks", "self", "self-socks"], help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--self-judging",
+        action="store_true",
+        help="live proxies answer the judge request themselves (no upstream connection): "
+        "same engine work, half the server work",
+    )
     parser.add_argument("--pproxy", action="store_true", help="use pproxy for the SOCKS5 proxies")
     args = parser.parse_args()
     _raise_nofile()
@@ -103,9 +123,9 @@ def main() -> None:
     servers = []
     socks = []
     try:
-        proc, ports = _spawn("http")
+        proc, ports = _spawn("self" if args.self_judging else "http")
         servers.append(proc)
-        proc, more = _spawn("socks")
+        proc, more = _spawn("self-socks" if args.self_judging else "socks")
         servers.append(proc)
         ports.update(more)
         if args.pproxy:

@@ -23,7 +23,7 @@ How one check goes:
    wait for the end of a binary greeting; an HTTP-looking answer skips the SOCKS attempts;
    a protocol that answered in kind (e.g. a SOCKS5 method reply) is final — its failure is
    the result; an answer that is no protocol at all (garbage) ends detection. A SOCKS5
-   greeting that gets no reply within a quarter of the budget (min 0.5 s) moves on, because
+   greeting that gets no reply within 40 % of the budget (min 0.5 s) moves on, because
    some SOCKS4 servers wait silently for a full 8-byte request. A refused or unreachable port
    ends the check at once. A port that stays silent uses the whole budget (``timeout``).
    Protocol labels: ``http`` = forward proxy (GET absolute-URI), ``https`` = CONNECT tunnel,
@@ -108,7 +108,9 @@ MAX_JUDGE_BODY = 256 * 1024
 MAX_TARGET_BODY = 1024 * 1024
 READ_CHUNK = 64 * 1024
 #: share of the budget an auto-detect SOCKS5 greeting may wait for its reply
-GREETING_SHARE = 0.25
+GREETING_SHARE = 0.4
+#: which unconfirmed auto-detect failure explains a dead proxy best (higher wins, then first)
+_RANK = {"bad_response": 3, "timeout": 2, "reset": 1, "closed": 1}
 
 
 @dataclass
@@ -369,7 +371,8 @@ class _Runner:
                     fail.protocol = att.protocol
                 if fail.protocol and confirmed is None:
                     confirmed = fail
-                last = fail
+                if last is None or _RANK.get(fail.code, 0) > _RANK.get(last.code, 0):
+                    last = fail  # the most telling of the unconfirmed failures
                 if fail.final or spec.scheme:
                     break
                 if fail.protocol == "http" or (fail.http_seen and fail.protocol is None):

@@ -30,6 +30,7 @@ __all__ = [
     "stop_process",
     "JudgeServer",
     "HeaderProxy",
+    "SelfJudgingProxy",
     "Socks4Proxy",
     "Socks5Proxy",
     "TextSite",
@@ -384,6 +385,46 @@ class Socks4Proxy(_Server):
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
             up_writer.transport.abort()
+
+
+class SelfJudgingProxy(_Server):
+    """A cheap stand-in for a proxy plus judge, for load tests of the engine: it speaks the
+    proxy protocol (``'http'`` forward, or ``'socks5'`` handshake) and then answers the
+    judge request itself with the judge's JSON echo (remote_addr = the client's address),
+    without opening an upstream connection. The engine does exactly the same work as
+    through a real proxy; the server side does half of it."""
+
+    def __init__(self, protocol: str = "http") -> None:
+        super().__init__()
+        self.protocol = protocol
+
+    async def _handle(self, reader, writer) -> None:
+        if self.protocol == "socks5":
+            head = await reader.readexactly(2)
+            if head[0] != 5:
+                return
+            await reader.readexactly(head[1])
+            writer.write(b"\x05\x00")
+            _ver, _cmd, _rsv, atyp = await reader.readexactly(4)
+            if atyp == 1:
+                await reader.readexactly(6)
+            elif atyp == 4:
+                await reader.readexactly(18)
+            else:
+                await reader.readexactly((await reader.readexactly(1))[0] + 2)
+            writer.write(b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00")
+        request_line, headers = await _read_request_head(reader)
+        if not request_line.startswith("GET "):
+            return
+        peer = writer.get_extra_info("peername")[0]
+        body = render_json(peer, headers).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
+        await writer.drain()
 
 
 class SilentServer(_Server):
