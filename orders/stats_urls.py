@@ -1,12 +1,8 @@
-from django.shortcuts import render
 from django.urls import path
 
-from accounts.permissions import dashboard_view
+from orders import stats_views
 
-
-@dashboard_view("view")
-def page(request):
-    return render(request, "placeholder/page.html", {"title": "Statistics"})
-
-
-urlpatterns = [path("", page, name="stats")]
+urlpatterns = [
+    path("", stats_views.stats_page, name="stats"),
+    path("export.<str:fmt>", stats_views.stats_export, name="stats_export"),
+]

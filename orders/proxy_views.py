@@ -1,0 +1,188 @@
+"""Dashboard Proxies page (sub-users): list, create with geo targeting, detail with connection
+strings, edit limits/whitelist/targeting, enable/disable, delete. Works without JavaScript; the
+cascading country → state → city pickers call the small JSON endpoints at the bottom."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import dashboard_view, has_capability
+from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError
+
+from . import geo, subusers
+from .subuser_forms import SubUserCreateForm, SubUserEditForm
+
+PROXIES_PER_PAGE = 25
+GEO_OPTIONS_MAX = 200
+
+
+def _form_errors(form, exc: PortalError) -> None:
+    if isinstance(exc, DomainValidationError):
+        for field, errors in exc.meta.get("fields", {}).items():
+            name = "order" if field == "order_id" else field
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.message)
+
+
+def _render_list(request, *, form=None, status=200, open_create=False):
+    account = request.account
+    page = Paginator(subusers.subusers_list(account=account), PROXIES_PER_PAGE).get_page(request.GET.get("page"))
+    form = form or SubUserCreateForm(account=account, initial={"rotation": "rotating", "protocol": "http"})
+    return render(request, "proxies/page.html", {
+        "page": page,
+        "proxies": page.object_list,
+        "form": form,
+        "has_orders": bool(form.fields["order"].choices),
+        "open_create": open_create,
+        "can_operate": has_capability(request.membership, "operate"),
+        "count": subusers.subusers_list(account=account).count(),
+        "limit": subusers.max_subusers(account),
+    }, status=status)
+
+
+@dashboard_view("view")
+@require_http_methods(["GET", "POST"])
+def proxies_page(request):
+    if request.method == "POST":
+        return _create(request)
+    return _render_list(request, open_create=bool(request.GET.get("create")))
+
+
+@dashboard_view("operate")
+def _create(request):
+    form = SubUserCreateForm(request.POST, account=request.account)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            proxy = subusers.subuser_create(
+                account=request.account, order_id=d["order"], name=d["name"], protocol=d["protocol"],
+                country=d.get("country") or "", state=d.get("state") or "", city=d.get("city") or "",
+                zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
+                traffic_limit_gb=d.get("traffic_limit_gb"), whitelist=d.get("whitelist") or [],
+            )
+        except (DomainValidationError, Conflict, NotFound) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Proxy “{proxy.name}” was created.")
+            return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
+    return _render_list(request, form=form, status=400, open_create=True)
+
+
+def _get(request, proxy_id):
+    try:
+        return subusers.subuser_get(account=request.account, public_id=proxy_id)
+    except NotFound:
+        raise Http404("No such proxy.") from None
+
+
+def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
+    host, port = subusers.gateway(proxy)
+    return render(request, "proxies/detail.html", {
+        "proxy": proxy,
+        "host": host,
+        "port": port,
+        "connection_username": subusers.connection_username(proxy),
+        "connection": subusers.connection_strings(proxy),
+        "used_gb": subusers.format_gb(proxy.traffic_used_gb),
+        "limit_gb": subusers.format_gb(proxy.traffic_limit_gb),
+        "order_left_gb": subusers.format_gb(proxy.order.traffic_left_gb),
+        "form": form or SubUserEditForm.for_proxy(proxy),
+        "confirm_delete": confirm_delete,
+        "can_operate": has_capability(request.membership, "operate"),
+    }, status=status)
+
+
+@dashboard_view("view")
+@require_http_methods(["GET", "POST"])
+def proxy_detail(request, proxy_id: str):
+    proxy = _get(request, proxy_id)
+    if request.method == "POST":
+        return _edit(request, proxy)
+    return _render_detail(request, proxy, confirm_delete=bool(request.GET.get("delete")))
+
+
+@dashboard_view("operate")
+def _edit(request, proxy):
+    form = SubUserEditForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        limit = d.get("traffic_limit_gb")
+        changes = subusers.SubUserInput(
+            name=d["name"], protocol=d["protocol"], country=d.get("country") or "", state=d.get("state") or "",
+            city=d.get("city") or "", zip=d.get("zip") or "", rotation=d["rotation"],
+            sticky_ttl_minutes=d["sticky_ttl_minutes"], whitelist=d.get("whitelist") or [],
+            traffic_limit_gb=limit if limit is not None else subusers.Decimal(0),
+        )
+        try:
+            proxy = subusers.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
+        except (DomainValidationError, Conflict, NotFound) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Proxy “{proxy.name}” was saved.")
+            return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
+    return _render_detail(request, proxy, form=form, status=400)
+
+
+@dashboard_view("operate")
+@require_POST
+def proxy_status(request, proxy_id: str):
+    proxy = _get(request, proxy_id)
+    wanted = request.POST.get("status")
+    if wanted not in ("active", "disabled"):
+        messages.error(request, "Choose enable or disable.")
+        return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
+    try:
+        proxy = subusers.subuser_update(
+            account=request.account, public_id=proxy.public_id, changes=subusers.SubUserInput(status=wanted)
+        )
+    except PortalError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Proxy “{proxy.name}” is {'enabled' if proxy.status == 'active' else 'disabled'}.")
+    if request.POST.get("next") == "list":
+        return redirect("dashboard:proxies")
+    return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
+
+
+@dashboard_view("operate")
+@require_POST
+def proxy_delete(request, proxy_id: str):
+    proxy = _get(request, proxy_id)
+    try:
+        subusers.subuser_delete(account=request.account, public_id=proxy.public_id)
+    except PortalError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
+    messages.success(request, f"Proxy “{proxy.name}” was deleted.")
+    return redirect("dashboard:proxies")
+
+
+# --- JSON for the cascading pickers ---------------------------------------------------------
+
+
+@dashboard_view("view")
+@require_GET
+def geo_states(request):
+    try:
+        states = geo.search_states(country=request.GET.get("country"), q=request.GET.get("q", ""))
+    except DomainValidationError as exc:
+        return JsonResponse({"error": exc.message, "items": []}, status=400)
+    return JsonResponse({"items": [{"code": s.code, "name": s.name} for s in states]})
+
+
+@dashboard_view("view")
+@require_GET
+def geo_cities(request):
+    try:
+        cities = geo.search_cities(
+            country=request.GET.get("country"), state=request.GET.get("state") or None, q=request.GET.get("q", "")
+        )
+    except DomainValidationError as exc:
+        return JsonResponse({"error": exc.message, "items": []}, status=400)
+    return JsonResponse({
+        "items": [{"name": c.name, "state": c.state} for c in cities[:GEO_OPTIONS_MAX]],
+        "total": len(cities),
+    })
