@@ -10,6 +10,7 @@ from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
 from apikeys.scopes import ALL_SCOPES
 from apikeys.services import apikey_create
+from billing.selectors import forget_plan_limits
 from portal.celery import app as celery_app
 
 PASSWORD = "correct-horse-battery-9"
@@ -26,6 +27,7 @@ def _isolation(settings):
     # Hashing strength is Django's business; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    forget_plan_limits()
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
     yield
