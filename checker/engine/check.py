@@ -49,7 +49,8 @@ errors), ``timeout`` (the budget ran out), ``closed`` (proxy closed the connecti
 ``blocked_address`` / ``dns_error`` / ``invalid_address`` (from the guard, proxy host),
 ``tls_error`` (TLS to an https judge/target failed), ``target_failed`` (target status >= 400
 or unreachable through the proxy), ``expect_text_missing``, ``blocked_target`` (the target
-host is refused by the guard), ``error`` (unexpected; should not happen).
+host is refused by the guard), ``error`` (a local problem — out of file descriptors or ports —
+or a bug; not the proxy's fault).
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ MAX_TARGET_BODY = 1024 * 1024
 READ_CHUNK = 64 * 1024
 #: share of the budget an auto-detect SOCKS5 greeting may wait for its reply
 GREETING_SHARE = 0.4
+_LOCAL_ERRNOS = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
+)
 #: which unconfirmed auto-detect failure explains a dead proxy best (higher wins, then first)
 _RANK = {"bad_response": 3, "timeout": 2, "reset": 1, "closed": 1}
 
@@ -424,6 +428,9 @@ class _Runner:
         except OSError as exc:
             if exc.errno in (errno.ECONNRESET,):
                 raise _Fail("reset") from None
+            if exc.errno in _LOCAL_ERRNOS:
+                # our own resources ran out (fds, ports, buffers): not the proxy's fault
+                raise _Fail("error", final=True) from None
             raise _Fail("unreachable", final=True) from None
         att.connect_ms = _ms(loop.time() - att.start)
         return reader, writer
@@ -694,6 +701,29 @@ class _Runner:
                 pos = 0
 
 
+def _fd_budget(concurrency: int) -> int:
+    """Each check holds one socket at a time. Raise the soft open-files limit if it is too
+    low for ``concurrency`` (up to the hard limit); if it still is, run fewer at once rather
+    than fail checks with EMFILE."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return concurrency
+    reserve = 128
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = concurrency + reserve
+        if soft != resource.RLIM_INFINITY and soft < want:
+            new_soft = want if hard == resource.RLIM_INFINITY else min(hard, want)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            soft = new_soft
+    except (OSError, ValueError):
+        return concurrency
+    if soft == resource.RLIM_INFINITY:
+        return concurrency
+    return max(1, min(concurrency, soft - reserve))
+
+
 # ---------------------------------------------------------------------- public API
 async def check_one(spec: ProxySpec, config: CheckConfig) -> CheckResult:
     """Check a single proxy (sets up a runner; prefer :func:`check_many` for batches)."""
@@ -708,6 +738,9 @@ async def check_many(
     on_result: Callable[[CheckResult], Awaitable[None] | None] | None = None,
 ) -> list[CheckResult]:
     """Check every proxy, ``config.concurrency`` at a time; returns results in input order.
+
+    The soft open-files limit is raised (to at most the hard limit) when it is too low for the
+    concurrency; if it cannot be, fewer checks run at once.
 
     ``on_result`` is called (and awaited if it returns an awaitable) once per result as soon
     as it is ready, in completion order — use it to store results in batches while the run
@@ -729,7 +762,7 @@ async def check_many(
                 if inspect.isawaitable(outcome):
                     await outcome
 
-    workers = max(1, int(config.concurrency))
+    workers = _fd_budget(max(1, int(config.concurrency)))
     if isinstance(proxies, list | tuple):
         workers = max(1, min(workers, len(proxies)))
     try:

@@ -533,3 +533,21 @@ def test_the_engine_package_imports_no_django():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_low_soft_open_files_limit_is_raised_for_the_concurrency():
+    import resource
+
+    from checker.engine.check import _fd_budget
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2000:
+        pytest.skip("hard open-files limit too low to observe the raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (300, hard))
+    try:
+        allowed = _fd_budget(1000)
+        raised_to = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert allowed == 1000
+    assert raised_to >= 1000
