@@ -125,7 +125,8 @@ class CheckConfig:
     ``include_anonymity``: classify anonymity (else ``anonymity`` is None).
     ``target_url`` / ``expect_text``: optional customer URL check (see module doc).
     ``real_ips``: the checker's own public addresses (for 'transparent').
-    ``resolver``: optional async resolver for the guard (tests); default loop.getaddrinfo."""
+    ``resolver``: optional async resolver for the guard (tests); default loop.getaddrinfo.
+    ``ssl_context``: TLS settings for https judge/target URLs (default: system CAs, verified)."""
 
     judge_url: str
     timeout_s: float = 8.0
@@ -136,6 +137,7 @@ class CheckConfig:
     expect_text: str | None = None
     real_ips: frozenset[str] = frozenset()
     resolver: AsyncResolver | None = field(default=None, repr=False)
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -264,7 +266,7 @@ class _Runner:
     @property
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            self._ssl = self.cfg.ssl_context or ssl.create_default_context()
         return self._ssl
 
     async def setup(self) -> None:

@@ -104,6 +104,8 @@ class _Server:
     before ``start()`` for IPv6), count connections."""
 
     bind_host = "127.0.0.1"
+    #: server-side TLS context (set before ``start()``) for https judge/target tests
+    ssl_context = None
 
     def __init__(self) -> None:
         self.server: asyncio.base_events.Server | None = None
@@ -135,7 +137,9 @@ class _Server:
                 writer.transport.abort()
 
     async def start(self) -> _Server:
-        self.server = await asyncio.start_server(self._on_connect, self.bind_host, 0, backlog=4096)
+        self.server = await asyncio.start_server(
+            self._on_connect, self.bind_host, 0, backlog=4096, ssl=self.ssl_context
+        )
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -183,7 +187,8 @@ class JudgeServer(_Server):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/judge"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/judge"
 
     async def _handle(self, reader, writer) -> None:
         request_line, headers = await _read_request_head(reader)
@@ -231,7 +236,8 @@ class TextSite(_Server):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/page"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/page"
 
     async def _handle(self, reader, writer) -> None:
         await _read_request_head(reader)

@@ -551,3 +551,87 @@ def test_a_low_soft_open_files_limit_is_raised_for_the_concurrency():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert allowed == 1000
     assert raised_to >= 1000
+
+
+def _tls_contexts(tmp_path):
+    """A self-signed certificate for 127.0.0.1/localhost: (server context, client context)."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = tmp_path / "cert.pem"
+    key_file = tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
+
+
+def test_https_judge_and_https_target_work_through_tunnels(pproxies, tmp_path):
+    server_tls, client_tls = _tls_contexts(tmp_path)
+
+    async def scenario(client_context):
+        judge, site = JudgeServer(), TextSite("<p>secure shop</p>")
+        judge.ssl_context = site.ssl_context = server_tls
+        await judge.start()
+        await site.start()
+        try:
+            config = CheckConfig(
+                judge_url=judge.url,
+                timeout_s=5,
+                allow_private=True,
+                target_url=site.url,
+                expect_text="secure shop",
+                ssl_context=client_context,
+            )
+            lines = [
+                f"http://127.0.0.1:{pproxies['http']}",  # https URL: CONNECT even for http
+                f"https://127.0.0.1:{pproxies['http']}",
+                f"socks4://127.0.0.1:{pproxies['socks4']}",
+                f"127.0.0.1:{pproxies['socks5']}",
+            ]
+            return await check_many(_specs(lines), config)
+        finally:
+            await judge.stop()
+            await site.stop()
+
+    results = _run(lambda: scenario(client_tls))
+    assert [(r.status, r.error) for r in results] == [("live", None)] * 4
+    assert [r.protocol for r in results] == ["http", "https", "socks4", "socks5"]
+    assert [r.exit_ip for r in results] == ["127.0.0.1"] * 4
+    # without trusting the certificate the TLS handshake to the judge fails
+    untrusted = _run(lambda: scenario(None))
+    assert [(r.status, r.error) for r in untrusted] == [("dead", "tls_error")] * 4
