@@ -61,10 +61,10 @@ class ProxyTypeOut(serializers.Serializer):
     max_quantity = serializers.SerializerMethodField()
 
     def get_min_quantity(self, obj) -> float:
-        return pricing.format_quantity(obj.min_quantity, obj.unit)
+        return pricing.quantity_number(obj.min_quantity)
 
     def get_max_quantity(self, obj) -> float:
-        return pricing.format_quantity(obj.max_quantity, obj.unit)
+        return pricing.quantity_number(obj.max_quantity)
 
 
 class PeriodOut(serializers.Serializer):
@@ -115,10 +115,24 @@ class ReferencePeriodsView(_ReferenceView):
         return self._list(request, selectors.periods(), PeriodOut)
 
 
-class ReferenceUnknownView(_ReferenceView):
-    @extend_schema(responses={404: None}, summary="Any other reference list: not found")
+class ReferenceKindView(_ReferenceView):
+    """`GET /reference/{type}`: the three lists above by name; any other name is 404."""
+
+    KINDS = {
+        "countries": ReferenceCountriesView,
+        "proxy-types": ReferenceProxyTypesView,
+        "periods": ReferencePeriodsView,
+    }
+
+    @extend_schema(
+        summary="A reference list by name: countries, proxy-types or periods (other names: 404)",
+        responses={200: OpenApiTypes.ANY, 404: None},
+    )
     def get(self, request, kind: str):
-        raise NotFound(f"No reference data called '{kind}'. Use countries, proxy-types or periods.")
+        view = self.KINDS.get(kind)
+        if view is None:
+            raise NotFound(f"No reference data called '{kind}'. Use countries, proxy-types or periods.")
+        return view.get(self, request)
 
 
 # --- orders ------------------------------------------------------------------------------------
@@ -146,8 +160,8 @@ class QuoteOut(serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
 
-    def get_quantity(self, obj) -> str:
-        return pricing.format_quantity(obj.quantity, obj.spec.proxy_type.unit)
+    def get_quantity(self, obj) -> float:
+        return pricing.quantity_number(obj.quantity)
 
     def get_country(self, obj) -> str | None:
         return obj.country or None
@@ -173,8 +187,8 @@ class OrderOut(serializers.Serializer):
     traffic_used_gb = serializers.SerializerMethodField()
     failure_reason = serializers.CharField()
 
-    def get_quantity(self, obj) -> str:
-        return pricing.format_quantity(obj.quantity, "GB" if obj.is_residential else "IP")
+    def get_quantity(self, obj) -> float:
+        return pricing.quantity_number(obj.quantity)
 
     def get_country(self, obj) -> str | None:
         return obj.country or None

@@ -76,6 +76,12 @@ def format_quantity(value: Decimal, unit: str):
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def quantity_number(value: Decimal) -> int | float:
+    """A quantity as a JSON number: an int when whole (IPs, whole GB), else a float (2.5 GB)."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _parse_decimal(raw) -> Decimal | None:
     if isinstance(raw, bool) or raw is None:
         return None

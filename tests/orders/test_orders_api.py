@@ -60,7 +60,7 @@ def test_residential_order_gets_gateway_credentials_and_traffic(account, client_
     assert placed.status_code == 201, placed.json_body
     order = client_for.get(f"orders/{placed.json_body['data']['id']}").json_body["data"]
     assert order["status"] == "active"
-    assert order["quantity"] == "2.5"
+    assert order["quantity"] == 2.5
     assert order["period"] is None and order["expires_at"] is None
     assert order["traffic_gb"] == "2.5" and order["traffic_used_gb"] == "0"
     proxies = client_for.get(f"orders/{order['id']}/proxies").json_body["data"]
