@@ -329,6 +329,7 @@ UPSTREAM_API_URL = env_str("UPSTREAM_API_URL")
 UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
 UPSTREAM_TIMEOUT_S = env_float("UPSTREAM_TIMEOUT_S", 10.0, minimum=0.1)
 UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 2, minimum=0)
+UPSTREAM_BACKOFF_S = env_float("UPSTREAM_BACKOFF_S", 0.5, minimum=0.0)  # doubles per retry
 if ORDER_PROVIDER == "http" and not UPSTREAM_API_URL:
     raise ImproperlyConfigured("ORDER_PROVIDER=http needs UPSTREAM_API_URL")
 

@@ -49,7 +49,7 @@ class HttpProvider(Provider):
         self.api_key = api_key if api_key is not None else settings.UPSTREAM_API_KEY
         self.timeout = timeout if timeout is not None else settings.UPSTREAM_TIMEOUT_S
         self.retries = retries if retries is not None else settings.UPSTREAM_RETRIES
-        self.backoff = backoff if backoff is not None else getattr(settings, "UPSTREAM_BACKOFF_S", 0.5)
+        self.backoff = backoff if backoff is not None else settings.UPSTREAM_BACKOFF_S
 
     # --- transport ---------------------------------------------------------------------
 
