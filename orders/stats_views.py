@@ -2,6 +2,7 @@
 breakdowns, and CSV/JSON export of the same figures as GET /stats/export."""
 
 from collections import OrderedDict
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
@@ -63,7 +64,9 @@ def stats_page(request):
         "periods": list(periods.values()),
         "by_proxy": by_proxy,
         "totals": totals,
-        "totals_gb": _gb(totals["bytes_total"]),
+        "totals_gb": subusers.format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
+        "in_gb": subusers.format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
+        "out_gb": subusers.format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
         "proxies": subusers.subusers_list(account=request.account).order_by("name"),
         "params": params,
         "export_qs": urlencode(params),
