@@ -34,7 +34,13 @@ How one check goes:
    ``include_anonymity``.
 4. If ``target_url`` is set: a second connection through the (now known) protocol fetches it;
    live only if it answers with status < 400 and, when ``expect_text`` is set, the body (first
-   1 MiB) contains it. The target host is guarded once per run like proxy hosts.
+   1 MiB) contains it. The target host is guarded once per run like proxy hosts (refused ->
+   every result ``blocked_target``; unresolvable -> ``target_failed``), and SOCKS/CONNECT
+   proxies are asked to connect to the checked address.
+
+An ``https://`` judge or target is always reached through a tunnel (CONNECT for an ``http``
+proxy, labelled ``http`` all the same) and TLS with ``config.ssl_context`` (default: system
+CAs, certificate and hostname verified).
 
 Timings: ``connect_ms`` = TCP connect to the proxy (of the attempt that decided the result);
 ``ttfb_ms`` = from the start of that attempt's TCP connect to the first byte of the judge's
