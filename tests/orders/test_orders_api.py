@@ -307,3 +307,29 @@ def test_extend_with_insufficient_funds_is_402_and_keeps_expiry(account, client_
     assert response.status_code == 402
     order = Order.objects.get(public_id=order_id)
     assert order.expires_at == before and order.extension_count == 0
+
+
+def test_order_creation_and_downloads_use_their_rate_categories(account, client_for):
+    from billing.models import Plan
+    from billing.selectors import forget_plan_limits
+
+    Plan.objects.update_or_create(
+        tier="free", defaults={"name": "Free", "limit_general": 100, "limit_order_create": 2,
+                               "limit_check": 5, "limit_export": 2},
+    )
+    forget_plan_limits()
+    fund(account, "50")
+    first = client_for.post("orders", {"type": "residential", "quantity": 1})
+    assert first.status_code == 201
+    assert first["X-RateLimit-Limit"] == "2"
+    assert client_for.post("orders", {"type": "residential", "quantity": 1}).status_code == 201
+    third = client_for.post("orders", {"type": "residential", "quantity": 1})
+    assert third.status_code == 429 and int(third["Retry-After"]) >= 1
+    assert Order.objects.count() == 2
+    assert client_for.post("orders/calc", {"type": "residential", "quantity": 1}).status_code == 200  # general
+    order_id = first.json_body["data"]["id"]
+    assert client_for.get(f"orders/{order_id}/download").status_code == 200
+    assert client_for.get(f"orders/{order_id}/download", format="csv").status_code == 200
+    limited = client_for.get(f"orders/{order_id}/download", format="json")
+    assert limited.status_code == 429 and limited.json_body["error_type"] == "rate_limited"
+    assert client_for.get(f"orders/{order_id}").status_code == 200

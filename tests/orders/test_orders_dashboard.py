@@ -132,3 +132,32 @@ def test_another_tenants_order_is_404_in_the_dashboard(owner_client, outsider_ac
     for path in (f"/orders/{order.public_id}/", f"/orders/{order.public_id}/download.txt"):
         assert owner_client.get(path).status_code == 404
     assert owner_client.post(f"/orders/{order.public_id}/extend", {"period": "30"}).status_code == 404
+
+
+def test_list_filters_by_type_and_status(owner_client, account, django_capture_on_commit_callbacks):
+    from orders import services
+
+    fund(account, "50")
+    add_stock("datacenter", "DE", 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        dc = services.order_place(account=account, type="datacenter", quantity=1, period=30, country="DE")
+        res = services.order_place(account=account, type="residential", quantity=1)
+    html = owner_client.get("/orders/", {"type": "residential"}).content.decode()
+    assert res.public_id in html and dc.public_id not in html
+    html = owner_client.get("/orders/", {"status": "expired"}).content.decode()
+    assert res.public_id not in html and "No orders match these filters" in html
+    assert 'for="filter_type"' in html and 'for="id_type"' in html
+
+
+def test_viewer_cannot_extend(account, django_capture_on_commit_callbacks):
+    from orders import services
+
+    fund(account, "50")
+    add_stock("datacenter", "DE", 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = services.order_place(account=account, type="datacenter", quantity=1, period=30, country="DE")
+    viewer, _ = _role_client(account, "v2@example.com", Role.VIEWER)
+    detail = viewer.get(f"/orders/{order.public_id}/").content.decode()
+    assert ">Extend</button>" not in detail and "Download TXT" in detail
+    assert viewer.post(f"/orders/{order.public_id}/extend", {"period": "7"}).status_code == 403
+    assert balance(account) == Decimal("48.50")
