@@ -161,3 +161,14 @@ def test_viewer_cannot_extend(account, django_capture_on_commit_callbacks):
     assert ">Extend</button>" not in detail and "Download TXT" in detail
     assert viewer.post(f"/orders/{order.public_id}/extend", {"period": "7"}).status_code == 403
     assert balance(account) == Decimal("48.50")
+
+
+def test_overview_shows_active_orders_and_residential_traffic(owner_client, account, django_capture_on_commit_callbacks):
+    from orders import services
+
+    fund(account, "50")
+    with django_capture_on_commit_callbacks(execute=True):
+        order = services.order_place(account=account, type="residential", quantity="2.5")
+    Order.objects.filter(pk=order.pk).update(traffic_used_gb=Decimal("0.75"))
+    html = owner_client.get("/").content.decode()
+    assert "1.75 GB" in html and "0.75 of 2.50 GB used" in html
