@@ -307,3 +307,45 @@ def test_every_list_filter_is_served_by_an_index(db, settings, params, index):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+# ----------------------------------------------------------------------------- admin
+@pytest.fixture
+def staff_client(db):
+    from accounts.models import User
+
+    User.objects.create_superuser(email="ops@example.com", password="ops-pass-123456")
+    client = Client()
+    assert client.login(email="ops@example.com", password="ops-pass-123456")
+    return client
+
+
+def test_admin_upload_adds_proxies_to_a_pool(staff_client, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    assert staff_client.get("/admin/checker/poolproxy/upload/").status_code == 200
+    upload = SimpleUploadedFile("pool.txt", b"198.51.100.1:3128\n198.51.100.1:3128\nbad\n")
+    response = staff_client.post("/admin/checker/poolproxy/upload/", {
+        "pool": "premium", "file": upload, "text": "socks5://198.51.100.2:1080", "source": "vendor-x",
+    }, follow=True)
+    assert response.status_code == 200
+    assert "Premium pool: 2 imported, 1 duplicates, 1 invalid lines." in response.content.decode()
+    assert set(PoolProxy.objects.filter(pool="premium", source="vendor-x").values_list("proxy_norm", flat=True)) == {
+        "198.51.100.1:3128", "socks5://198.51.100.2:1080"}
+    empty = staff_client.post("/admin/checker/poolproxy/upload/", {"pool": "public", "source": "x"})
+    assert empty.status_code == 200 and "Upload a file or paste a list." in empty.content.decode()
+
+
+def test_admin_lists_render(staff_client, account):
+    from checker.models import CheckItem, CheckJob
+
+    job = CheckJob.objects.create(account=account, total=1, status="running")
+    CheckItem.objects.create(job=job, proxy_norm="203.0.113.1:80", status="dead", error="refused")
+    _pool()
+    for url in ("/admin/checker/checkjob/", f"/admin/checker/checkjob/{job.pk}/change/",
+                "/admin/checker/checkitem/", "/admin/checker/poolproxy/?pool=public&last_status=live"):
+        assert staff_client.get(url).status_code == 200, url
+    response = staff_client.post("/admin/checker/checkjob/", {"action": "cancel_jobs", "_selected_action": [job.pk]})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == "cancelled"
