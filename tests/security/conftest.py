@@ -3,10 +3,12 @@
 import ipaddress
 import json
 import socket
+from collections import Counter, defaultdict
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.core.signals import request_started
 from django.test import Client
 
 from accounts.models import Membership, Role
@@ -78,6 +80,14 @@ def ensure_seed_data() -> None:
 
     from django.apps import apps
 
+    try:
+        from billing.models import Plan
+        from orders.models import ProxyType
+
+        if ProxyType.objects.exists() and Plan.objects.exists():
+            return
+    except ImportError:
+        pass
     for module in SEED_MIGRATIONS:
         try:
             importlib.import_module(module).install(apps, None)
@@ -130,3 +140,50 @@ def call(key, method: str, path: str, body=None, content_type="application/json"
     except ValueError:
         response.json_body = None
     return response
+
+
+# --- figures for SECURITY.md: tests and in-process requests per family -------------------
+FAMILY_RESULTS: dict[str, Counter] = defaultdict(Counter)
+_current = {"family": None}
+
+
+def _count_request(sender, **kwargs):
+    if _current["family"]:
+        FAMILY_RESULTS[_current["family"]]["requests"] += 1
+
+
+request_started.connect(_count_request, dispatch_uid="security-suite-request-counter")
+
+
+@pytest.fixture(autouse=True)
+def _family(request):
+    _current["family"] = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    yield
+    _current["family"] = None
+
+
+def pytest_runtest_logreport(report):
+    if "tests/security/" not in report.nodeid:
+        return
+    family = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py").removeprefix("test_")
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        FAMILY_RESULTS[family][report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FAMILY_RESULTS:
+        return
+    from tests.security import test_contract_fuzz, test_money_invariants
+
+    extra = {
+        "contract_fuzz": f"fuzz cases {test_contract_fuzz.FIGURES['cases']}, "
+                         f"check failures {test_contract_fuzz.FIGURES['failures']}",
+        "money_invariants": "operations " + str(sum(
+            v for k, v in test_money_invariants.FIGURES.items() if ":" in k)),
+    }
+    terminalreporter.section("security suite figures")
+    for family, counts in sorted(FAMILY_RESULTS.items()):
+        terminalreporter.write_line(
+            f"{family:18} tests passed {counts['passed']:4}  failed {counts['failed']:3}  "
+            f"skipped {counts['skipped']:3}  requests {counts['requests']:6}  {extra.get(family, '')}"
+        )
