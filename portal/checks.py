@@ -55,9 +55,4 @@ def check_production_secrets(app_configs=None, **kwargs):
             "No DEPOSIT_XPUB_* is set: customers cannot create deposit addresses.",
             hint="Set DEPOSIT_XPUB_BTC, _LTC, _ETH and/or _TRX.", id="portal.W008",
         ))
-    if not settings.REDIS_URL:
-        errors.append(Warning(
-            "REDIS_URL is unset: rate limits are counted per process and Celery uses the file-system broker.",
-            hint="Set REDIS_URL when running more than one web process.", id="portal.W009",
-        ))
     return errors

@@ -21,8 +21,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
+    """One browser per test: while Playwright's sync API is open it keeps an asyncio loop
+    running on the main thread, so a session-wide browser would break every later test
+    that calls asyncio.run() (the checker engine's tests)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
