@@ -101,7 +101,11 @@ def two_servers(transactional_db):
 
 
 def test_limit_is_exact_across_two_processes(two_servers, account, make_key):
-    Plan.objects.filter(tier="free").update(limit_general=LIMIT)
+    # Earlier transactional tests may have flushed the seeded plans: set the row outright.
+    Plan.objects.update_or_create(
+        tier="free",
+        defaults={"name": "Free", "limit_general": LIMIT, "limit_order_create": 10, "limit_check": 20, "limit_export": 10},
+    )
     forget_plan_limits()  # the servers read plan limits through the same Redis cache
     key = make_key(account, scopes=["balance:read"])
     first, second = two_servers
