@@ -63,10 +63,10 @@ class World:
         self.addresses = {}
         self.errors: list[str] = []
 
-    def next(self) -> int:
+    def next(self) -> str:
         with self.lock:
             self.seq += 1
-            return self.seq
+            return f"{os.getpid()}-{self.seq}"
 
 
 def op_deposit(world, rng, account):
@@ -258,3 +258,53 @@ def test_concurrent_money_operations_keep_every_invariant():
         assert entries.count() == credited.count()
         for deposit in credited:
             assert entries.filter(reference=deposit.ledger_reference, amount=deposit.amount_usd).count() == 1
+
+
+def process_main(spec_json: str) -> None:
+    """Entry point of a worker process (see the multi-process test): same operations, own PID."""
+    import json
+
+    spec = json.loads(spec_json)
+    world = World(Account.objects.filter(pk__in=spec["accounts"]))
+    world.addresses = {int(k): v for k, v in spec["addresses"].items()}
+    _worker(world, _available_operations(), spec["seed"])
+    print(json.dumps({"errors": world.errors, "figures": dict(FIGURES)}))
+
+
+def test_money_invariants_hold_across_processes():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.security.test_faults import server_env
+
+    world = _setup_world()
+    spec = {"accounts": world.account_ids, "addresses": world.addresses}
+    code = ("import django; django.setup(); from tests.security.test_money_invariants import process_main; "
+            "import sys; process_main(sys.argv[1])")
+    env = server_env(DJANGO_SETTINGS_MODULE="portal.settings", CELERY_TASK_ALWAYS_EAGER="1", LOG_LEVEL="ERROR")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, json.dumps({**spec, "seed": 500 + i})],
+                         cwd=Path(__file__).resolve().parents[2], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(3)
+    ]
+    # ...while threads of this process work on the same accounts.
+    threads = [threading.Thread(target=_worker, args=(world, _available_operations(), 900 + i)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for thread in threads:
+        thread.join(timeout=240)
+    done = 0
+    for (out, err), proc in zip(outputs, procs, strict=True):
+        assert proc.returncode == 0, err[-2000:]
+        result = json.loads(out.strip().splitlines()[-1])
+        assert not result["errors"], result["errors"][:10]
+        done += sum(v for k, v in result["figures"].items() if k.endswith(":done"))
+    assert not world.errors, world.errors[:10]
+    checked = assert_money_invariants(world.account_ids)
+    print(f"\n[money/processes] processes=3 threads=2 process-ops-done={done} entries={checked['entries']} "
+          f"orders={checked['orders']}")
+    assert done > 0
