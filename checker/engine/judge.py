@@ -174,10 +174,16 @@ def _parse_text(text: str) -> JudgeEcho | None:
     return JudgeEcho(addr, headers)
 
 
+# Headers the checker itself sends to the judge; never evidence of a leak.
+REQUEST_OWN_HEADERS = frozenset({"host", "user-agent", "accept", "connection"})
+
+
 def anonymity_of(echo: JudgeEcho, real_ips: frozenset[str] | set[str]) -> str:
     """'transparent' | 'anonymous' | 'elite' (see module docstring)."""
     if real_ips:
-        blob = " ".join(echo.headers.values())
+        # Host names the judge itself (it may be reached by the checker's own address), so it
+        # says nothing about what the proxy leaked.
+        blob = " ".join(value for name, value in echo.headers.items() if name not in REQUEST_OWN_HEADERS)
         tokens = set(re.split(r"[\s,;=\"\[\]]+", blob))
         # also catch "for=1.2.3.4:5678" style values
         tokens |= {t.rsplit(":", 1)[0] for t in tokens if t.count(":") == 1}

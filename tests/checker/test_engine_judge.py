@@ -94,6 +94,9 @@ def test_reference_renderings_round_trip():
         ({"forwarded": 'for="203.0.113.7:4711";proto=http'}, "transparent"),
         ({"x-client-info": "203.0.113.7"}, "transparent"),
         ({"x-forwarded-for": "203.0.113.70"}, "anonymous"),
+        # The judge reached by the checker's own address: Host is not a leak.
+        ({"host": "203.0.113.7:8000", "user-agent": "ua"}, "elite"),
+        ({"host": "203.0.113.7:8000", "x-forwarded-for": "203.0.113.7"}, "transparent"),
     ],
 )
 def test_anonymity_levels(headers, expected):
