@@ -1,8 +1,10 @@
 """Shared fixtures: an owner, a member and an outsider tenant, and keys with chosen scopes."""
 
+import importlib
 import json
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.test import Client
 
@@ -32,6 +34,37 @@ def _isolation(settings):
     celery_app.conf.task_eager_propagates = True
     yield
     cache.clear()
+
+
+SEED_MIGRATIONS = ("orders.migrations.0002_default_catalogue", "billing.migrations.0004_default_plans")
+
+
+def ensure_seed_data() -> None:
+    """Re-installs the data migrations' catalogue and plans when a flush removed them.
+
+    A `transaction=True` test (live server, threads) ends with a flush of every table, data
+    migrations' rows included; the transactional tests after it would find no plans or
+    proxy types. The install functions are idempotent.
+    """
+    from billing.models import Plan
+    from orders.models import ProxyType
+
+    if ProxyType.objects.exists() and Plan.objects.exists():
+        return
+    for module in SEED_MIGRATIONS:
+        importlib.import_module(module).install(django_apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reseed_transactional_tests(request):
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+        or (marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        ensure_seed_data()
 
 
 @pytest.fixture
