@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,17 +102,18 @@ def server_env(**extra) -> dict:
 class Portal:
     """gunicorn serving the portal on the test database."""
 
-    def __init__(self, redis: RedisServer):
+    def __init__(self, redis: RedisServer, **env):
         self.port = free_port()
         self.redis = redis
+        self.env = env
         self.proc = None
 
     def start(self):
-        env = server_env(REDIS_URL=f"redis://127.0.0.1:{self.redis.port}/0")
+        env = server_env(REDIS_URL=f"redis://127.0.0.1:{self.redis.port}/0", **self.env)
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
              "--threads", "2", "--timeout", "60", "--graceful-timeout", "2"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         if not wait_for(lambda: _tcp_open(self.port) or self.proc.poll() is not None, 30) or self.proc.poll() is not None:
             raise AssertionError("gunicorn did not start: " + (self.proc.stderr.read().decode()[-2000:] if self.proc.poll() is not None else ""))
@@ -125,8 +127,16 @@ class Portal:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def get(self, path, key=None):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+    def kill(self):
+        """SIGKILL the master and its workers at once (a machine or container dying)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def get(self, path, key=None, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         if key:
             request.add_header("Authorization", f"Bearer {key}")
         try:
@@ -298,13 +308,83 @@ def test_provisioning_whose_worker_died_is_completed_by_the_sweep(monkeypatch, t
     assert_money_invariants([tenants.a.account.pk])
 
 
+@pytest.mark.parametrize("_", [pytest.param(None, marks=live, id="web-killed-mid-provisioning")])
+def test_server_killed_mid_provisioning_leaves_an_order_the_sweep_settles(_, settings):
+    """The HTTP provider provisions inside the request; the web process dies while the upstream
+    is answering. The order stays pending with its charge; the beat's sweep then settles it
+    (here the upstream fails on retry: failed, refunded in full)."""
+    from orders import tasks as order_tasks
+    from orders.models import Order
+
+    ensure_seed_data()
+    account, key = _key_for_new_tenant("provisioning-fault@security.example")
+    from billing.services import ledger_post
+
+    ledger_post(account=account, type="deposit", amount=Decimal("200.00"), reference=f"faults-fund-{account.pk}",
+                description="faults funding")
+    hanging = ThreadingHTTPServer(("127.0.0.1", 0), type("Hanging", (_Upstream,), {"mode": "hang"}))
+    threading.Thread(target=hanging.serve_forever, daemon=True).start()
+    redis = RedisServer()
+    redis.start()
+    portal = Portal(redis, ORDER_PROVIDER="http", UPSTREAM_API_URL=f"http://127.0.0.1:{hanging.server_address[1]}",
+                    UPSTREAM_TIMEOUT_S="60", UPSTREAM_RETRIES="0")
+    try:
+        portal.start()
+        body = {"type": "datacenter", "quantity": 1, "period": 30, "country": "DE"}
+        def place():
+            try:
+                portal.get("/api/v1/orders", key, body)
+            except OSError:  # the connection dies with the server
+                pass
+
+        threading.Thread(target=place, daemon=True).start()
+        pending = wait_for(lambda: Order.objects.filter(account=account, status="pending").first()
+                           if _Upstream.calls["hang"] else None, timeout=30)
+        assert pending, "the order never reached the upstream"
+        portal.kill()  # mid-provisioning: the upstream call is in flight
+    finally:
+        if portal.proc and portal.proc.poll() is None:
+            portal.stop()
+        redis.stop()
+        hanging.shutdown()
+        hanging.server_close()
+
+    pending.refresh_from_db()
+    assert pending.status == "pending"  # what the dead process left: charged, not provisioned
+    account.refresh_from_db()
+    assert account.balance == Decimal("200.00") - pending.total
+
+    failing = ThreadingHTTPServer(("127.0.0.1", 0), type("Failing", (_Upstream,), {"mode": "error"}))
+    threading.Thread(target=failing.serve_forever, daemon=True).start()
+    settings.ORDER_PROVIDER = "http"
+    settings.UPSTREAM_API_URL = f"http://127.0.0.1:{failing.server_address[1]}"
+    settings.UPSTREAM_TIMEOUT_S = 1
+    settings.UPSTREAM_RETRIES = 0
+    try:
+        Order.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+        order_tasks.expire_orders()  # the beat's sweep: re-provisions stale pending orders
+    finally:
+        failing.shutdown()
+        failing.server_close()
+    pending.refresh_from_db()
+    assert pending.status == "failed", pending.status
+    account.refresh_from_db()
+    assert account.balance == Decimal("200.00"), "the charge of the failed order was not refunded"
+    assert_money_invariants([account.pk])
+
+
 class _Upstream(BaseHTTPRequestHandler):
     mode = "error"
+    calls = Counter()
 
     def log_message(self, *args):
         pass
 
     def _answer(self):
+        _Upstream.calls[self.mode] += 1
+        if self.mode == "hang":
+            time.sleep(30.0)  # the web process is killed meanwhile
+            return
         if self.mode == "slow":
             time.sleep(2.0)
         body = json.dumps({"error": "upstream exploded"}).encode()
