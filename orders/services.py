@@ -31,6 +31,7 @@ from portal.money import to_money
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
 from .providers import get_provider
+from .subusers import subusers_on_order_activated
 
 logger = logging.getLogger("orders")
 
@@ -153,6 +154,9 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
         locked.provider_ref = order.provider_ref or locked.provider_ref
         locked.failure_reason = ""
         locked.save(update_fields=["status", "activated_at", "expires_at", "provider_ref", "failure_reason"])
+        if locked.type == "residential":
+            # A new residential order is a top-up: proxies its traffic can serve come back now.
+            transaction.on_commit(lambda: subusers_on_order_activated(order=locked))
     return locked
 
 

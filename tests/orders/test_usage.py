@@ -199,3 +199,21 @@ def test_concurrent_deliveries_of_the_same_records_count_once(account):
     assert sum(results) == 20
     proxy.refresh_from_db()
     assert proxy.traffic_used_bytes == sum(1000 + i + 1 for i in range(20))
+
+
+def test_placing_a_new_residential_order_re_enables_exhausted_proxies_at_once(account, order, client_for):
+    from tests.orders.conftest import fund
+
+    proxy = make_proxy(account, order)
+    deliver([record(proxy.username, GB, 0)])
+    proxy.refresh_from_db()
+    assert (proxy.status, proxy.disabled_reason) == ("disabled", "order_traffic_exhausted")
+
+    fund(account, "100.00")
+    placed = client_for.post("orders", {"type": "residential", "quantity": 2})
+    assert placed.status_code == 201
+
+    proxy.refresh_from_db()
+    new_order = Order.objects.get(public_id=placed.json_body["data"]["id"])
+    assert new_order.status == "active"
+    assert (proxy.status, proxy.disabled_reason, proxy.order_id) == ("active", "", new_order.pk)
