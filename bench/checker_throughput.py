@@ -58,7 +58,7 @@ from bench.common import (  # noqa: E402
     start_gunicorn,
     stop,
 )
-from bench.proxyfarm import ProxyFarm, raise_nofile  # noqa: E402
+from bench.proxyfarm import ProxyFarm, loop_name, raise_nofile  # noqa: E402
 
 PB_VENV = ROOT / "bench" / ".venv-proxybroker"
 PB_PY = PB_VENV / "bin" / "python"
@@ -126,6 +126,17 @@ def wait_job(base: str, key: str, job_id: str, limit_s: float) -> tuple[dict, fl
         time.sleep(0.05)
 
 
+def job_phases(env: dict, job_id: str) -> dict:
+    """Seconds the job waited for a worker and ran (from the job row's timestamps)."""
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT EXTRACT(EPOCH FROM started_at - created_at), EXTRACT(EPOCH FROM finished_at - started_at)"
+            " FROM checker_checkjob WHERE job_id = %s", (job_id,)).fetchone()
+    return {"queued_s": float(row[0] or 0), "running_s": float(row[1] or 0)}
+
+
 def end_to_end(args) -> list[dict]:
     db_url = bench_database_url("checker")
     redis_url = bench_redis_url(9)
@@ -151,12 +162,13 @@ def end_to_end(args) -> list[dict]:
     base = f"http://127.0.0.1:{port}"
     runs = []
     web = worker = None
-    with farm_for(args.proxies, args.server_processes) as farm:
-        items = build_list(farm, args.proxies)
-        text = "\n".join(f"127.0.0.1:{p}" for _, p in items)
-        try:
-            web = start_gunicorn(env, port, workers=args.web_workers)
-            worker = start_celery_worker(env, concurrency=args.worker_concurrency)
+    try:
+        # the web server first: the farm's thousands of ports could otherwise take its port
+        web = start_gunicorn(env, port, workers=args.web_workers)
+        worker = start_celery_worker(env, concurrency=args.worker_concurrency)
+        with farm_for(args.proxies, args.server_processes) as farm:
+            items = build_list(farm, args.proxies)
+            text = "\n".join(f"127.0.0.1:{p}" for _, p in items)
             # warm-up: the worker is up and the path is hot once a small job completes
             warm = "\n".join(f"127.0.0.1:{p}" for _, p in items[:50])
             job = api(base, key, "POST", "check", {"proxies_text": warm})["data"]
@@ -176,22 +188,23 @@ def end_to_end(args) -> list[dict]:
                 for row in rows:
                     verdicts[int(row["proxy_norm"].rsplit(":", 1)[1])] = (row["status"], row["protocol"])
                 share, table = accuracy(items, verdicts)
+                phases = job_phases(env, job["job_id"])
                 runs.append({
                     "elapsed": elapsed, "submit": submitted - start, "status": job["status"],
                     "done": job["done"], "live": job["live"], "accuracy": share,
                     "rss_tree": memory.peak_rss_mb, "pss_tree": memory.peak_pss_mb,
                     "hwm_max": max(memory.hwm_mb.values(), default=0.0),
-                    "server_cpu": farm.cpu_seconds() - cpu0, "table": table,
+                    "server_cpu": farm.cpu_seconds() - cpu0, "table": table, **phases,
                 })
                 r = runs[-1]
                 print(f"  e2e run {run + 1}: {elapsed:5.2f} s ({r['status']}, {r['done']} done, "
                       f"{r['live']} live; submit {r['submit'] * 1000:.0f} ms), accuracy {share:.4f}, "
                       f"worker tree peak RSS {r['rss_tree']:.0f} MB (PSS {r['pss_tree']:.0f} MB, "
-                      f"largest process {r['hwm_max']:.0f} MB), proxy servers CPU {r['server_cpu']:.1f} s",
-                      flush=True)
-        finally:
-            stop(worker, 30)
-            stop(web)
+                      f"largest process {r['hwm_max']:.0f} MB), proxy servers CPU {r['server_cpu']:.1f} s; "
+                      f"queued {r['queued_s']:.2f} s, running {r['running_s']:.2f} s", flush=True)
+    finally:
+        stop(worker, 30)
+        stop(web)
     return runs
 
 
@@ -308,7 +321,8 @@ def main() -> None:
     raise_nofile()
     print(machine_line())
     print(f"{args.proxies} proxies (45 % HTTP, 45 % SOCKS5, 5 % refusing, 5 % silent), "
-          f"concurrency {args.concurrency}, timeout {args.timeout} s", flush=True)
+          f"concurrency {args.concurrency}, timeout {args.timeout} s; {args.server_processes} proxy server "
+          f"processes ({loop_name()})", flush=True)
     e2e = [] if args.skip_e2e else end_to_end(args)
     cmp = {} if args.skip_compare else compare(args)
 
