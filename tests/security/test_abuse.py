@@ -213,3 +213,21 @@ def test_login_brute_force_is_refused_even_with_the_right_password(tenants):
     response = client.post("/accounts/login/", {"login": email, "password": PASSWORD})
     assert "_auth_user_id" not in client.session, "the right password logged in during the lock-out"
     assert response.status_code in (200, 429)
+
+
+def test_api_key_is_accepted_only_in_headers(tenants):
+    for query in (f"api_key={tenants.a.key}", f"key={tenants.a.key}", f"access_token={tenants.a.key}"):
+        _envelope(call(None, "GET", f"account?{query}"), 401, {"unauthorized"})
+    _envelope(call(None, "GET", "account", HTTP_X_API_KEY=tenants.a.key), 200)
+
+
+def test_guessing_keys_is_rate_limited_per_address_while_valid_keys_work(tenants, settings):
+    """SPEC §3: failed authentication is limited per client IP; valid keys keep working."""
+    limit = settings.AUTH_FAILURES_PER_MINUTE
+    ip = {"REMOTE_ADDR": "203.0.113.9"}
+    statuses = [call(f"pk_live_{i:040d}", "GET", "account", **ip).status_code for i in range(limit + 3)]
+    assert statuses[:limit] == [401] * limit, statuses
+    refused = call("pk_live_guess", "GET", "account", **ip)
+    _envelope(refused, 429, {"rate_limited"})
+    assert int(refused["Retry-After"]) >= 1
+    assert call(tenants.a.key, "GET", "account", **ip).status_code == 200

@@ -206,3 +206,28 @@ def test_debug_off_with_demo_values_refuses_to_start(override, named):
     result = _manage(production_env(**override), "check")
     assert result.returncode != 0, f"started with demo {named}: {result.stdout}"
     assert named in result.stderr, result.stderr[-2000:]
+
+
+def test_login_rotates_the_session_and_never_redirects_off_site(tenants):
+    client = Client()
+    client.get("/accounts/login/")
+    client.session.save()
+    before = client.session.session_key
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "https:evil.example"):
+        client.logout()
+        response = client.post(f"/accounts/login/?next={target}",
+                               {"login": tenants.a.user.email, "password": PASSWORD, "next": target})
+        assert response.status_code == 302, response.status_code
+        location = response["Location"]
+        assert location.startswith("/") and not location.startswith(("//", "/\\")), location
+        assert "evil.example" not in location
+    assert client.session.session_key != before, "the session id survived the login (fixation)"
+
+
+def test_customers_cannot_reach_the_admin(tenants):
+    client = Client()
+    client.force_login(tenants.a.user)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    response = client.get("/admin/billing/ledgerentry/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
