@@ -38,6 +38,16 @@ class ApiRequestGuardMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        from portal.api.exceptions import _is_redis_down
+
+        if _is_redis_down(exception):  # cache/broker down (e.g. allauth's login rate limit): retry later
+            logger.warning("cache/broker unavailable: %s", exception.__class__.__name__)
+            if is_api_path(request.path_info):
+                return error_json_response(503, "The service is temporarily unavailable; retry shortly.",
+                                           "unavailable")
+            from django.shortcuts import render
+
+            return render(request, "errors/500.html", status=503)
         if not is_api_path(request.path_info):
             return None
         if isinstance(exception, RequestDataTooBig):
