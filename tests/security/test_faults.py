@@ -197,6 +197,37 @@ def test_redis_down_answers_503_then_recovers_by_itself(portal_stack, _):
     assert portal_stack.get("/healthz")[0] == 200
 
 
+@pytest.mark.parametrize("_", [pytest.param(None, marks=live, id="redis-down-login")])
+def test_dashboard_login_with_redis_down_is_a_503_not_a_500(_):
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    ensure_seed_data()
+    account, _key = _key_for_new_tenant("login-fault@security.example")
+    redis = RedisServer()
+    redis.start()
+    portal = Portal(redis, CSRF_COOKIE_SECURE="0", SESSION_COOKIE_SECURE="0")  # plain http here
+    try:
+        portal.start()
+        base = f"http://127.0.0.1:{portal.port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = opener.open(base + "/accounts/login/").read().decode()  # noqa: S310 - loopback
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        redis.stop()
+        form = urllib.parse.urlencode({"login": "login-fault@security.example", "password": "x-Secret-9-long",
+                                       "csrfmiddlewaretoken": token}).encode()
+        try:
+            status = opener.open(urllib.request.Request(base + "/accounts/login/", data=form)).status  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status in (200, 302, 503), f"login with Redis down answered {status}"
+        assert status != 500
+    finally:
+        portal.stop()
+        redis.stop()
+
+
 @pytest.mark.parametrize("_", [pytest.param(None, marks=live, id="db-connections-killed")])
 def test_killed_database_connections_are_replaced_transparently(portal_stack, _):
     _, key = _key_for_new_tenant("db-fault@security.example")
