@@ -10,10 +10,11 @@ real Celery worker provisioning the orders in the background (Redis broker):
 
 1. Throughput (`--runs` times): `--clients` threads, each with its own keep-alive
    connection, place `--orders` orders (POST /api/v1/orders, quantity 1, a distinct
-   Idempotency-Key each) as fast as they can; the balance covers them all.
+   Idempotency-Key each) as fast as they can, for at most `--max-seconds` (60); the balance
+   covers them all.
    Figure: 201 answers per second (target ≥ 100 orders/s at 50 clients).
-2. Overdraft: the balance is set to pay for exactly `--orders // 2` orders and the clients
-   try `--orders`. Exactly that many must succeed (the rest 402 insufficient_funds), the
+2. Overdraft: the balance is set to pay for exactly half of `--overdraft-orders` (400) and
+   the clients try them all. Exactly that many must succeed (the rest 402 insufficient_funds), the
    balance must end at 0.00, never below, and equal the sum of the ledger.
 
 Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL + "_orders", BENCH_REDIS_URL or
@@ -76,9 +77,12 @@ def request(conn: http.client.HTTPConnection, key: str, method: str, path: str, 
     raise AssertionError("unreachable")
 
 
-def place_many(port: int, key: str, clients: int, total: int, body: dict) -> tuple[float, Counter, list[float]]:
-    """`total` POST /orders from `clients` threads; returns (elapsed, statuses, latencies ms)."""
+def place_many(port: int, key: str, clients: int, total: int, body: dict,
+               max_seconds: float = 60.0) -> tuple[float, Counter, list[float]]:
+    """`total` POST /orders from `clients` threads (no new ones after `max_seconds`);
+    returns (elapsed, statuses, latencies ms)."""
     counter = iter(range(total))
+    deadline = time.perf_counter() + max_seconds
     lock = threading.Lock()
     statuses: Counter = Counter()
     latencies: list[float] = []
@@ -89,7 +93,7 @@ def place_many(port: int, key: str, clients: int, total: int, body: dict) -> tup
         barrier.wait()
         while True:
             with lock:
-                if next(counter, None) is None:
+                if next(counter, None) is None or time.perf_counter() > deadline:
                     break
             start = time.perf_counter()
             status, _ = request(conn, key, "POST", "orders", body, {"Idempotency-Key": str(uuid.uuid4())})
@@ -138,6 +142,8 @@ def main() -> None:
     parser.add_argument("--type", default="datacenter", help="datacenter (stock-backed) or residential")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--overdraft-orders", type=int, default=400, help="orders tried in the overdraft phase")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap of each throughput run")
     args = parser.parse_args()
 
     db_url = bench_database_url("orders")
@@ -159,7 +165,7 @@ def main() -> None:
         body = {"type": "residential", "quantity": "1", "country": "US"}
     else:
         body = {"type": args.type, "quantity": 1, "period": 30, "country": "US"}
-        needed = args.orders * args.runs + args.orders  # every run + the overdraft phase
+        needed = args.orders * args.runs + args.overdraft_orders + 1  # the runs, the overdraft phase, warm-up
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as stock:
             stock.write("".join(f"10.{i // 65025 % 255}.{i // 255 % 255}.{i % 255 + 1}:8080:u{i}:p{i}\n"
                                 for i in range(needed)))
@@ -184,7 +190,8 @@ def main() -> None:
 
         for run in range(args.runs):
             set_balance(env, db_url, price * args.orders)
-            elapsed, statuses, latencies = place_many(port, key, args.clients, args.orders, body)
+            elapsed, statuses, latencies = place_many(port, key, args.clients, args.orders, body,
+                                                      args.max_seconds)
             latencies.sort()
             rate = statuses[201] / elapsed
             results.append(rate)
@@ -194,14 +201,15 @@ def main() -> None:
             if set(statuses) != {201}:
                 raise SystemExit(f"unexpected answers: {dict(statuses)}")
 
-        affordable = args.orders // 2
+        tried = args.overdraft_orders
+        affordable = tried // 2
         set_balance(env, db_url, price * affordable)
-        elapsed, statuses, _ = place_many(port, key, args.clients, args.orders, body)
+        elapsed, statuses, _ = place_many(port, key, args.clients, tried, body, max_seconds=600)
         state = account_state(db_url)
-        print(f"  overdraft: balance for {affordable} orders, {args.orders} tried by {args.clients} clients: "
+        print(f"  overdraft: balance for {affordable} orders, {tried} tried by {args.clients} clients: "
               f"{dict(statuses)} in {elapsed:.2f} s; balance {state['balance']}, ledger sum {state['ledger_sum']}, "
               f"lowest balance_after {state['min_balance_after']}", flush=True)
-        no_overdraft = (statuses[201] == affordable and statuses[402] == args.orders - affordable
+        no_overdraft = (statuses[201] == affordable and statuses[402] == tried - affordable
                         and state["balance"] == Decimal("0.00") == state["ledger_sum"]
                         and state["min_balance_after"] >= 0)
         time.sleep(2)
@@ -213,7 +221,7 @@ def main() -> None:
     print("\nsummary")
     print(f"  {args.clients} concurrent clients, {args.type}: median {median(results):.0f} orders/s over "
           f"{len(results)} runs ({', '.join(f'{r:.0f}' for r in results)}) (target >= 100)")
-    print(f"  no overdraft: {'yes' if no_overdraft else 'NO'} (exactly {affordable} of {args.orders} placed, "
+    print(f"  no overdraft: {'yes' if no_overdraft else 'NO'} (exactly {affordable} of {tried} placed, "
           f"balance 0.00 = ledger sum, never below 0)")
 
 
