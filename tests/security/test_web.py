@@ -210,18 +210,22 @@ def test_debug_off_with_demo_values_refuses_to_start(override, named):
 
 def test_login_rotates_the_session_and_never_redirects_off_site(tenants):
     client = Client()
-    client.get("/accounts/login/")
-    client.session.save()
-    before = client.session.session_key
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "https:evil.example"):
-        client.logout()
+    session = client.session  # an anonymous session, as a fixation attacker would plant
+    session["planted"] = "yes"
+    session.save()
+    before = session.session_key
+    for number, target in enumerate(("https://evil.example/", "//evil.example/x", "/\\evil.example",
+                                      "https:evil.example")):
+        if number:
+            client.logout()
         response = client.post(f"/accounts/login/?next={target}",
                                {"login": tenants.a.user.email, "password": PASSWORD, "next": target})
         assert response.status_code == 302, response.status_code
+        if number == 0:
+            assert client.session.session_key != before, "the session id survived the login (fixation)"
         location = response["Location"]
         assert location.startswith("/") and not location.startswith(("//", "/\\")), location
         assert "evil.example" not in location
-    assert client.session.session_key != before, "the session id survived the login (fixation)"
 
 
 def test_customers_cannot_reach_the_admin(tenants):
