@@ -187,3 +187,37 @@ def pytest_terminal_summary(terminalreporter):
             f"{family:18} tests passed {counts['passed']:4}  failed {counts['failed']:3}  "
             f"skipped {counts['skipped']:3}  requests {counts['requests']:6}  {extra.get(family, '')}"
         )
+
+
+KNOWN_STATIC_BUG = "chart.umd.js.map"  # static/vendor/chartjs/chart.umd.js names a source map not vendored
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory):
+    """`collectstatic` as a production deploy runs it (DEBUG off: hashed, compressed manifest).
+
+    Returns (ok, output, STATIC_ROOT); live servers with DEBUG off need it to render pages.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("static")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUG")}
+    env.update(DEBUG="0", PORTAL_ALLOW_DEMO_SECRETS="1", STATIC_ROOT=str(root))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=300,
+    )
+    return result.returncode == 0, result.stdout + result.stderr, root
+
+
+def require_collected_static(collected_static):
+    ok, output, root = collected_static
+    if not ok and KNOWN_STATIC_BUG in output:
+        pytest.xfail("known bug, reported: production collectstatic fails — static/vendor/chartjs/"
+                     "chart.umd.js ends with '//# sourceMappingURL=chart.umd.js.map' but the map is not "
+                     "vendored (drop that line or vendor the map)")
+    assert ok, output[-3000:]
+    return root

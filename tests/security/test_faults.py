@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from apikeys.scopes import ALL_SCOPES
 from apikeys.services import apikey_create
-from tests.security.conftest import call, ensure_seed_data
+from tests.security.conftest import call, ensure_seed_data, require_collected_static
 from tests.security.test_money_invariants import assert_money_invariants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,16 +198,18 @@ def test_redis_down_answers_503_then_recovers_by_itself(portal_stack, _):
 
 
 @pytest.mark.parametrize("_", [pytest.param(None, marks=live, id="redis-down-login")])
-def test_dashboard_login_with_redis_down_is_a_503_not_a_500(_):
+def test_dashboard_login_with_redis_down_is_a_503_not_a_500(_, collected_static):
     import http.cookiejar
     import re
     import urllib.parse
 
+    static_root = require_collected_static(collected_static)  # pages need the manifest with DEBUG off
     ensure_seed_data()
     account, _key = _key_for_new_tenant("login-fault@security.example")
     redis = RedisServer()
     redis.start()
-    portal = Portal(redis, CSRF_COOKIE_SECURE="0", SESSION_COOKIE_SECURE="0")  # plain http here
+    portal = Portal(redis, CSRF_COOKIE_SECURE="0", SESSION_COOKIE_SECURE="0",  # plain http here
+                    STATIC_ROOT=str(static_root))
     try:
         portal.start()
         base = f"http://127.0.0.1:{portal.port}"

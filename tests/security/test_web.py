@@ -19,6 +19,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import PASSWORD
+from tests.security.conftest import require_collected_static
 from tests.security.objects import (
     BEARER_PARAMS,
     TenantObjects,
@@ -235,3 +236,9 @@ def test_customers_cannot_reach_the_admin(tenants):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     response = client.get("/admin/billing/ledgerentry/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_collectstatic_succeeds_in_production_settings(collected_static):
+    """A deploy with DEBUG off runs collectstatic (hashed, compressed): it must succeed."""
+    root = require_collected_static(collected_static)
+    assert (root / "staticfiles.json").exists()
