@@ -5,9 +5,11 @@
 
 Loopback proxies (bench/proxyfarm.py): 45 % live HTTP forward proxies, 45 % live SOCKS5
 proxies, 5 % refusing ports and 5 % silent ports (accept, never answer), every one on a
-port of its own, served by a few asyncio server processes (`--server-processes`).
+port of its own, served by a few asyncio server processes (`--server-processes`, 2; on uvloop
+when installed — it stands in for proxies on other machines, so the cheaper the better).
 
-1. End to end (target < 15 s, worker peak memory < 300 MB): gunicorn + a real Celery worker
+1. End to end (target < 15 s, worker peak memory < 300 MB): gunicorn (`--web-workers`, 2
+   sync workers, which also serve the judge) + a real Celery worker (`--worker-concurrency` 1)
    process on Redis + PostgreSQL (CHECKER_ALLOW_PRIVATE=1, CHECKER_CONCURRENCY and
    CHECKER_TIMEOUT_S from the options, the portal's own /judge as the judge). The clock runs
    from `POST /api/v1/check` to `GET /api/v1/jobs/{id}` saying `completed`. Memory: RSS of
@@ -307,8 +309,10 @@ def main() -> None:
     parser.add_argument("--e2e-runs", type=int, default=3)
     parser.add_argument("--compare-runs", type=int, default=3)
     parser.add_argument("--modes", default="known,auto", help="comparison modes: known, auto")
-    parser.add_argument("--server-processes", type=int, default=4)
-    parser.add_argument("--web-workers", type=int, default=4)
+    # On 2 cores shared by web, worker, PostgreSQL, Redis and the proxies, more processes only
+    # add context switches: 2 gunicorn workers and 2 proxy processes measured fastest.
+    parser.add_argument("--server-processes", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--worker-concurrency", type=int, default=1)
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-compare", action="store_true")
