@@ -344,10 +344,13 @@ def main() -> None:
     for mode, res in cmp.items():
         ours, theirs = res["ours"], res["theirs"]
         ratios = [t[0] / o[0] for o, t in zip(ours, theirs, strict=True)]
+        cpu_ratios = [t[1] / o[1] for o, t in zip(ours, theirs, strict=True) if o[1]]
         print(f"  engine vs proxybroker2 ({mode}), median of {len(ours)} alternating runs: "
               f"engine {median([o[0] for o in ours]):.2f} s, proxybroker2 {median([t[0] for t in theirs]):.2f} s, "
               f"ratio {median(ratios):.2f}x (target >= 2x; runs {', '.join(f'{r:.2f}' for r in ratios)}); "
-              f"accuracy {median([o[2] for o in ours]):.4f} vs {median([t[2] for t in theirs]):.4f}")
+              f"accuracy {median([o[2] for o in ours]):.4f} vs {median([t[2] for t in theirs]):.4f}; "
+              f"checker CPU {median([o[1] for o in ours]):.2f} s vs {median([t[1] for t in theirs]):.2f} s "
+              f"({median(cpu_ratios):.2f}x)")
         for label, runs in (("engine", ours), ("proxybroker2", theirs)):
             for (kind, status, protocol), count in sorted(runs[-1][3].items(), key=str):
                 print(f"    {label} last run: {kind:7} -> {status} {protocol}: {count}")
