@@ -257,6 +257,14 @@ def _child(argv: list[str], limit_s: float) -> dict:
 def compare(args) -> dict:
     ensure_proxybroker()
     judge_port = 80
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", judge_port))
+        except OSError as exc:
+            raise SystemExit(f"the comparison needs 127.0.0.1:80 for its judge ({exc}); run as root, "
+                             "free the port, or pass --skip-compare") from None
     results: dict[str, dict[str, list]] = {}
     with farm_for(args.proxies, args.server_processes, judge_port=judge_port) as farm, \
             tempfile.TemporaryDirectory() as tmp:
