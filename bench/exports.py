@@ -1,6 +1,6 @@
 """Exports and list pages of the public pool with 1,000,000 rows in PostgreSQL.
 
-    .venv/bin/python bench/exports.py [--rows 1000000] [--runs 3] [--requests 200] [--reload]
+    .venv/bin/python bench/exports.py [--rows 1000000] [--runs 3] [--requests 100] [--reload]
 
 1. Loads `--rows` verified public-pool rows (checker.models.PoolProxy) with COPY (psycopg 3),
    all live and checked within the last 20 hours (so the default `fresh_minutes=1440` export
@@ -176,7 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--formats", default="txt,csv,json")
     parser.add_argument("--reload", action="store_true", help="load the rows even if present")
     parser.add_argument("--web-workers", type=int, default=2)
