@@ -64,10 +64,19 @@ def wait_listening(port: int, timeout: float = 10.0, host: str = "127.0.0.1") ->
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
+# pproxy installs uvloop whenever it is importable, then calls asyncio.get_event_loop()
+# with no loop set, which uvloop >= 0.22 refuses ("There is no current event loop"): the
+# server dies before it listens. Hide uvloop so pproxy runs on the standard loop.
+_PPROXY_ON_ASYNCIO = (
+    "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy'; "
+    "from pproxy.server import main; main()"
+)
+
+
 def start_pproxy(
     scheme: str, *, credentials: str | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen, int]:
-    """Start ``python -m pproxy -l scheme://127.0.0.1:PORT[#user:pass]``; returns (process, port).
+    """Start pproxy with ``-l scheme://127.0.0.1:PORT[#user:pass]``; returns (process, port).
 
     ``scheme``: 'http' (forward + CONNECT), 'socks4', 'socks5', or pproxy combos like
     'http+socks5'. Authentication is re-checked on every connection (``--auth 0``)."""
@@ -76,7 +85,7 @@ def start_pproxy(
     if credentials:
         uri += f"#{credentials}"
     proc = subprocess.Popen(  # noqa: S603 - fixed argv, test helper
-        [sys.executable, "-m", "pproxy", "-l", uri, "--auth", "0"],
+        [sys.executable, "-c", _PPROXY_ON_ASYNCIO, "-l", uri, "--auth", "0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
