@@ -189,9 +189,6 @@ def pytest_terminal_summary(terminalreporter):
         )
 
 
-KNOWN_STATIC_BUG = "chart.umd.js.map"  # static/vendor/chartjs/chart.umd.js names a source map not vendored
-
-
 @pytest.fixture(scope="session")
 def collected_static(tmp_path_factory):
     """`collectstatic` as a production deploy runs it (DEBUG off: hashed, compressed manifest).
@@ -215,9 +212,5 @@ def collected_static(tmp_path_factory):
 
 def require_collected_static(collected_static):
     ok, output, root = collected_static
-    if not ok and KNOWN_STATIC_BUG in output:
-        pytest.xfail("known bug, reported: production collectstatic fails — static/vendor/chartjs/"
-                     "chart.umd.js ends with '//# sourceMappingURL=chart.umd.js.map' but the map is not "
-                     "vendored (drop that line or vendor the map)")
     assert ok, output[-3000:]
     return root
