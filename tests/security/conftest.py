@@ -15,7 +15,7 @@ from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
 from apikeys.scopes import ALL_SCOPES
 from billing.services import ledger_post
-from tests.conftest import PASSWORD, ApiClient
+from tests.conftest import PASSWORD, ApiClient, ensure_seed_data
 
 FUNDING = Decimal("1000.00")
 LOCAL_NAMES = {"localhost", "testserver", "ip6-localhost"}
@@ -65,34 +65,6 @@ def loopback_only_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield
-
-
-SEED_MIGRATIONS = ("orders.migrations.0002_default_catalogue", "billing.migrations.0004_default_plans")
-
-
-def ensure_seed_data() -> None:
-    """Re-installs the data migrations' catalogue and plans (idempotent get_or_create).
-
-    A `transaction=True` test elsewhere in the run truncates every table, data migrations
-    included; tests after it would otherwise find no proxy types, prices or plans.
-    """
-    import importlib
-
-    from django.apps import apps
-
-    try:
-        from billing.models import Plan
-        from orders.models import ProxyType
-
-        if ProxyType.objects.exists() and Plan.objects.exists():
-            return
-    except ImportError:
-        pass
-    for module in SEED_MIGRATIONS:
-        try:
-            importlib.import_module(module).install(apps, None)
-        except (ImportError, AttributeError):
-            continue
 
 
 def fund(account, amount: Decimal = FUNDING, tag: str = "fund") -> None:

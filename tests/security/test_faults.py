@@ -42,7 +42,7 @@ BIN = Path(sys.executable).parent
 needs_postgres = pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (set DATABASE_URL)")
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (set REDIS_URL)")
 live = [pytest.mark.postgres, pytest.mark.redis, needs_postgres, needs_redis,
-        pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+        pytest.mark.django_db(transaction=True)]
 
 
 def free_port() -> int:
@@ -274,7 +274,7 @@ class _BlackHole:
 
 @pytest.mark.postgres
 @needs_postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_check_job_ends_in_a_defined_state(monkeypatch, settings):
     from checker import tasks as checker_tasks
     from checker.models import CheckJob

@@ -37,7 +37,7 @@ from tests.security.conftest import ensure_seed_data
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (set DATABASE_URL)"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 WORKERS = int(os.environ.get("MONEY_WORKERS", "6"))
