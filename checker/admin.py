@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from checker import services
+from checker import selectors, services
 from checker.models import FINISHED_STATUSES, CheckItem, CheckJob, Pool, PoolProxy
 from portal.api.errors import PortalError
 
@@ -112,6 +112,21 @@ class PoolProxyAdmin(admin.ModelAdmin):
     actions = [recheck_pools]
     change_list_template = "checker/admin/poolproxy_changelist.html"
     show_full_result_count = False
+
+    # Edits and deletions here change the pools' verified lists: forget their cached totals.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        selectors.pool_changed(pool=obj.pool)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        selectors.pool_changed(pool=obj.pool)
+
+    def delete_queryset(self, request, queryset):
+        pools = set(queryset.values_list("pool", flat=True))
+        super().delete_queryset(request, queryset)
+        for pool in pools:
+            selectors.pool_changed(pool=pool)
 
     def get_urls(self):
         custom = [

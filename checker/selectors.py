@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
@@ -15,6 +17,11 @@ from portal.api.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440
 MAX_FRESH_MINUTES = 366 * 24 * 60
+# A pool list's `meta.total` is counted once per pool version and filter set, then reused
+# for this long: counting every request visited 100k+ heap rows on a million-row pool.
+# Any write to a pool (pool_changed) starts a new version, so only rows ageing out of a
+# `fresh_minutes` window can make a total up to this stale.
+POOL_TOTAL_TTL_S = 30
 
 
 def jobs(*, account: Account):
@@ -134,6 +141,27 @@ def pool_proxies(*, pool: str, filters: PoolFilters, now=None):
     if filters.min_uptime is not None:
         qs = qs.filter(uptime_score__gte=filters.min_uptime)
     return qs.order_by("-last_checked_at", "id")
+
+
+def _pool_version_key(pool: str) -> str:
+    return f"checker:pool-version:{pool}"
+
+
+def pool_changed(*, pool: str) -> None:
+    """Forget the pool's cached list totals (call after any write to its rows)."""
+    cache.set(_pool_version_key(pool), uuid.uuid4().hex, timeout=None)
+
+
+def pool_total(*, pool: str, filters: PoolFilters, queryset) -> int:
+    """`queryset.count()` for the pool list's filters, cached per pool version."""
+    version = cache.get_or_set(_pool_version_key(pool), uuid.uuid4().hex, timeout=None)
+    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:32]
+    key = f"checker:pool-total:{pool}:{version}:{digest}"
+    total = cache.get(key)
+    if total is None:
+        total = queryset.count()
+        cache.set(key, total, timeout=POOL_TOTAL_TTL_S)
+    return total
 
 
 def pool_refreshed_at(*, pool: str):

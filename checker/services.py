@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.selectors import plan_for_tier
+from checker import selectors
 from checker.engine.check import CheckConfig, CheckResult, check_many, fetch_own_ip
 from checker.engine.parse import ParseResult, ProxySpec, parse_proxy_line, parse_proxy_list
 from checker.models import (
@@ -405,6 +406,7 @@ def pool_import(*, pool: str, text: str, source: str = "import") -> dict:
             ignore_conflicts=True,
         )
         imported += len(fresh)
+    selectors.pool_changed(pool=pool)
     return {"imported": imported, "duplicates": duplicates, "invalid": parsed.invalid}
 
 
@@ -461,5 +463,6 @@ def pool_recheck(*, pool: str, chunk_size: int = POOL_CHUNK) -> dict:
             _apply_result(proxy, result, now)
             live += proxy.last_status == PoolStatus.LIVE
         PoolProxy.objects.bulk_update(chunk, _POOL_FIELDS, batch_size=500)
+        selectors.pool_changed(pool=pool)
         checked += len(chunk)
     return {"checked": checked, "live": live, "dead": checked - live}

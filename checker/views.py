@@ -15,10 +15,9 @@ from checker import selectors, services
 from checker.api import (
     EXPORT_FORMATS,
     POOL_COLUMNS,
-    POOL_FIELDS,
     job_export_response,
     pool_dict,
-    stream_rows,
+    pool_export_response,
 )
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
@@ -179,8 +178,4 @@ def public_export(request):
     fmt = request.GET.get("format", "txt")
     if filters is None or fmt not in EXPORT_FORMATS:
         return redirect(reverse("dashboard:checker_public") + "?" + request.GET.urlencode())
-    rows = selectors.pool_proxies(pool=Pool.PUBLIC, filters=filters).values_list(*POOL_COLUMNS).iterator(
-        chunk_size=2000
-    )
-    return stream_rows(rows, fmt=fmt, columns=POOL_FIELDS, to_dict=pool_dict, to_line=lambda r: r[0],
-                       filename="public-proxies")
+    return pool_export_response(pool=Pool.PUBLIC, filters=filters, fmt=fmt)

@@ -126,6 +126,26 @@ def test_public_list_shows_only_proxies_whose_latest_check_succeeded(reader):
     }
 
 
+def test_list_total_follows_rechecks_and_admin_deletions(reader, checker_on, proxies, staff_client):
+    """Totals are cached per pool version: every write to the pool shows at once."""
+    proc, port = start_pproxy("http")
+    try:
+        services.pool_import(pool="public", text=f"127.0.0.1:{port}\n127.0.0.1:{proxies['http']}\n")
+        assert reader.get("public-proxies").json_body["meta"]["total"] == 0  # nothing checked yet
+        services.pool_recheck(pool="public")
+        assert reader.get("public-proxies").json_body["meta"]["total"] == 2
+    finally:
+        stop_process(proc)
+    services.pool_recheck(pool="public")  # the stopped one is dead now
+    body = reader.get("public-proxies").json_body
+    assert body["meta"]["total"] == 1 and [p["proxy_norm"] for p in body["data"]] == [f"127.0.0.1:{proxies['http']}"]
+    survivor = PoolProxy.objects.get(proxy_norm=f"127.0.0.1:{proxies['http']}")
+    response = staff_client.post("/admin/checker/poolproxy/", {
+        "action": "delete_selected", "_selected_action": [survivor.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert reader.get("public-proxies").json_body["meta"]["total"] == 0
+
+
 def test_public_list_filters(reader):
     now = timezone.now()
     _pool(norm="203.0.113.1:80", protocol="http", country="US", anonymity="elite", latency_ms=50, uptime_score=1.0)
