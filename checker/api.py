@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -19,6 +21,7 @@ from portal.api.idempotency import idempotent
 from portal.api.pagination import page_params, paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
+from portal.db import UtcIsoText
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100
@@ -208,7 +211,11 @@ def stream_rows(rows, *, fmt: str, columns: list[str], to_dict, to_line, filenam
 
     generators = {"txt": (txt, "text/plain"), "csv": (csv_lines, "text/csv"), "json": (json_array, "application/json")}
     generator, content_type = generators[fmt]
-    response = StreamingHttpResponse(_pieces(generator()), content_type=f"{content_type}; charset=utf-8")
+    return file_response(_pieces(generator()), fmt=fmt, content_type=content_type, filename=filename)
+
+
+def file_response(pieces, *, fmt: str, content_type: str, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(pieces, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -342,13 +349,52 @@ def pool_export_response(*, pool: str, filters: selectors.PoolFilters, fmt: str)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
     if fmt == "txt":  # one column, no per-row conversion of the other six
         rows = qs.values_list("proxy_norm", flat=True).iterator(chunk_size=EXPORT_CHUNK)
-        to_line = str
-    else:
-        rows = qs.values_list(*POOL_COLUMNS).iterator(chunk_size=EXPORT_CHUNK)
-        to_line = None
-    return stream_rows(
-        rows, fmt=fmt, columns=POOL_FIELDS, to_dict=pool_dict, to_line=to_line, filename=f"{pool}-proxies",
-    )
+        return stream_rows(rows, fmt=fmt, columns=POOL_FIELDS, to_dict=None, to_line=str,
+                           filename=f"{pool}-proxies")
+    # The database formats the check time (parsing a million timestamps into datetimes only
+    # to format them again was most of the export's time); rows then go out nearly as read.
+    rows = qs.annotate(checked_text=UtcIsoText("last_checked_at")).values_list(
+        *POOL_COLUMNS[:-1], "checked_text"
+    ).iterator(chunk_size=EXPORT_CHUNK)
+    generator, content_type = (_pool_csv, "text/csv") if fmt == "csv" else (_pool_json, "application/json")
+    return file_response(_pieces(generator(rows)), fmt=fmt, content_type=content_type, filename=f"{pool}-proxies")
+
+
+def _pool_csv(rows) -> Iterator[str]:
+    """The pool's rows as csv: empty strings and NULLs are both empty cells, as in pool_dict."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(POOL_FIELDS)
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == EXPORT_CHUNK:
+            writer.writerows(batch)
+            batch.clear()
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.writerows(batch)
+    yield buffer.getvalue()
+
+
+def _json_text(value: str | None) -> str:
+    return encode_basestring_ascii(value) if value else "null"
+
+
+def _pool_json(rows) -> Iterator[str]:
+    """The pool's rows as a JSON array of pool_dict items, byte for byte what json.dumps gives."""
+    yield "["
+    separator = ""
+    for norm, protocol, country, anonymity, latency, uptime, checked in rows:
+        yield (
+            f'{separator}{{"proxy_norm":{encode_basestring_ascii(norm)},"protocol":{_json_text(protocol)},'
+            f'"country":{_json_text(country)},"anonymity":{_json_text(anonymity)},'
+            f'"latency_ms":{"null" if latency is None else int(latency)},"uptime_score":{float(round(uptime, 4))!r},'
+            f'"checked_at":{_json_text(checked)}}}'
+        )
+        separator = ","
+    yield "]\n"
 
 
 class PublicProxyListView(PortalAPIView):

@@ -234,6 +234,23 @@ def test_public_export_is_streamed_in_every_format(account, make_key):
     assert set(items[0]) == {"proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"}
 
 
+def test_export_rows_equal_the_list_items_in_csv_and_json(account, make_key, api):
+    """The exports carry exactly the list endpoint's items, special characters and blanks included."""
+    key = make_key(account, scopes=READ)
+    now = timezone.now().replace(microsecond=0)
+    _pool(norm='us"er:p,w\\é@203.0.113.7:8080', last_checked_at=now, uptime_score=0.3333)
+    _pool(norm="socks4://203.0.113.8:1080", protocol="socks4", country="", anonymity="", latency_ms=None,
+          uptime_score=1.0, last_checked_at=now - timedelta(minutes=5))
+    listed = api(key).get("public-proxies").json_body["data"]
+    assert len(listed) == 2
+    assert json.loads(b"".join(_export(key, format="json").streaming_content)) == listed
+    import csv as csv_module
+
+    rows = list(csv_module.DictReader(b"".join(_export(key, format="csv").streaming_content).decode().splitlines()))
+    as_text = [{k: "" if v is None else str(v) for k, v in item.items()} for item in listed]
+    assert rows == as_text
+
+
 def test_export_refuses_bad_format_and_filters_with_the_envelope(account, make_key):
     key = make_key(account, scopes=READ)
     for params in ({"format": "xml"}, {"protocol": "gopher"}, {"min_uptime": "2"}):
