@@ -2,6 +2,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from portal.ids import new_account_id
 from portal.money import MoneyField
@@ -77,7 +78,7 @@ class Account(models.Model):
     def tier(self) -> str:
         return Tier.PREMIUM if self.is_premium else Tier.FREE
 
-    @property
+    @cached_property
     def owner_email(self) -> str:
         membership = self.memberships.filter(role=Role.OWNER).select_related("user").first()
         return membership.user.email if membership else ""

@@ -9,6 +9,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from apikeys import keyformat
 from apikeys.models import ApiKey
+from apikeys.selectors import apikey_by_hash
 from apikeys.services import apikey_touch
 from portal.api.errors import RateLimited
 from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
@@ -56,7 +57,7 @@ def find_key(raw_key: str) -> ApiKey | None:
     if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
         return None
     key_hash = keyformat.digest(raw_key)
-    api_key = ApiKey.objects.select_related("account").filter(key_hash=key_hash).first()
+    api_key = apikey_by_hash(key_hash)
     if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash) or not api_key.is_active:
         return None
     return api_key

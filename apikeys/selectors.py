@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from accounts.models import Account
+from accounts.models import Account, Membership, Role, User
 from apikeys.models import ApiKey
 
 
@@ -65,3 +65,80 @@ def apikeys_active_count(*, account: Account) -> int:
 
 def apikey_active_get(*, account: Account, key_id: str) -> ApiKey | None:
     return ApiKey.objects.for_account(account).active().filter(public_id=key_id).first()
+
+
+class _KeyLookup:
+    """`ApiKey` by hash with its account and the account owner's e-mail, in one query.
+
+    Authentication runs this on every API request. The ORM would compile the same query
+    each time (most of the request's cost); this one is written once, and rows become
+    model instances through each field's database converters, as the ORM does it.
+    """
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        q = connection.ops.quote_name
+        self.key_fields = ApiKey._meta.concrete_fields
+        self.account_fields = Account._meta.concrete_fields
+        m, u = Membership._meta, User._meta
+        n = {  # quoted table and column names, all from model metadata
+            "key": q(ApiKey._meta.db_table), "key_account": q(ApiKey._meta.get_field("account").column),
+            "key_hash": q(ApiKey._meta.get_field("key_hash").column),
+            "account": q(Account._meta.db_table), "account_pk": q(Account._meta.pk.column),
+            "membership": q(m.db_table), "m_pk": q(m.pk.column), "m_user": q(m.get_field("user").column),
+            "m_account": q(m.get_field("account").column), "m_role": q(m.get_field("role").column),
+            "user": q(u.db_table), "user_pk": q(u.pk.column), "email": q(u.get_field("email").column),
+        }
+        columns = [f"k.{q(f.column)}" for f in self.key_fields] + [f"a.{q(f.column)}" for f in self.account_fields]
+        owner_email = (  # noqa: S608 - names from model metadata, values are parameters
+            "(SELECT u.{email} FROM {membership} m JOIN {user} u ON u.{user_pk} = m.{m_user}"
+            " WHERE m.{m_account} = a.{account_pk} AND m.{m_role} = %s ORDER BY m.{m_pk} LIMIT 1)"
+        ).format(**n)
+        self.sql = (  # noqa: S608 - names from model metadata, values are parameters
+            "SELECT {columns}, {owner_email} FROM {key} k JOIN {account} a ON a.{account_pk} = k.{key_account}"
+            " WHERE k.{key_hash} = %s"
+        ).format(columns=", ".join(columns), owner_email=owner_email, **n)
+        self._converters: dict[str, list] = {}
+
+    def _converters_for(self, connection) -> list:
+        if connection.vendor not in self._converters:
+            self._converters[connection.vendor] = [
+                (
+                    [*connection.ops.get_db_converters(field.cached_col), *field.get_db_converters(connection)],
+                    field.cached_col,
+                )
+                for field in (*self.key_fields, *self.account_fields)
+            ]
+        return self._converters[connection.vendor]
+
+    def __call__(self, key_hash: str) -> ApiKey | None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [Role.OWNER.value, key_hash])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = []
+        for value, (converters, expression) in zip(row, self._converters_for(connection), strict=False):
+            for converter in converters:
+                value = converter(value, expression, connection)
+            values.append(value)
+        split = len(self.key_fields)
+        api_key = ApiKey.from_db(connection.alias, [f.attname for f in self.key_fields], values[:split])
+        account = Account.from_db(connection.alias, [f.attname for f in self.account_fields], values[split:])
+        account.owner_email = row[-1] or ""
+        api_key.account = account
+        return api_key
+
+
+_key_lookup: _KeyLookup | None = None
+
+
+def apikey_by_hash(key_hash: str) -> ApiKey | None:
+    """The key with this hash (any state), its account loaded, or None."""
+    global _key_lookup
+    if _key_lookup is None:
+        _key_lookup = _KeyLookup()
+    return _key_lookup(key_hash)

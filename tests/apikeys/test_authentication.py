@@ -205,3 +205,26 @@ def test_prefix_is_configurable(account, make_key, settings, api):
     assert api(key).get("account").status_code == 200
     settings.API_KEY_PREFIX = "pk_live_"
     _assert_401(api(key).get("account"))
+
+
+def test_key_lookup_loads_the_key_and_its_account_as_the_orm_does(account, make_key):
+    """The hand-written lookup of the hot path gives the same objects as the ORM, and the owner's e-mail."""
+    from accounts.models import Membership, Role
+    from accounts.services import user_create_with_account
+    from apikeys.selectors import apikey_by_hash
+
+    # another member of the account: the e-mail must still be the owner's
+    admin, _ = user_create_with_account(email="admin@example.com", password="pw-123456789", name="Other")
+    Membership.objects.create(user=admin, account=account, role=Role.ADMIN)
+    raw = make_key(account, scopes=["balance:read", "orders:write"], expiration="30d", ip_allowlist=["192.0.2.0/24"])
+    found = apikey_by_hash(keyformat.digest(raw))
+    expected = ApiKey.objects.select_related("account").get(key_hash=keyformat.digest(raw))
+    fields = [f.attname for f in ApiKey._meta.concrete_fields]
+    assert {f: getattr(found, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+    assert found.scopes == ["balance:read", "orders:write"] and found.ip_allowlist == ["192.0.2.0/24"]
+    assert found.expires_at.tzinfo is not None
+    account_fields = [f.attname for f in account._meta.concrete_fields]
+    assert {f: getattr(found.account, f) for f in account_fields} == {
+        f: getattr(expected.account, f) for f in account_fields}
+    assert found.account.owner_email == "owner@example.com" == expected.account.owner_email
+    assert apikey_by_hash(keyformat.digest(keyformat.generate("pk_live_"))) is None
