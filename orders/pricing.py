@@ -2,8 +2,9 @@
 
 Calc, placement, extension and the dashboard's live price all call `quote()`, so the price
 a customer sees is the price they are charged. Inputs are validated against the catalogue
-the operator edits (proxy types, periods, countries, price rules); every problem is
-reported per field in one `DomainValidationError`.
+the operator edits (proxy types, periods, countries, price rules; read through the
+snapshot of `orders.catalogue`); every problem is reported per field in one
+`DomainValidationError`.
 
 Price arithmetic:
 - period-bound types (sold by the IP): the rule's `unit_price` is per IP per
@@ -22,7 +23,8 @@ from decimal import Decimal, InvalidOperation
 from portal.api.errors import DomainValidationError
 from portal.money import CENT, CURRENCY, to_money
 
-from .models import QUANTITY_PLACES, Country, Period, PriceRule, ProxyType
+from .catalogue import catalogue
+from .models import QUANTITY_PLACES, PriceRule, ProxyType
 
 MAX_DISCOUNT_PERCENT = Decimal("90")
 
@@ -106,15 +108,16 @@ def _parse_int(raw) -> int | None:
 def validate_order_input(*, type, quantity, period=None, country=None) -> OrderSpec:  # noqa: A002
     """Checks the raw input against the catalogue; raises DomainValidationError per field."""
     errors: dict[str, list[str]] = {}
+    current = catalogue()
     proxy_type = None
     if type is None or type == "":
         errors["type"] = ["This field is required."]
     elif not isinstance(type, str):
         errors["type"] = ["Must be a string."]
     else:
-        proxy_type = ProxyType.objects.filter(code=type.strip().lower(), is_active=True).first()
+        proxy_type = current.types.get(type.strip().lower())
         if proxy_type is None:
-            codes = ", ".join(ProxyType.objects.filter(is_active=True).values_list("code", flat=True))
+            codes = ", ".join(current.type_codes)
             errors["type"] = [f"Unknown proxy type '{type}'. Choose one of: {codes}."]
 
     qty = None
@@ -146,7 +149,7 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
             errors["period"] = ["This field is required for this proxy type (days, see /reference/periods)."]
     else:
         days = _parse_int(period)
-        valid = list(Period.objects.filter(is_active=True).values_list("days", flat=True))
+        valid = current.periods
         if days is None or days not in valid:
             errors["period"] = [
                 f"Must be one of the orderable periods in days: {', '.join(str(d) for d in valid)}."
@@ -159,10 +162,10 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
             errors["country"] = ["Must be an ISO 3166-1 alpha-2 country code."]
         else:
             code = country.strip().upper()
-            found = Country.objects.filter(code=code, is_active=True).first()
+            found = current.countries.get(code)
             if found is None:
                 errors["country"] = [f"Unknown or unavailable country '{country}' (see /reference/countries)."]
-            elif proxy_type is not None and not found.types.filter(pk=proxy_type.pk).exists():
+            elif proxy_type is not None and proxy_type.pk not in current.country_type_ids[code]:
                 errors["country"] = [f"{found.name} is not available for {proxy_type.name} proxies."]
 
     if errors:
@@ -171,14 +174,7 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
 
 
 def price_rule_for(proxy_type: ProxyType, country: str) -> PriceRule | None:
-    rules = PriceRule.objects.filter(proxy_type=proxy_type, is_active=True).prefetch_related(
-        "volume_tiers", "period_discounts"
-    )
-    if country:
-        rule = rules.filter(country__code=country).first()
-        if rule is not None:
-            return rule
-    return rules.filter(country__isnull=True).first()
+    return catalogue().price_rule(proxy_type, country)
 
 
 def price(spec: OrderSpec, *, period: int | None = None) -> Quote:

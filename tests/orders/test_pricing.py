@@ -89,3 +89,29 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(DomainValidationError) as info:
         quote(type="datacenter", quantity="x", period=13, country="XX")
     assert set(info.value.meta["fields"]) == {"quantity", "period", "country"}
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_price_edit_in_another_process_prices_the_next_quote_here(settings):
+    """The catalogue snapshot is per process; an edit anywhere moves the shared version."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlparse, urlunparse
+
+    from django.db import connection
+
+    if not (settings.REDIS_URL and settings.IS_POSTGRES):
+        pytest.skip("needs PostgreSQL and Redis shared with another process")
+    assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("1.50")  # snapshot loaded
+    url = urlparse(os.environ["DATABASE_URL"])
+    env = {**os.environ, "DATABASE_URL": urlunparse(url._replace(path="/" + connection.settings_dict["NAME"])),
+           "REDIS_URL": settings.REDIS_URL, "PORTAL_ALLOW_DEMO_SECRETS": "1", "DEBUG": "0"}
+    edit = ("from orders.models import PriceRule; r = PriceRule.objects.get(proxy_type__code='datacenter', "
+            "country__isnull=True); r.unit_price = '2.00'; r.save()")
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", edit], cwd=Path(__file__).resolve().parents[2],
+                   env=env, check=True, capture_output=True, timeout=120)
+    assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("2.00")

@@ -1,0 +1,95 @@
+"""The orderable catalogue as one in-process snapshot, for the pricing service.
+
+Pricing read the catalogue with eight queries on every calc, order and extension. The
+snapshot is loaded once per catalogue *version*, which lives in the shared cache (Redis in
+production): every write to a catalogue model starts a new version, so every process
+prices with the operator's latest edit on its next request. Writes are seen through model
+signals, not by the callers, so the admin, data migrations and the shell are all covered;
+the version moves once when the write happens (for reads later in the same transaction)
+and once more when it commits (a process that reloaded in between read the old rows).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from .models import Country, Period, PriceRule, ProxyType
+
+VERSION_KEY = "orders:catalogue-version"
+CATALOGUE_MODELS = frozenset(
+    {"orders.proxytype", "orders.period", "orders.country", "orders.country_types", "orders.pricerule",
+     "orders.volumetier", "orders.perioddiscount"}
+)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What is orderable now. The model instances are shared: read them, never change them."""
+
+    version: str
+    types: dict[str, ProxyType]  # active types by code
+    type_codes: tuple[str, ...]  # active codes in the catalogue's order
+    periods: tuple[int, ...]  # active periods in days, ascending
+    countries: dict[str, Country]  # active countries by code
+    country_type_ids: dict[str, frozenset[int]]  # code → ids of the types it is orderable for
+    rules: dict[tuple[int, str], PriceRule]  # (type id, country code or "") → active rule, tiers loaded
+
+    def price_rule(self, proxy_type: ProxyType, country: str) -> PriceRule | None:
+        """The country's own rule for the type, else the type's rule for any country."""
+        return (country and self.rules.get((proxy_type.pk, country))) or self.rules.get((proxy_type.pk, ""))
+
+
+def _load(version: str) -> Catalogue:
+    types = list(ProxyType.objects.filter(is_active=True))
+    countries = Country.objects.filter(is_active=True).prefetch_related("types")
+    rules = PriceRule.objects.filter(is_active=True).select_related("country").prefetch_related(
+        "volume_tiers", "period_discounts"
+    )
+    return Catalogue(
+        version=version,
+        types={t.code: t for t in types},
+        type_codes=tuple(t.code for t in types),
+        periods=tuple(Period.objects.filter(is_active=True).order_by("days").values_list("days", flat=True)),
+        countries={c.code: c for c in countries},
+        country_type_ids={c.code: frozenset(t.pk for t in c.types.all()) for c in countries},
+        rules={(r.proxy_type_id, r.country.code if r.country_id else ""): r for r in rules},
+    )
+
+
+_lock = threading.Lock()
+_current: Catalogue | None = None
+
+
+def catalogue() -> Catalogue:
+    """The current snapshot: one cache read, and a reload only when the version moved."""
+    global _current
+    version = cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    current = _current
+    if current is None or current.version != version:
+        with _lock:
+            current = _current
+            if current is None or current.version != version:
+                current = _current = _load(version)
+    return current
+
+
+def catalogue_changed() -> None:
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _on_catalogue_write(sender, **kwargs) -> None:
+    # Historical models (data migrations) are other classes with the same label.
+    if sender._meta.label_lower in CATALOGUE_MODELS:
+        catalogue_changed()
+        transaction.on_commit(catalogue_changed, using=kwargs.get("using"))
+
+
+def connect_signals() -> None:
+    for signal in (post_save, post_delete, m2m_changed):
+        signal.connect(_on_catalogue_write, dispatch_uid=f"orders-catalogue-{signal!r}")
