@@ -70,12 +70,13 @@ def ledger_post(
         raise ValueError("a ledger entry moves a non-zero amount")
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
-        if LedgerEntry.objects.filter(reference=reference).exists():
-            if allow_duplicate:
-                return None
-            raise DuplicateReference()
         new_balance = locked.balance + amount
         if new_balance < 0:
+            # A replay of a posted event is a duplicate, whatever the balance is now.
+            if LedgerEntry.objects.filter(reference=reference).exists():
+                if allow_duplicate:
+                    return None
+                raise DuplicateReference()
             raise InsufficientFunds(
                 f"Your balance is {locked.balance:.2f} USD, lower than the {-amount:.2f} USD needed."
             )
@@ -91,8 +92,8 @@ def ledger_post(
                     created_by=created_by,
                 )
         except IntegrityError:
-            # Another account's transaction posted the same reference meanwhile (the
-            # unique index waited for it). Anything else is a real error.
+            # The reference is posted already, by now or earlier (the unique index waited
+            # for a concurrent transaction). Anything else is a real error.
             if not LedgerEntry.objects.filter(reference=reference).exists():
                 raise
             if allow_duplicate:

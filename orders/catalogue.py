@@ -4,7 +4,7 @@ Pricing read the catalogue with eight queries on every calc, order and extension
 snapshot is loaded once per catalogue *version*, which lives in the shared cache (Redis in
 production): every write to a catalogue model starts a new version, so every process
 prices with the operator's latest edit on its next request. Writes are seen through model
-signals, not by the callers, so the admin, data migrations and the shell are all covered;
+signals, not by the callers, so the admin, services and the shell are all covered;
 the version moves once when the write happens (for reads later in the same transaction)
 and once more when it commits (a process that reloaded in between read the old rows).
 """
@@ -19,13 +19,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from .models import Country, Period, PriceRule, ProxyType
+from .models import Country, Period, PeriodDiscount, PriceRule, ProxyType, VolumeTier
 
 VERSION_KEY = "orders:catalogue-version"
-CATALOGUE_MODELS = frozenset(
-    {"orders.proxytype", "orders.period", "orders.country", "orders.country_types", "orders.pricerule",
-     "orders.volumetier", "orders.perioddiscount"}
-)
 
 
 @dataclass(frozen=True)
@@ -84,12 +80,15 @@ def catalogue_changed() -> None:
 
 
 def _on_catalogue_write(sender, **kwargs) -> None:
-    # Historical models (data migrations) are other classes with the same label.
-    if sender._meta.label_lower in CATALOGUE_MODELS:
-        catalogue_changed()
-        transaction.on_commit(catalogue_changed, using=kwargs.get("using"))
+    catalogue_changed()
+    transaction.on_commit(catalogue_changed, using=kwargs.get("using"))
 
 
 def connect_signals() -> None:
-    for signal in (post_save, post_delete, m2m_changed):
-        signal.connect(_on_catalogue_write, dispatch_uid=f"orders-catalogue-{signal!r}")
+    """Receivers per catalogue model (a receiver for every sender would also cost every
+    other model its fast bulk delete). A process that starts loads the snapshot afresh, so
+    data migrations, run before a deploy's processes start, need none."""
+    for model in (ProxyType, Period, Country, PriceRule, VolumeTier, PeriodDiscount):
+        post_save.connect(_on_catalogue_write, sender=model, dispatch_uid=f"catalogue-save-{model.__name__}")
+        post_delete.connect(_on_catalogue_write, sender=model, dispatch_uid=f"catalogue-delete-{model.__name__}")
+    m2m_changed.connect(_on_catalogue_write, sender=Country.types.through, dispatch_uid="catalogue-country-types")

@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE = {
     "pull-usage": {"task": "orders.tasks.pull_usage", "schedule": 300.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "purge-idempotency-records": {"task": "portal.tasks.purge_idempotency_records", "schedule": 3600.0},
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
         "schedule": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),

@@ -55,6 +55,31 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+def _claim(*, account, key: str, request_hash: str, now) -> tuple[IdempotencyRecord, bool]:
+    """Inserts this request's record: (record, True); or (the earlier record, False).
+
+    A concurrent request with the same key waits on the unique index until the first one
+    commits. An expired record of the key is replaced here (the beat purges them hourly,
+    so this is rare and costs nothing on the common path)."""
+    fields = {
+        "account": account, "key": key, "request_hash": request_hash,
+        "expires_at": now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
+    }
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(**fields), True
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(account=account, key=key)
+    if record.expires_at > now:
+        return record, False
+    record.delete()
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(**fields), True
+    except IntegrityError:  # another request replaced it first
+        return IdempotencyRecord.objects.get(account=account, key=key), False
+
+
 def idempotent(view_method):
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -68,21 +93,12 @@ def idempotent(view_method):
         request_hash = _request_hash(request)
         now = timezone.now()
         with transaction.atomic():
-            IdempotencyRecord.objects.filter(account=account, key=key, expires_at__lte=now).delete()
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(
-                        account=account,
-                        key=key,
-                        request_hash=request_hash,
-                        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
-                    )
-            except IntegrityError:
-                record = IdempotencyRecord.objects.get(account=account, key=key)
+            record, claimed = _claim(account=account, key=key, request_hash=request_hash, now=now)
+            if not claimed:
                 if record.request_hash != request_hash:
-                    raise Conflict("This Idempotency-Key was used with a different request body.") from None
+                    raise Conflict("This Idempotency-Key was used with a different request body.")
                 if record.status_code is None:
-                    raise Conflict("A request with this Idempotency-Key is still in progress.") from None
+                    raise Conflict("A request with this Idempotency-Key is still in progress.")
                 return _replay(record)
             try:
                 response = view_method(self, request, *args, **kwargs)

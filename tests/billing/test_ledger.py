@@ -45,6 +45,17 @@ def test_a_reference_posts_once(account):
     assert account.balance == Decimal("10.00")
 
 
+def test_a_replayed_charge_is_a_duplicate_even_when_the_balance_no_longer_covers_it(account):
+    fund(account, "10.00", reference="fund")
+    ledger_post(account=account, type="charge", amount=Decimal("-8"), reference="order:x:charge", description="x")
+    with pytest.raises(DuplicateReference):
+        ledger_post(account=account, type="charge", amount=Decimal("-8"), reference="order:x:charge", description="x")
+    assert ledger_post(account=account, type="charge", amount=Decimal("-8"), reference="order:x:charge",
+                       description="x", allow_duplicate=True) is None
+    account.refresh_from_db()
+    assert account.balance == Decimal("2.00") and LedgerEntry.objects.filter(reference="order:x:charge").count() == 1
+
+
 def test_amounts_are_rounded_half_up_to_the_cent_once(account):
     entry = fund(account, "1.005", reference="round")
     assert entry.amount == Decimal("1.01")

@@ -148,6 +148,32 @@ def test_idempotent_replay_returns_the_same_order_and_charges_once(account, clie
     assert Order.objects.count() == 1
 
 
+def test_an_idempotency_key_past_its_24_hours_places_a_new_order(account, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portal.models import IdempotencyRecord
+    from portal.tasks import purge_idempotency_records
+
+    fund(account, "100")
+    add_stock("datacenter", "DE", 5)
+    body = {"type": "datacenter", "quantity": 1, "period": 30, "country": "DE"}
+    headers = {"Idempotency-Key": "order-daily"}
+    first = client_for.post("orders", body, headers=headers).json_body["data"]["id"]
+    IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    second = client_for.post("orders", body, headers=headers)
+    assert second.status_code == 201 and second.json_body["data"]["id"] != first
+    assert second.get("Idempotent-Replayed") is None
+    assert Order.objects.count() == 2 and charges(account).count() == 2
+    # the new record replays for the next 24 h; the hourly purge removes only expired ones
+    assert client_for.post("orders", body, headers=headers).json_body["data"]["id"] == second.json_body["data"]["id"]
+    client_for.post("orders", body, headers={"Idempotency-Key": "order-old"})
+    IdempotencyRecord.objects.filter(key="order-old").update(expires_at=timezone.now() - timedelta(hours=1))
+    assert purge_idempotency_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["order-daily"]
+
+
 def test_list_filters_and_paginates(account, client_for):
     fund(account, "500")
     add_stock("datacenter", "DE", 5)
