@@ -19,7 +19,7 @@ from portal.api.views import PortalAPIView
 from portal.money import CURRENCY
 
 from . import pricing, selectors, services
-from .models import TRAFFIC_PLACES, Order
+from .models import TRAFFIC_PLACES, Order, OrderStatus
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
@@ -266,7 +266,12 @@ class OrderListView(PortalAPIView):
     @idempotent
     def post(self, request):
         order = services.order_place(account=self.account, created_by=self.api_key.created_by, **_order_in(request))
-        order = selectors.order_get(account=self.account, public_id=order.public_id)
+        if order.status == OrderStatus.PENDING:
+            # The order as placed: provisioning runs in the background once the placement
+            # commits, so nothing is delivered yet (GET /orders/{id} shows its progress).
+            order.proxy_count = 0
+        else:  # a synchronous provider has provisioned it already
+            order = selectors.order_get(account=self.account, public_id=order.public_id)
         return ApiResponse(OrderOut(order).data, status=201)
 
 

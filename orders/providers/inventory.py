@@ -26,8 +26,11 @@ class InventoryProvider(Provider):
         return type_code != ProxyTypeCode.RESIDENTIAL
 
     def _take(self, order, count: int) -> int:
-        """Locks up to `count` free rows (skipping rows others hold) and assigns them to `order`."""
-        with transaction.atomic():
+        """Locks up to `count` free rows (skipping rows others hold) and assigns them to `order`.
+
+        No savepoint inside another transaction: nothing here needs rolling back alone, and
+        the placement holding the account lock waits for every round trip."""
+        with transaction.atomic(savepoint=False):
             ids = list(
                 free_stock(order.type, order.country)
                 .select_for_update(skip_locked=True)

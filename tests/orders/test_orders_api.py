@@ -32,6 +32,20 @@ def test_calc_total_equals_the_charge_of_the_placed_order(account, client_for):
     assert balance(account) == Decimal("85.75")
 
 
+def test_the_placement_answer_is_the_order_as_stored(account, api, order_key):
+    """POST /orders answers from the order it created; every field matches a fresh read."""
+    fund(account, "50")
+    add_stock("datacenter", "DE", 5)
+    placed = api(order_key).post("orders", {"type": "datacenter", "quantity": 3, "period": 7, "country": "DE"})
+    assert placed.status_code == 201
+    data = placed.json_body["data"]
+    assert data["status"] == "pending" and data["proxy_count"] == 0  # provisioning waits for the commit
+    stored = api(order_key).get(f"orders/{data['id']}").json_body["data"]
+    assert stored == data
+    residential = api(order_key).post("orders", {"type": "residential", "quantity": "2.5"}).json_body["data"]
+    assert api(order_key).get(f"orders/{residential['id']}").json_body["data"] == residential
+
+
 def test_placed_inventory_order_becomes_active_with_its_proxies(account, client_for):
     fund(account, "50")
     add_stock("datacenter", "DE", 5)
