@@ -14,6 +14,16 @@ from portal.api.errors import Conflict, DomainValidationError, NotFound
 INVITATION_TTL = timedelta(days=7)
 
 
+def account_lock(account_id: int) -> Account:
+    """Locks the account row until the transaction ends, and returns it fresh.
+
+    Every writer of an account's money or limits takes this first, so they queue. It is
+    FOR NO KEY UPDATE: rows that merely reference the account (an order, an entry) take
+    KEY SHARE on it, which this does not wait for, so inserting them before or after the
+    lock can never deadlock with another transaction's lock."""
+    return Account.objects.select_for_update(no_key=True).get(pk=account_id)
+
+
 def audit_log(
     *,
     account: Account,
@@ -183,7 +193,7 @@ def membership_remove(*, acting: Membership, membership_id: int, ip: str | None)
 
 @transaction.atomic
 def account_set_active(*, account: Account, active: bool, reason: str = "", operator: User | None = None) -> Account:
-    account = Account.objects.select_for_update().get(pk=account.pk)
+    account = account_lock(account.pk)
     account.is_active = active
     account.suspended_reason = "" if active else reason
     account.save(update_fields=["is_active", "suspended_reason"])

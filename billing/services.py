@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, User
-from accounts.services import audit_log
+from accounts.services import account_lock, audit_log
 from billing.derivation import (
     CURRENCIES,
     CURRENCY_NETWORKS,
@@ -69,7 +69,7 @@ def ledger_post(
     if amount == 0:
         raise ValueError("a ledger entry moves a non-zero amount")
     with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
+        locked = account_lock(account.pk)
         new_balance = locked.balance + amount
         if new_balance < 0:
             # A replay of a posted event is a duplicate, whatever the balance is now.
@@ -181,7 +181,7 @@ def deposit_address_create(*, account: Account, currency, network=None, actor: U
         )
     key_id = key_id_for(spec.chain, xpub)
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        account_lock(account.pk)
         unused = DepositAddress.objects.for_account(account).unused().filter(currency=currency, network=network).count()
         if unused >= MAX_UNUSED_ADDRESSES:
             raise Conflict(
@@ -241,7 +241,7 @@ def deposit_notification_apply(
     required = confirmations_required(chain)
     now = timezone.now()
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        account_lock(account.pk)
         deposit = (
             Deposit.objects.select_for_update()
             .filter(currency=currency, network=network, txid=txid, vout=vout).first()
@@ -317,7 +317,7 @@ def premium_purchase(*, account: Account, actor: User | None = None, ip: str | N
     """
     plan = premium_plan()
     with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
+        locked = account_lock(account.pk)
         now = timezone.now()
         start = max(now, locked.premium_until) if locked.premium_until else now
         start = start.replace(microsecond=0)
@@ -365,7 +365,7 @@ def premium_lapse_due(*, now=None) -> int:
     candidates = Account.objects.filter(premium_until__lte=now, premium_until__gt=now - PREMIUM_LAPSE_LOOKBACK)
     for account_id in candidates.values_list("pk", flat=True):
         with transaction.atomic():
-            account = Account.objects.select_for_update().get(pk=account_id)
+            account = account_lock(account_id)
             if account.premium_until is None or account.premium_until > now:
                 continue
             marker = _premium_marker(account.premium_until)
@@ -385,7 +385,7 @@ def premium_remind_expiring(*, now=None) -> list[int]:
     candidates = Account.objects.filter(premium_until__gt=now, premium_until__lte=now + PREMIUM_REMINDER_BEFORE)
     for account_id in candidates.values_list("pk", flat=True):
         with transaction.atomic():
-            account = Account.objects.select_for_update().get(pk=account_id)
+            account = account_lock(account_id)
             if account.premium_until is None or not (now < account.premium_until <= now + PREMIUM_REMINDER_BEFORE):
                 continue
             marker = _premium_marker(account.premium_until)

@@ -2,7 +2,8 @@
 
 Money moves only through `billing.services.ledger_post`; every amount comes from
 `orders.pricing.quote`. Lock order (ARCHITECTURE): the account row first, then the order row,
-then stock rows.
+then stock rows — except placement, which locks only new rows and stock (skip_locked) before
+its charge takes the account lock.
 """
 
 import logging
@@ -16,6 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
+from accounts.services import account_lock
 from billing.models import EntryType, LedgerEntry
 from billing.services import ledger_post
 from portal.api.errors import (
@@ -71,7 +73,9 @@ def order_place(
     quote = pricing.quote(type=type, quantity=quantity, period=period, country=country)
     provider = get_provider()
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)  # the account row first
+        # The account is locked by the charge, last: concurrent placements on one account
+        # queue only for the charge and the commit (inserting the order and reserving stock
+        # with skip_locked never wait for the account lock, see accounts.services.account_lock).
         order = Order.objects.create(
             account=account,
             type=quote.type,
@@ -184,7 +188,7 @@ def _refund(order: Order, amount: Decimal, description: str, created_by: User | 
 def order_fail(*, order: Order, reason: str) -> Order:
     """Marks a pending order failed, releases what it held and refunds the charge in full, once."""
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=order.account_id)
+        account_lock(order.account_id)
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != OrderStatus.PENDING:
             return locked
@@ -212,7 +216,7 @@ def _release_quietly(order: Order) -> None:
 def order_extend(*, account: Account, order_id: str, period, created_by: User | None = None) -> Order:
     """Charges the extension price and moves `expires_at` by `period` days (active IP orders only)."""
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        account_lock(account.pk)
         order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
         if order is None:
             raise NotFound("Order not found.")
@@ -270,7 +274,7 @@ def order_cancel(
     `prorata` (the unused share of the paid time; residential: the unused traffic) or `none`.
     Returns the amount refunded."""
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=order.account_id)
+        account_lock(order.account_id)
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status not in (OrderStatus.PENDING, OrderStatus.ACTIVE):
             raise Conflict(f"Only pending or active orders can be cancelled; this one is {locked.status}.")

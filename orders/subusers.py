@@ -31,6 +31,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services import account_lock
 from billing.selectors import plan_for_tier
 from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from portal.ids import random_base62
@@ -272,7 +273,7 @@ def subuser_create(
     if rotation == Rotation.STICKY:
         proxy.session_id = _new_session()
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        account_lock(account.pk)
         order = _residential_order(account=account, order_id=order_id, lock=True)
         limit = max_subusers(account)
         if SubUserProxy.objects.for_account(account).count() >= limit:
@@ -305,7 +306,7 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
     """Applies the given (non-None) fields. Raising the own limit, or moving to an order with
     traffic left, re-enables a proxy the system had disabled; `status` enables or disables it."""
     with transaction.atomic():
-        Account.objects.select_for_update().get(pk=account.pk)
+        account_lock(account.pk)
         proxy = subuser_get(account=account, public_id=public_id, lock=True)
         if changes.name is not None:
             name = changes.name.strip()[:100]
@@ -409,7 +410,7 @@ def subusers_reconcile(*, account: Account | None = None) -> int:
     changed = 0
     for account_id in sorted(set(qs.values_list("account_id", flat=True))):
         with transaction.atomic():
-            Account.objects.select_for_update().get(pk=account_id)
+            account_lock(account_id)
             touched = []
             for proxy in qs.filter(account_id=account_id).select_for_update(of=("self",)).select_related("order"):
                 before = (proxy.status, proxy.disabled_reason, proxy.order_id)
@@ -492,7 +493,7 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook") -> IngestRe
 
     for account_id in sorted(by_account):
         with transaction.atomic():
-            Account.objects.select_for_update().get(pk=account_id)
+            account_lock(account_id)
             batch = by_account[account_id]
             existing = set(
                 UsageRecord.objects.filter(record_id__in=[r.id for r in batch]).values_list("record_id", flat=True)
