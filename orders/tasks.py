@@ -15,10 +15,10 @@ STALE_PENDING_AFTER = timedelta(minutes=2)
 @shared_task(name="orders.tasks.provision_order", soft_time_limit=120, time_limit=150)
 def provision_order(order_id: int) -> str:
     """Provisions one pending order through its provider (fails and refunds on error)."""
-    order = Order.objects.filter(pk=order_id).first()
-    if order is None:
+    try:
+        return services.order_provision(order=Order(pk=order_id)).status  # it reads the order itself
+    except Order.DoesNotExist:
         return "missing"
-    return services.order_provision(order=order).status
 
 
 @shared_task(name="orders.tasks.expire_orders", soft_time_limit=240, time_limit=300)

@@ -67,10 +67,12 @@ class InventoryProvider(Provider):
                 )
             ]
         needed = int(order.quantity)
-        held = InventoryProxy.objects.filter(order=order, status=StockStatus.ALLOCATED).count()
-        if held < needed and self._take(order, needed - held) < needed - held:
-            raise OutOfStock(f"Not enough {order.type} proxies in stock to provision this order.")
-        rows = InventoryProxy.objects.filter(order=order, status=StockStatus.ALLOCATED).order_by("id")
+        held = InventoryProxy.objects.filter(order=order, status=StockStatus.ALLOCATED).order_by("id")
+        rows = list(held)  # reserved at placement: the common case reads them once
+        if len(rows) < needed:
+            if self._take(order, needed - len(rows)) < needed - len(rows):
+                raise OutOfStock(f"Not enough {order.type} proxies in stock to provision this order.")
+            rows = list(held.all())
         return [
             ProxyCredentials(
                 host=r.host, port=r.port, username=r.username, password=r.password,

@@ -373,3 +373,16 @@ def test_order_creation_and_downloads_use_their_rate_categories(account, client_
     limited = client_for.get(f"orders/{order_id}/download", format="json")
     assert limited.status_code == 429 and limited.json_body["error_type"] == "rate_limited"
     assert client_for.get(f"orders/{order_id}").status_code == 200
+
+
+def test_the_provisioning_task_runs_once_per_order_and_knows_missing_ones(account, api, order_key):
+    from orders.tasks import provision_order
+
+    fund(account, "20")
+    add_stock("datacenter", "DE", 3)
+    placed = api(order_key).post("orders", {"type": "datacenter", "quantity": 2, "period": 30, "country": "DE"})
+    order = Order.objects.get(public_id=placed.json_body["data"]["id"])
+    assert provision_order(order.pk) == "active"
+    assert provision_order(order.pk) == "active"  # a second delivery changes nothing
+    assert OrderProxy.objects.filter(order=order).count() == 2 and free_stock("datacenter", "DE") == 1
+    assert provision_order(order.pk + 10_000) == "missing"
