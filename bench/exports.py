@@ -10,7 +10,9 @@
    rows per second from request to last byte (target > 100,000 rows/s) and the peak RSS
    of the gunicorn worker that served it (kernel high-water mark; target < 150 MB).
 3. Filtered list pages `GET /api/v1/public-proxies?…` on the same rows: median and p95
-   latency over `--requests` sequential keep-alive requests per query (target < 30 ms median).
+   latency over `--requests` sequential keep-alive requests per query (target < 30 ms median),
+   and the first request of each query apart: it counts `meta.total`, which the repeats
+   take from the cache (per pool version, 30 s).
 
 Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL + "_exports", BENCH_REDIS_URL or
 db 10). Connects only to 127.0.0.1.
@@ -230,10 +232,11 @@ def main() -> None:
                 times.append((time.perf_counter() - start) * 1000)
                 assert status == 200
             total = json.loads(body)["meta"]["total"]
+            first = times[0]  # counted `meta.total`; the repeats reuse the cached count
             times.sort()
-            pages[query] = (median(times), times[int(len(times) * 0.95) - 1], total)
+            pages[query] = (median(times), times[int(len(times) * 0.95) - 1], total, first)
             print(f"  list ?{query or '(no filter)':38} median {pages[query][0]:6.1f} ms  p95 "
-                  f"{pages[query][1]:6.1f} ms  ({total:,} matching)", flush=True)
+                  f"{pages[query][1]:6.1f} ms  first {first:6.1f} ms  ({total:,} matching)", flush=True)
     finally:
         stop(web)
 
@@ -243,7 +246,8 @@ def main() -> None:
               f"(target > 100,000), web worker peak RSS {max(v[1] for v in values):.0f} MB (target < 150 MB)")
     filtered = [pages[q][0] for q in QUERIES]
     print(f"  filtered list pages: median of the {len(QUERIES)} queries' medians {median(filtered):.1f} ms, "
-          f"worst {max(filtered):.1f} ms (target < 30 ms)")
+          f"worst {max(filtered):.1f} ms (target < 30 ms); first request of each (counting the total): "
+          f"median {median([pages[q][3] for q in QUERIES]):.1f} ms")
     for q in UNFILTERED:
         print(f"  unfiltered ?{q or '(page 1)'}: median {pages[q][0]:.1f} ms")
 
