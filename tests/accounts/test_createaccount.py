@@ -74,3 +74,18 @@ def test_command_line_exit_status_and_message(tmp_path):
     missing = subprocess.run([*manage, "createaccount", "--email", "x@example.com"],
                              env=env, cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode != 0 and "--password" in missing.stderr
+
+
+def test_commands_run_beside_the_embedded_default_with_no_environment(tmp_path):
+    """After `python3 dev.py run`, the README's `.venv/bin/python manage.py …` needs no variables;
+    a production configuration without its own SECRET_KEY is still refused."""
+    env = {"PORTAL_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
+    made = subprocess.run([*manage, "createaccount", "--email", "plain@example.com", "--password", PASSWORD],
+                          env=env, cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "portal.sqlite3").exists()
+    production = subprocess.run([*manage, "check"], env={**env, "DATABASE_URL": "postgres://u:p@127.0.0.1:1/x"},
+                                cwd=ROOT, capture_output=True, text=True)
+    assert production.returncode != 0 and "SECRET_KEY must be set" in production.stderr
