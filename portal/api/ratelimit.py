@@ -106,20 +106,25 @@ def _consume(request, *, group: str, key: str, limit: int, window_s: int) -> Rat
     return usage
 
 
+def _key_counter(api_key_id: int, category: str) -> dict:
+    return {"group": f"api:{category}", "key": f"key:{api_key_id}", "window_s": CATEGORY_WINDOW_S[category]}
+
+
 def consume_key_quota(request, *, api_key_id: int, tier: str, category: str) -> RateUsage:
     """Counts one request of `category` for this key; raises RateLimited past the limit."""
     limit = limit_for(tier, category)
-    usage = _consume(
-        request,
-        group=f"api:{category}",
-        key=f"key:{api_key_id}",
-        limit=limit,
-        window_s=CATEGORY_WINDOW_S[category],
-    )
+    usage = _consume(request, **_key_counter(api_key_id, category), limit=limit)
     request.rate_usage = usage
     if usage.exceeded:
         raise RateLimited(usage.retry_after, f"Rate limit of {limit} {category} requests exceeded.")
     return usage
+
+
+def peek_key_quota(request, *, api_key_id: int, tier: str, category: str) -> None:
+    """Reads this key's `category` count without counting, for the headers of a refusal."""
+    usage = _count(request, **_key_counter(api_key_id, category), limit=limit_for(tier, category), increment=False)
+    if usage is not None:
+        request.rate_usage = usage
 
 
 def auth_failures_exceeded(request, ip: str) -> RateUsage | None:
@@ -128,9 +133,14 @@ def auth_failures_exceeded(request, ip: str) -> RateUsage | None:
     usage = _count(request, group="api:auth-failures", key=f"ip:{ip}", limit=limit, window_s=60, increment=False)
     if usage is None or usage.remaining > 0:  # remaining hits 0 once `limit` failures are counted
         return None
+    request.rate_usage = usage
     return usage
 
 
 def record_auth_failure(request, ip: str) -> None:
+    """Counts a failed authentication; the 401 then carries this address's failure budget
+    in its X-RateLimit-* headers (a request without a valid key has no key budget)."""
     limit = settings.AUTH_FAILURES_PER_MINUTE
-    _count(request, group="api:auth-failures", key=f"ip:{ip}", limit=limit, window_s=60, increment=True)
+    usage = _count(request, group="api:auth-failures", key=f"ip:{ip}", limit=limit, window_s=60, increment=True)
+    if usage is not None:
+        request.rate_usage = usage

@@ -9,7 +9,7 @@ HTTP method) and use `self.account` for every query, so tenant scoping cannot be
 from rest_framework.views import APIView
 
 from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge
-from portal.api.ratelimit import consume_key_quota
+from portal.api.ratelimit import consume_key_quota, peek_key_quota
 
 
 def _body_length(request) -> int:
@@ -45,14 +45,19 @@ class PortalAPIView(APIView):
             raise PayloadTooLarge(f"The request body is over this endpoint's limit of {self.max_body_bytes} bytes.")
         super().initial(request, *args, **kwargs)
         api_key = request.auth
-        if not api_key.account.is_active:
-            raise AccountInactive()
         method = request.method.upper()
-        scope = self._for_method(self.required_scope, method)
-        if scope and scope not in api_key.scopes:
-            raise InsufficientScope(scope)
         category = self._for_method(self.rate_category, method) or "general"
-        consume_key_quota(request, api_key_id=api_key.pk, tier=api_key.account.tier, category=category)
+        quota = {"api_key_id": api_key.pk, "tier": api_key.account.tier, "category": category}
+        scope = self._for_method(self.required_scope, method)
+        refusal = None
+        if not api_key.account.is_active:
+            refusal = AccountInactive()
+        elif scope and scope not in api_key.scopes:
+            refusal = InsufficientScope(scope)
+        if refusal is not None:  # not counted, but it carries the X-RateLimit-* headers too
+            peek_key_quota(request, **quota)
+            raise refusal
+        consume_key_quota(request, **quota)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

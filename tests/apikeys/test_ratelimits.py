@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from apikeys import keyformat
+
 
 def test_free_account_gets_the_free_general_limit(account, make_key, api):
     response = api(make_key(account, scopes=["balance:read"])).get("account")
@@ -51,3 +53,25 @@ def test_scope_refusals_do_not_consume_the_quota(account, make_key, api):
     client = api(make_key(account, scopes=["geo:read", "balance:read"]))
     client.post("deposits/addresses", {"currency": "BTC"})  # insufficient_scope
     assert client.get("account")["X-RateLimit-Remaining"] == "59"
+
+
+def test_refusals_carry_the_rate_limit_headers_too(account, make_key, api, settings):
+    """SPEC §3: every API response carries X-RateLimit-*; a refusal shows the budget as it is."""
+    client = api(make_key(account, scopes=["geo:read", "balance:read"]))
+    assert client.get("account")["X-RateLimit-Remaining"] == "59"
+    refused = client.post("deposits/addresses", {"currency": "BTC"})
+    assert refused.status_code == 403 and refused.json_body["error_type"] == "insufficient_scope"
+    assert (refused["X-RateLimit-Limit"], refused["X-RateLimit-Remaining"]) == ("60", "59")
+    assert int(refused["X-RateLimit-Reset"]) > 0
+    account.is_active = False
+    account.save(update_fields=["is_active"])
+    inactive = client.get("account")
+    assert inactive.status_code == 403 and inactive.json_body["error_type"] == "account_inactive"
+    assert inactive["X-RateLimit-Remaining"] == "59"
+    settings.AUTH_FAILURES_PER_MINUTE = 3
+    bad = api(keyformat.generate(settings.API_KEY_PREFIX))
+    first = bad.get("account")
+    assert first.status_code == 401 and (first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == ("3", "2")
+    bad.get("account"), bad.get("account")
+    over = bad.get("account")
+    assert over.status_code == 429 and over["X-RateLimit-Remaining"] == "0" and int(over["Retry-After"]) >= 1
