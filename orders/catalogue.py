@@ -12,6 +12,7 @@ and once more when it commits (a process that reloaded in between read the old r
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from .models import Country, Period, PeriodDiscount, PriceRule, ProxyType, VolumeTier
 
 VERSION_KEY = "orders:catalogue-version"
+# A snapshot is also reloaded once it is this old, for writes no signal sees (a queryset
+# `update()`, SQL by hand, another process when the cache is not shared: the embedded
+# default's in-process cache).
+MAX_AGE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Catalogue:
     """What is orderable now. The model instances are shared: read them, never change them."""
 
     version: str
+    loaded_at: float  # _clock()
     types: dict[str, ProxyType]  # active types by code
     type_codes: tuple[str, ...]  # active codes in the catalogue's order
     periods: tuple[int, ...]  # active periods in days, ascending
@@ -49,6 +55,7 @@ def _load(version: str) -> Catalogue:
     )
     return Catalogue(
         version=version,
+        loaded_at=_clock(),
         types={t.code: t for t in types},
         type_codes=tuple(t.code for t in types),
         periods=tuple(Period.objects.filter(is_active=True).order_by("days").values_list("days", flat=True)),
@@ -58,21 +65,29 @@ def _load(version: str) -> Catalogue:
     )
 
 
+_clock = time.monotonic
 _lock = threading.Lock()
 _current: Catalogue | None = None
 
 
 def catalogue() -> Catalogue:
-    """The current snapshot: one cache read, and a reload only when the version moved."""
+    """The current snapshot: one cache read; a reload when the version moved or it aged."""
     global _current
     version = cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
     current = _current
-    if current is None or current.version != version:
+    if not _fresh(current, version):
         with _lock:
             current = _current
-            if current is None or current.version != version:
+            if not _fresh(current, version):
                 current = _current = _load(version)
     return current
+
+
+def _fresh(snapshot: Catalogue | None, version: str) -> bool:
+    return (
+        snapshot is not None and snapshot.version == version
+        and _clock() - snapshot.loaded_at < MAX_AGE_S
+    )
 
 
 def catalogue_changed() -> None:

@@ -115,3 +115,14 @@ def test_a_price_edit_in_another_process_prices_the_next_quote_here(settings):
     subprocess.run([sys.executable, "manage.py", "shell", "-c", edit], cwd=Path(__file__).resolve().parents[2],
                    env=env, check=True, capture_output=True, timeout=120)
     assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("2.00")
+
+
+def test_a_write_no_signal_sees_reaches_the_prices_within_the_snapshot_age(monkeypatch):
+    from orders import catalogue
+
+    assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("1.50")
+    PriceRule.objects.filter(proxy_type__code="datacenter", country__isnull=True).update(unit_price="3.00")
+    assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("1.50")  # snapshot still young
+    later = catalogue._clock() + catalogue.MAX_AGE_S + 1
+    monkeypatch.setattr(catalogue, "_clock", lambda: later)
+    assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("3.00")
