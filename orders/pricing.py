@@ -17,14 +17,15 @@ Price arithmetic:
 - `total = subtotal − discount`. Rounding is `portal.money.to_money` (half up).
 """
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from portal.api.errors import DomainValidationError
 from portal.money import CENT, CURRENCY, to_money
 
-from .catalogue import catalogue
-from .models import QUANTITY_PLACES, PriceRule, ProxyType
+from .catalogue import Catalogue, catalogue
+from .models import QUANTITY_PLACES, ProxyType
 
 MAX_DISCOUNT_PERCENT = Decimal("90")
 
@@ -37,6 +38,7 @@ class OrderSpec:
     quantity: Decimal
     period: int | None
     country: str  # "" when any country
+    catalogue: Catalogue = field(repr=False, compare=False)  # what it was validated against, and is priced by
 
     @property
     def type(self) -> str:
@@ -170,19 +172,15 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
 
     if errors:
         raise DomainValidationError(errors)
-    return OrderSpec(proxy_type=proxy_type, quantity=qty, period=days, country=code)
-
-
-def price_rule_for(proxy_type: ProxyType, country: str) -> PriceRule | None:
-    return catalogue().price_rule(proxy_type, country)
+    return OrderSpec(proxy_type=proxy_type, quantity=qty, period=days, country=code, catalogue=current)
 
 
 def price(spec: OrderSpec, *, period: int | None = None) -> Quote:
     """Prices a validated spec (`period` overrides the spec's, for extensions)."""
     days = spec.period if period is None else period
     if period is not None:
-        spec = OrderSpec(proxy_type=spec.proxy_type, quantity=spec.quantity, period=days, country=spec.country)
-    rule = price_rule_for(spec.proxy_type, spec.country)
+        spec = dataclasses.replace(spec, period=days)
+    rule = spec.catalogue.price_rule(spec.proxy_type, spec.country)
     if rule is None:
         raise DomainValidationError(
             {"type": [f"{spec.proxy_type.name} proxies have no price set; they cannot be ordered now."]}

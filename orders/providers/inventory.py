@@ -29,7 +29,7 @@ class InventoryProvider(Provider):
         """Locks up to `count` free rows (skipping rows others hold) and assigns them to `order`.
 
         No savepoint inside another transaction: nothing here needs rolling back alone, and
-        the placement holding the account lock waits for every round trip."""
+        every placement would pay for its two extra round trips."""
         with transaction.atomic(savepoint=False):
             ids = list(
                 free_stock(order.type, order.country)
