@@ -81,6 +81,8 @@ class _KeyLookup:
         q = connection.ops.quote_name
         self.key_fields = ApiKey._meta.concrete_fields
         self.account_fields = Account._meta.concrete_fields
+        self.key_attnames = [f.attname for f in self.key_fields]
+        self.account_attnames = [f.attname for f in self.account_fields]
         m, u = Membership._meta, User._meta
         n = {  # quoted table and column names, all from model metadata
             "key": q(ApiKey._meta.db_table), "key_account": q(ApiKey._meta.get_field("account").column),
@@ -126,8 +128,8 @@ class _KeyLookup:
                 value = converter(value, expression, connection)
             values.append(value)
         split = len(self.key_fields)
-        api_key = ApiKey.from_db(connection.alias, [f.attname for f in self.key_fields], values[:split])
-        account = Account.from_db(connection.alias, [f.attname for f in self.account_fields], values[split:])
+        api_key = ApiKey.from_db(connection.alias, self.key_attnames, values[:split])
+        account = Account.from_db(connection.alias, self.account_attnames, values[split:])
         account.owner_email = row[-1] or ""
         api_key.account = account
         return api_key

@@ -127,10 +127,14 @@ def peek_key_quota(request, *, api_key_id: int, tier: str, category: str) -> Non
         request.rate_usage = usage
 
 
+def _auth_failure_counter(ip: str) -> dict:
+    return {"group": "api:auth-failures", "key": f"ip:{ip}", "limit": settings.AUTH_FAILURES_PER_MINUTE,
+            "window_s": 60}
+
+
 def auth_failures_exceeded(request, ip: str) -> RateUsage | None:
     """Peek (without counting) whether this address is over its failed-auth budget."""
-    limit = settings.AUTH_FAILURES_PER_MINUTE
-    usage = _count(request, group="api:auth-failures", key=f"ip:{ip}", limit=limit, window_s=60, increment=False)
+    usage = _count(request, **_auth_failure_counter(ip), increment=False)
     if usage is None or usage.remaining > 0:  # remaining hits 0 once `limit` failures are counted
         return None
     request.rate_usage = usage
@@ -140,7 +144,6 @@ def auth_failures_exceeded(request, ip: str) -> RateUsage | None:
 def record_auth_failure(request, ip: str) -> None:
     """Counts a failed authentication; the 401 then carries this address's failure budget
     in its X-RateLimit-* headers (a request without a valid key has no key budget)."""
-    limit = settings.AUTH_FAILURES_PER_MINUTE
-    usage = _count(request, group="api:auth-failures", key=f"ip:{ip}", limit=limit, window_s=60, increment=True)
+    usage = _count(request, **_auth_failure_counter(ip), increment=True)
     if usage is not None:
         request.rate_usage = usage
