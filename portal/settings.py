@@ -60,11 +60,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ApiRequestGuardMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "portal.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.AuthenticationMiddleware",
+    "portal.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentAccountMiddleware",
@@ -256,6 +256,7 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portal.api.negotiation.JsonFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.EnvelopeAutoSchema",
@@ -282,6 +283,10 @@ SPECTACULAR_SETTINGS = {
 API_KEY_PREFIX = env_str("API_KEY_PREFIX", "pk_live_")
 API_KEYS_PER_ACCOUNT = env_int("API_KEYS_PER_ACCOUNT", 10, minimum=1)
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
+# Seconds a web process may keep an API key and its account in memory, checked against the
+# account's version in Redis on every request (apikeys.snapshots); 0 reads the database
+# for every request. Only used on Redis.
+AUTH_SNAPSHOT_MAX_AGE_S = env_int("AUTH_SNAPSHOT_MAX_AGE_S", 5, minimum=0)
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # Requests per window when no Plan row overrides them (SPEC §3). Windows are fixed per
 # category: general and order_create per minute, check and export per hour.

@@ -18,9 +18,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("api/v1/", include(api_v1)),  # first: the most frequent requests resolve soonest
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("api/v1/", include(api_v1)),
     path("webhooks/", include("billing.webhook_urls")),
     path("webhooks/", include("orders.webhook_urls")),
     path("judge", include("checker.judge_urls")),
