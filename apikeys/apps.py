@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ApikeysConfig(AppConfig):
     name = "apikeys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from .snapshots import connect_signals
+
+        connect_signals()

@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from apikeys import keyformat
+from apikeys import keyformat, snapshots
 from apikeys.models import ApiKey
 from apikeys.selectors import apikey_by_hash
 from apikeys.services import apikey_touch
@@ -52,12 +52,16 @@ def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in api_key.ip_allowlist)
 
 
-def find_key(raw_key: str) -> ApiKey | None:
-    """Format and checksum first (no query), then one lookup through the unique hash index."""
+def find_key(raw_key: str, *, snapshot_ok: bool = False) -> ApiKey | None:
+    """Format and checksum first (no query), then one lookup through the unique hash index.
+
+    `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
+    apikeys.snapshots), so the key may come from this process's snapshot, without a query.
+    """
     if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
         return None
     key_hash = keyformat.digest(raw_key)
-    api_key = apikey_by_hash(key_hash)
+    api_key = snapshots.api_key_for_hash(key_hash) if snapshot_ok else apikey_by_hash(key_hash)
     if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash) or not api_key.is_active:
         return None
     return api_key
@@ -66,11 +70,15 @@ def find_key(raw_key: str) -> ApiKey | None:
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         ip = client_ip(request)
-        api_key = find_key(presented_key(request))
+        view = (request.parser_context or {}).get("view")
+        api_key = find_key(presented_key(request), snapshot_ok=getattr(view, "confirms_key_snapshots", False))
         if api_key is not None and _ip_allowed(api_key, ip):
             request._request.account = api_key.account
             request._request.api_key = api_key
+            last_used_at = api_key.last_used_at
             apikey_touch(api_key)
+            if api_key.last_used_at != last_used_at:
+                snapshots.note_use(api_key)
             return ApiKeyPrincipal(api_key), api_key
         over = auth_failures_exceeded(request, ip)
         if over is not None:

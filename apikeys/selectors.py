@@ -114,7 +114,8 @@ class _KeyLookup:
             ]
         return self._converters[connection.vendor]
 
-    def __call__(self, key_hash: str) -> ApiKey | None:
+    def row(self, key_hash: str) -> "KeyRow | None":
+        """The key's and its account's field values (converted), and the owner's e-mail."""
         from django.db import connection
 
         with connection.cursor() as cursor:
@@ -128,19 +129,39 @@ class _KeyLookup:
                 value = converter(value, expression, connection)
             values.append(value)
         split = len(self.key_fields)
-        api_key = ApiKey.from_db(connection.alias, self.key_attnames, values[:split])
-        account = Account.from_db(connection.alias, self.account_attnames, values[split:])
-        account.owner_email = row[-1] or ""
+        return KeyRow(values[:split], values[split:], row[-1] or "")  # zip stopped before the e-mail
+
+    def build(self, key_row: "KeyRow") -> ApiKey:
+        """Fresh model instances from a row (JSON lists copied, so no two requests share one)."""
+        from django.db import connection
+
+        key_values = [list(v) if isinstance(v, list) else v for v in key_row.key_values]
+        api_key = ApiKey.from_db(connection.alias, self.key_attnames, key_values)
+        account = Account.from_db(connection.alias, self.account_attnames, list(key_row.account_values))
+        account.owner_email = key_row.owner_email
         api_key.account = account
         return api_key
+
+
+@dataclass
+class KeyRow:
+    key_values: list
+    account_values: list
+    owner_email: str
 
 
 _key_lookup: _KeyLookup | None = None
 
 
-def apikey_by_hash(key_hash: str) -> ApiKey | None:
-    """The key with this hash (any state), its account loaded, or None."""
+def key_lookup() -> _KeyLookup:
     global _key_lookup
     if _key_lookup is None:
         _key_lookup = _KeyLookup()
-    return _key_lookup(key_hash)
+    return _key_lookup
+
+
+def apikey_by_hash(key_hash: str) -> ApiKey | None:
+    """The key with this hash (any state), its account loaded, or None."""
+    lookup = key_lookup()
+    key_row = lookup.row(key_hash)
+    return lookup.build(key_row) if key_row is not None else None

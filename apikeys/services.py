@@ -112,7 +112,8 @@ def apikey_create(
 def apikey_revoke(
     *, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None, actor_label: str = ""
 ) -> ApiKey:
-    """Revokes at once and for good: authentication reads the row on every request (no cache)."""
+    """Revokes at once and for good: the save moves the account's auth version, so every web
+    process refuses the key from its next request on (apikeys.snapshots)."""
     api_key = ApiKey.objects.select_for_update().for_account(account).filter(public_id=key_id).first()
     if api_key is None:
         raise NotFound("No such API key.")

@@ -26,12 +26,35 @@ class AccountOut(serializers.Serializer):
         return "USD"
 
 
+_DATETIME = serializers.DateTimeField()
+_MONEY = AccountOut._declared_fields["balance"]
+
+
+def account_data(account) -> dict:
+    """What `AccountOut` renders, built directly.
+
+    `GET /account` is the API's most frequent call, and a DRF serializer deep-copies every
+    declared field for each instance it renders, about a fifth of the request's cost.
+    The same field classes format the values; a test keeps the two outputs identical.
+    """
+    return {
+        "id": account.public_id,
+        "name": account.name,
+        "email": account.owner_email,
+        "balance": _MONEY.to_representation(account.balance),
+        "currency": "USD",
+        "tier": account.tier,
+        "premium_until": _DATETIME.to_representation(account.premium_until) if account.premium_until else None,
+        "created_at": _DATETIME.to_representation(account.created_at),
+    }
+
+
 class AccountView(PortalAPIView):
     required_scope = "balance:read"
 
     @extend_schema(responses=AccountOut, summary="The account, its balance and tier")
     def get(self, request):
-        return ApiResponse(AccountOut(self.account).data)
+        return ApiResponse(account_data(self.account))
 
 
 class TransactionOut(serializers.Serializer):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, User
 from accounts.services import account_lock, audit_log
+from apikeys.snapshots import account_auth_changed
 from billing.derivation import (
     CURRENCIES,
     CURRENCY_NETWORKS,
@@ -100,6 +101,7 @@ def ledger_post(
                 return None
             raise DuplicateReference() from None
         Account.objects.filter(pk=locked.pk).update(balance=new_balance)
+        account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
     account.balance = new_balance
     return entry
 
@@ -339,6 +341,7 @@ def premium_purchase(*, account: Account, actor: User | None = None, ip: str | N
                     "Add funds with a deposit first."
                 ) from None
         Account.objects.filter(pk=locked.pk).update(premium_until=until)
+        account_auth_changed(locked.pk)
         audit_log(account=locked, action="premium.purchased", actor=actor, target=plan.name, ip=ip,
                   details={"price": money_str(price), "premium_until": until.isoformat()})
     account.premium_until = until

@@ -1,15 +1,18 @@
 """Per-key, per-category rate limits on the shared cache (Redis in production).
 
 Fixed windows counted atomically on the shared store, so several web processes share one
-exact count. On Redis one pipelined round trip does it (`SET NX EX` opens the window,
-`INCR` counts, `TTL` gives the reset); on other cache backends (the embedded default's
-in-process cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
+exact count. On Redis one script call does it in one round trip (`SET NX EX` opens the
+window, `INCR` counts, `TTL` gives the reset, and the account's auth version is checked on
+the way, see apikeys.snapshots); on other cache backends (the embedded default's in-process
+cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
 """
 
+import os
 import threading
 import time
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -48,46 +51,94 @@ def limit_for(tier: str, category: str) -> int:
 
 _redis_lock = threading.Lock()
 _redis_client = None
+_redis_pid = 0
+_count_script = None
+
+# One round trip counts a request (or only reads the count) and, when asked, first checks
+# a version key: on a mismatch nothing is counted and the caller retries with fresh data
+# (apikeys.snapshots). Returns {count, seconds left, version}; count -1 means mismatch.
+_COUNT_LUA = """
+local version = redis.call('GET', KEYS[2])
+if ARGV[3] == '1' and (version or '') ~= ARGV[4] then
+  return {-1, 0, version}
+end
+local count
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+  count = redis.call('INCR', KEYS[1])
+else
+  count = tonumber(redis.call('GET', KEYS[1]) or '0')
+end
+local ttl = redis.call('TTL', KEYS[1])
+if ARGV[2] == '1' and ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl, version}
+"""
+
+
+class VersionMismatch(Exception):
+    """The version key moved since the caller's data was read; nothing was counted."""
 
 
 def _redis():
     """The rate-limit store's Redis client, built once per process (None off Redis)."""
-    global _redis_client
     backend = caches[settings.RATELIMIT_USE_CACHE]
     if not isinstance(backend, RedisCache):
         return None, backend
-    if _redis_client is None:
+    if _redis_client is None or _redis_pid != os.getpid():
         with _redis_lock:
-            if _redis_client is None:
-                _redis_client = backend._cache.get_client(write=True)
+            if _redis_client is None or _redis_pid != os.getpid():
+                _connect(backend)
     return _redis_client, backend
 
 
-def _redis_count(client, cache_key: str, window_s: int, *, increment: bool) -> tuple[int, int]:
+def _connect(backend) -> None:
+    """One connection of the cache's pool, held by this process for every count.
+
+    Every API request makes one call here; taking a connection from the pool and checking
+    it for stray data each time costs about as much as the call itself. redis-py locks the
+    single connection, so threads share it safely; a forked child builds its own.
+    """
+    global _redis_client, _count_script, _redis_pid
+    pool = backend._cache.get_client(write=True).connection_pool
+    client = redis.Redis(connection_pool=pool, single_connection_client=True)
+    _count_script = client.register_script(_COUNT_LUA)
+    _redis_client, _redis_pid = client, os.getpid()
+
+
+def redis_client():
+    """The shared store's Redis client, or None when the cache is not Redis."""
+    return _redis()[0]
+
+
+def store_key(name: str) -> str:
+    """`name` as stored in the rate-limit cache (its key prefix and version applied)."""
+    return caches[settings.RATELIMIT_USE_CACHE].make_key(name)
+
+
+def _redis_count(cache_key: str, window_s: int, *, increment: bool,
+                 verify: tuple[str, str | None] | None) -> tuple[int, int]:
     """(count in the current window, seconds until it ends), in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    if increment:
-        pipe.set(cache_key, 0, ex=window_s, nx=True)
-        pipe.incr(cache_key)
-        pipe.ttl(cache_key)
-        _, count, ttl = pipe.execute()
-    else:
-        pipe.get(cache_key)
-        pipe.ttl(cache_key)
-        raw, ttl = pipe.execute()
-        count = int(raw or 0)
-    if increment and ttl < 0:  # the window expired between SET and INCR: give it one
-        client.expire(cache_key, window_s)
-        ttl = window_s
+    version_key, expected = verify if verify is not None else (cache_key, None)
+    count, ttl, _ = _count_script(
+        keys=[cache_key, version_key],
+        args=[window_s, int(increment), int(verify is not None), expected or ""],
+    )
+    if count == -1:
+        raise VersionMismatch
     return int(count), max(int(ttl), 1)
 
 
-def _count(request, *, group: str, key: str, limit: int, window_s: int, increment: bool) -> RateUsage | None:
+def _count(request, *, group: str, key: str, limit: int, window_s: int, increment: bool,
+           verify: tuple[str, str | None] | None = None) -> RateUsage | None:
     if not settings.RATELIMIT_ENABLE:
         return None
     client, backend = _redis()
     if client is not None:
-        count, ttl = _redis_count(client, backend.make_key(f"rl:{group}:{key}"), window_s, increment=increment)
+        count, ttl = _redis_count(backend.make_key(f"rl:{group}:{key}"), window_s, increment=increment,
+                                  verify=verify)
         reset_at = int(time.time()) + ttl
     else:
         usage = get_usage(
@@ -99,8 +150,9 @@ def _count(request, *, group: str, key: str, limit: int, window_s: int, incremen
     return RateUsage(limit=limit, remaining=max(0, limit - count), reset_at=reset_at, exceeded=count > limit)
 
 
-def _consume(request, *, group: str, key: str, limit: int, window_s: int) -> RateUsage:
-    usage = _count(request, group=group, key=key, limit=limit, window_s=window_s, increment=True)
+def _consume(request, *, group: str, key: str, limit: int, window_s: int,
+             verify: tuple[str, str | None] | None = None) -> RateUsage:
+    usage = _count(request, group=group, key=key, limit=limit, window_s=window_s, increment=True, verify=verify)
     if usage is None:  # rate limiting disabled by the operator
         return RateUsage(limit=limit, remaining=limit, reset_at=int(time.time()) + window_s, exceeded=False)
     return usage
@@ -110,19 +162,26 @@ def _key_counter(api_key_id: int, category: str) -> dict:
     return {"group": f"api:{category}", "key": f"key:{api_key_id}", "window_s": CATEGORY_WINDOW_S[category]}
 
 
-def consume_key_quota(request, *, api_key_id: int, tier: str, category: str) -> RateUsage:
-    """Counts one request of `category` for this key; raises RateLimited past the limit."""
+def consume_key_quota(request, *, api_key_id: int, tier: str, category: str,
+                      verify: tuple[str, str | None] | None = None) -> RateUsage:
+    """Counts one request of `category` for this key; raises RateLimited past the limit.
+
+    `verify` (version key, expected value): count only if the version is still that one,
+    else raise VersionMismatch having counted nothing.
+    """
     limit = limit_for(tier, category)
-    usage = _consume(request, **_key_counter(api_key_id, category), limit=limit)
+    usage = _consume(request, **_key_counter(api_key_id, category), limit=limit, verify=verify)
     request.rate_usage = usage
     if usage.exceeded:
         raise RateLimited(usage.retry_after, f"Rate limit of {limit} {category} requests exceeded.")
     return usage
 
 
-def peek_key_quota(request, *, api_key_id: int, tier: str, category: str) -> None:
+def peek_key_quota(request, *, api_key_id: int, tier: str, category: str,
+                   verify: tuple[str, str | None] | None = None) -> None:
     """Reads this key's `category` count without counting, for the headers of a refusal."""
-    usage = _count(request, **_key_counter(api_key_id, category), limit=limit_for(tier, category), increment=False)
+    usage = _count(request, **_key_counter(api_key_id, category), limit=limit_for(tier, category),
+                   increment=False, verify=verify)
     if usage is not None:
         request.rate_usage = usage
 

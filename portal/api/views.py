@@ -9,7 +9,7 @@ HTTP method) and use `self.account` for every query, so tenant scoping cannot be
 from rest_framework.views import APIView
 
 from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge
-from portal.api.ratelimit import consume_key_quota, peek_key_quota
+from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
 
 
 def _body_length(request) -> int:
@@ -26,6 +26,9 @@ class PortalAPIView(APIView):
     rate_category: str | dict[str, str] = "general"
     # A tighter body limit than DATA_UPLOAD_MAX_MEMORY_SIZE for this endpoint (bytes), or None.
     max_body_bytes: int | None = None
+    # The key may come from this process's snapshot: `initial` confirms its version in the
+    # rate-limit round trip and re-reads the key from the database when it moved.
+    confirms_key_snapshots = True
 
     def _for_method(self, value, method: str):
         if isinstance(value, dict):
@@ -44,10 +47,25 @@ class PortalAPIView(APIView):
         if self.max_body_bytes is not None and _body_length(request) > self.max_body_bytes:
             raise PayloadTooLarge(f"The request body is over this endpoint's limit of {self.max_body_bytes} bytes.")
         super().initial(request, *args, **kwargs)
+        try:
+            self._admit(request, confirm=True)
+        except VersionMismatch:  # the key or its account changed since this process read it
+            from apikeys import snapshots
+
+            snapshots.forget(request.auth.snapshot_hash)
+            request._authenticate()  # from the database now; may be a 401
+            self._admit(request, confirm=False)
+
+    def _admit(self, request, *, confirm: bool) -> None:
+        """Suspension and scope refusals (not counted), else one request counted."""
         api_key = request.auth
         method = request.method.upper()
         category = self._for_method(self.rate_category, method) or "general"
         quota = {"api_key_id": api_key.pk, "tier": api_key.account.tier, "category": category}
+        if confirm and hasattr(api_key, "snapshot_version"):
+            from apikeys import snapshots
+
+            quota["verify"] = (snapshots.version_key(api_key.account_id), api_key.snapshot_version)
         scope = self._for_method(self.required_scope, method)
         refusal = None
         if not api_key.account.is_active:
