@@ -56,12 +56,15 @@ def find_key(raw_key: str, *, snapshot_ok: bool = False) -> ApiKey | None:
     """Format and checksum first (no query), then one lookup through the unique hash index.
 
     `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
-    apikeys.snapshots), so the key may come from this process's snapshot, without a query.
+    apikeys.snapshots), so a key this process has served may come from memory, without a
+    query. Only well-formed keys are ever snapshotted, so that lookup comes first.
     """
-    if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
-        return None
     key_hash = keyformat.digest(raw_key)
-    api_key = snapshots.api_key_for_hash(key_hash) if snapshot_ok else apikey_by_hash(key_hash)
+    api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok else None
+    if api_key is None:
+        if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
+            return None
+        api_key = snapshots.load_key(key_hash) if snapshot_ok else apikey_by_hash(key_hash)
     if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash) or not api_key.is_active:
         return None
     return api_key

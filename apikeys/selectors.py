@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import models
+from django.db.models.base import ModelState
+
 from accounts.models import Account, Membership, Role, User
 from apikeys.models import ApiKey
 
@@ -136,11 +139,25 @@ class _KeyLookup:
         from django.db import connection
 
         key_values = [list(v) if isinstance(v, list) else v for v in key_row.key_values]
-        api_key = ApiKey.from_db(connection.alias, self.key_attnames, key_values)
-        account = Account.from_db(connection.alias, self.account_attnames, list(key_row.account_values))
+        api_key = _loaded(ApiKey, connection.alias, self.key_attnames, key_values)
+        account = _loaded(Account, connection.alias, self.account_attnames, key_row.account_values)
         account.owner_email = key_row.owner_email
         api_key.account = account
         return api_key
+
+
+def _loaded(model, alias: str, attnames: list[str], values) -> models.Model:
+    """A model instance as `Model.from_db` makes it, without running `__init__`.
+
+    `__init__` walks every field and sends pre_init/post_init, which no receiver in this
+    project listens to for these models; this is on every API request's path.
+    """
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(attnames, values, strict=True))
+    instance._state = ModelState()
+    instance._state.adding = False
+    instance._state.db = alias
+    return instance
 
 
 @dataclass

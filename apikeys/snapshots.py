@@ -65,23 +65,28 @@ def _read_version(account_id: int) -> str | None:
     return raw.decode() if raw is not None else None
 
 
-def api_key_for_hash(key_hash: str):
-    """The key with this hash and its account, or None.
+def snapshotted_key(key_hash: str):
+    """The key from this process's young snapshot, or None (then `load_key`).
 
-    From the snapshot when there is a young one: the instance then carries
-    `snapshot_version`, which the caller must confirm against Redis (`PortalAPIView` does,
-    in its rate-limit round trip) before trusting it. Otherwise from the database.
+    The instance carries `snapshot_version`, which the caller must confirm against Redis
+    (`PortalAPIView` does, in its rate-limit round trip) before trusting it.
     """
+    snapshot = _snapshots.get(key_hash)
+    if snapshot is None or time.monotonic() - snapshot.loaded_at >= settings.AUTH_SNAPSHOT_MAX_AGE_S:
+        return None
+    api_key = key_lookup().build(snapshot.row)
+    api_key.snapshot_version = snapshot.version
+    api_key.snapshot_hash = key_hash
+    return api_key
+
+
+def load_key(key_hash: str):
+    """The key with this hash and its account from the database, or None; remembered as a
+    snapshot when Redis can confirm it later."""
     lookup = key_lookup()
     if not enabled():
         key_row = lookup.row(key_hash)
         return lookup.build(key_row) if key_row is not None else None
-    snapshot = _snapshots.get(key_hash)
-    if snapshot is not None and time.monotonic() - snapshot.loaded_at < settings.AUTH_SNAPSHOT_MAX_AGE_S:
-        api_key = lookup.build(snapshot.row)
-        api_key.snapshot_version = snapshot.version
-        api_key.snapshot_hash = key_hash
-        return api_key
     account_id = _account_of_key.get(key_hash)
     version = _read_version(account_id) if account_id is not None else None
     key_row = lookup.row(key_hash)  # read after the version: a later change moves it again

@@ -1,5 +1,8 @@
+from datetime import UTC, datetime
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from billing import selectors, services
 from billing.derivation import CURRENCIES, NETWORKS, payment_uri
@@ -26,8 +29,13 @@ class AccountOut(serializers.Serializer):
         return "USD"
 
 
-_DATETIME = serializers.DateTimeField()
 _MONEY = AccountOut._declared_fields["balance"]
+
+
+def _utc_text(value: datetime) -> str:
+    """As DRF's DateTimeField renders it here (UTC, DATETIME_FORMAT), without its per-call
+    lookup of the active time zone (the API never activates another)."""
+    return value.astimezone(UTC).strftime(api_settings.DATETIME_FORMAT)
 
 
 def account_data(account) -> dict:
@@ -44,8 +52,8 @@ def account_data(account) -> dict:
         "balance": _MONEY.to_representation(account.balance),
         "currency": "USD",
         "tier": account.tier,
-        "premium_until": _DATETIME.to_representation(account.premium_until) if account.premium_until else None,
-        "created_at": _DATETIME.to_representation(account.created_at),
+        "premium_until": _utc_text(account.premium_until) if account.premium_until else None,
+        "created_at": _utc_text(account.created_at),
     }
 
 

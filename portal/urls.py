@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -11,14 +13,25 @@ api_v1 = [
          name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
                                                  permission_classes=[AllowAny]), name="docs"),
-    path("", include("billing.api_urls")),
-    path("", include("orders.api_urls")),
-    path("", include("checker.api_urls")),
     re_path(r"^.*$", views.api_not_found),
 ]
+API_URLCONFS = ("billing.api_urls", "orders.api_urls", "checker.api_urls")
+
+
+def mounted(prefix: str, urlconf: str) -> list:
+    """The urlconf's routes as top-level patterns under `prefix`.
+
+    The same routes and names as `path(prefix, include(urlconf))`, but an API request is
+    resolved in one level instead of three, a noticeable share of its cost.
+    """
+    return [path(prefix + str(p.pattern), p.callback, p.default_args, p.name)
+            for p in import_module(urlconf).urlpatterns]
+
 
 urlpatterns = [
-    path("api/v1/", include(api_v1)),  # first: the most frequent requests resolve soonest
+    # First: API requests are the most frequent and resolve soonest.
+    *[route for urlconf in API_URLCONFS for route in mounted("api/v1/", urlconf)],
+    path("api/v1/", include(api_v1)),  # the schema, the docs and the envelope 404
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("billing.webhook_urls")),

@@ -16,6 +16,8 @@ import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django_ratelimit.core import get_usage
 
 from portal.api.errors import RateLimited
@@ -50,9 +52,6 @@ def limit_for(tier: str, category: str) -> int:
 
 
 _redis_lock = threading.Lock()
-_redis_client = None
-_redis_pid = 0
-_count_script = None
 
 # One round trip counts a request (or only reads the count) and, when asked, first checks
 # a version key: on a mismatch nothing is counted and the caller retries with fresh data
@@ -82,47 +81,81 @@ class VersionMismatch(Exception):
     """The version key moved since the caller's data was read; nothing was counted."""
 
 
-def _redis():
-    """The rate-limit store's Redis client, built once per process (None off Redis)."""
-    backend = caches[settings.RATELIMIT_USE_CACHE]
-    if not isinstance(backend, RedisCache):
-        return None, backend
-    if _redis_client is None or _redis_pid != os.getpid():
+@dataclass(frozen=True)
+class _Store:
+    backend: object  # the cache backend the counters live in
+    client: object | None  # a redis.Redis on one held connection, or None off Redis
+    script: object | None
+
+
+_store: _Store | None = None
+
+
+def _current_store() -> _Store:
+    """The rate-limit store, looked up once per process (again after a fork or a settings change)."""
+    store = _store
+    if store is None:
         with _redis_lock:
-            if _redis_client is None or _redis_pid != os.getpid():
-                _connect(backend)
-    return _redis_client, backend
+            store = _store or _open_store()
+    return store
 
 
-def _connect(backend) -> None:
+def _forget_store_in_child() -> None:
+    global _store
+    _store = None  # the parent's connection is not the child's to use
+
+
+os.register_at_fork(after_in_child=_forget_store_in_child)
+
+
+def _open_store() -> _Store:
     """One connection of the cache's pool, held by this process for every count.
 
-    Every API request makes one call here; taking a connection from the pool and checking
-    it for stray data each time costs about as much as the call itself. redis-py locks the
-    single connection, so threads share it safely; a forked child builds its own.
+    Every API request makes one call here; looking the cache up, taking a connection from
+    the pool and checking it for stray data each time costs about as much as the call
+    itself. redis-py locks the single connection, so threads share it safely.
     """
-    global _redis_client, _count_script, _redis_pid
-    pool = backend._cache.get_client(write=True).connection_pool
-    client = redis.Redis(connection_pool=pool, single_connection_client=True)
-    _count_script = client.register_script(_COUNT_LUA)
-    _redis_client, _redis_pid = client, os.getpid()
+    global _store
+    backend = caches[settings.RATELIMIT_USE_CACHE]
+    if isinstance(backend, RedisCache):
+        pool = backend._cache.get_client(write=True).connection_pool
+        client = redis.Redis(connection_pool=pool, single_connection_client=True)
+        _store = _Store(backend, client, client.register_script(_COUNT_LUA))
+    else:
+        _store = _Store(backend, None, None)
+    return _store
+
+
+@receiver(setting_changed)
+def _forget_store(setting, **kwargs) -> None:
+    global _store
+    if setting in {"CACHES", "RATELIMIT_USE_CACHE"} and _store is not None:
+        if _store.client is not None:
+            _store.client.close()
+        _store = None
+
+
+def _redis():
+    """(Redis client or None off Redis, cache backend) of the rate-limit store."""
+    store = _current_store()
+    return store.client, store.backend
 
 
 def redis_client():
     """The shared store's Redis client, or None when the cache is not Redis."""
-    return _redis()[0]
+    return _current_store().client
 
 
 def store_key(name: str) -> str:
     """`name` as stored in the rate-limit cache (its key prefix and version applied)."""
-    return caches[settings.RATELIMIT_USE_CACHE].make_key(name)
+    return _current_store().backend.make_key(name)
 
 
 def _redis_count(cache_key: str, window_s: int, *, increment: bool,
                  verify: tuple[str, str | None] | None) -> tuple[int, int]:
     """(count in the current window, seconds until it ends), in one round trip."""
     version_key, expected = verify if verify is not None else (cache_key, None)
-    count, ttl, _ = _count_script(
+    count, ttl, _ = _current_store().script(
         keys=[cache_key, version_key],
         args=[window_s, int(increment), int(verify is not None), expected or ""],
     )
