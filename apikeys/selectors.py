@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models.base import ModelState
 
 from accounts.models import Account, Membership, Role, User
@@ -136,11 +136,10 @@ class _KeyLookup:
 
     def build(self, key_row: "KeyRow") -> ApiKey:
         """Fresh model instances from a row (JSON lists copied, so no two requests share one)."""
-        from django.db import connection
-
         key_values = [list(v) if isinstance(v, list) else v for v in key_row.key_values]
-        api_key = _loaded(ApiKey, connection.alias, self.key_attnames, key_values)
-        account = _loaded(Account, connection.alias, self.account_attnames, key_row.account_values)
+        # `row` reads through the default connection; naming it costs no connection lookup.
+        api_key = _loaded(ApiKey, DEFAULT_DB_ALIAS, self.key_attnames, key_values)
+        account = _loaded(Account, DEFAULT_DB_ALIAS, self.account_attnames, key_row.account_values)
         account.owner_email = key_row.owner_email
         api_key.account = account
         return api_key

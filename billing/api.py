@@ -29,13 +29,12 @@ class AccountOut(serializers.Serializer):
         return "USD"
 
 
-_MONEY = AccountOut._declared_fields["balance"]
-
-
 def _utc_text(value: datetime) -> str:
     """As DRF's DateTimeField renders it here (UTC, DATETIME_FORMAT), without its per-call
     lookup of the active time zone (the API never activates another)."""
-    return value.astimezone(UTC).strftime(api_settings.DATETIME_FORMAT)
+    if value.tzinfo is not UTC:  # the database hands back UTC already
+        value = value.astimezone(UTC)
+    return value.strftime(api_settings.DATETIME_FORMAT)
 
 
 def account_data(account) -> dict:
@@ -49,7 +48,7 @@ def account_data(account) -> dict:
         "id": account.public_id,
         "name": account.name,
         "email": account.owner_email,
-        "balance": _MONEY.to_representation(account.balance),
+        "balance": f"{account.balance:.2f}",  # a MoneyField holds exactly two places
         "currency": "USD",
         "tier": account.tier,
         "premium_until": _utc_text(account.premium_until) if account.premium_until else None,
