@@ -1,10 +1,10 @@
 """Per-key, per-category rate limits on the shared cache (Redis in production).
 
 Fixed windows counted atomically on the shared store, so several web processes share one
-exact count. On Redis one script call does it in one round trip (`SET NX EX` opens the
-window, `INCR` counts, `TTL` gives the reset, and the account's auth version is checked on
-the way, see apikeys.snapshots); on other cache backends (the embedded default's in-process
-cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
+exact count. On Redis one script call does it in one round trip (`INCR` counts, the first
+count of a window sets its expiry, `TTL` gives the reset, and the account's auth version is
+checked on the way, see apikeys.snapshots); on other cache backends (the embedded default's
+in-process cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
 """
 
 import os
@@ -63,8 +63,11 @@ if ARGV[3] == '1' and (version or '') ~= ARGV[4] then
 end
 local count
 if ARGV[2] == '1' then
-  redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
   count = redis.call('INCR', KEYS[1])
+  if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    return {count, tonumber(ARGV[1]), version}
+  end
 else
   count = tonumber(redis.call('GET', KEYS[1]) or '0')
 end
