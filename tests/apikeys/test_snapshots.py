@@ -126,3 +126,13 @@ def test_off_redis_every_request_reads_the_key(account, make_key, api, settings)
     with CaptureQueriesContext(connection) as queries:
         assert client.get("account").status_code == 200
     assert len(queries.captured_queries) == 1
+
+
+@pytest.mark.redis
+def test_writes_read_the_key_from_the_database(on_redis, account, make_key, api):
+    """A write changes the account (an order moves the balance), so it never uses the snapshot."""
+    client = api(make_key(account, scopes=["balance:read", "orders:read"]))
+    _warm(client)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post("orders/calc", {"type": "datacenter", "quantity": 1, "period": 30}).status_code == 200
+    assert any('FROM "apikeys_apikey" k' in q["sql"] for q in queries.captured_queries)
