@@ -5,6 +5,10 @@
 Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL / BENCH_REDIS_URL, defaults in
 bench/common.py) and `wrk` (Debian package). Runs A and B alternately, reports medians,
 the ratio and p99 latency. Target: API ≥ 70 % of bare, p99 < 50 ms at 16 connections.
+
+Also prints the server-side CPU each request cost (gunicorn, PostgreSQL and Redis
+processes, from /proc), and its ratio: on a shared machine that figure moves less than
+requests per second when neighbours take the cores.
 """
 
 import argparse
@@ -23,7 +27,27 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 """
 
 
-def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float]:
+SERVER_PROCESSES = ("gunicorn", "postgres", "redis-server")
+
+
+def server_cpu_seconds() -> float:
+    """CPU seconds used so far by every gunicorn, PostgreSQL and Redis process on the machine."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if any(name in cmdline for name in SERVER_PROCESSES):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[float, float, float]:
+    """(requests per second, p99 ms, server CPU ms per request)."""
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     env = dict(os.environ)
     if key:
@@ -32,14 +56,17 @@ def wrk(url: str, seconds: int, connections: int, key: str | None) -> tuple[floa
             f.write(LUA)
         args += ["-s", script]
         env["BENCH_KEY"] = key
+    cpu_before = server_cpu_seconds()
     out = subprocess.run([*args, url], capture_output=True, text=True, env=env, check=True).stdout
+    cpu = server_cpu_seconds() - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{url}: {non2xx.group(1)} non-2xx responses — is the key's plan limit high enough?")
-    return rps, float(p99.group(1)) * scale
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, float(p99.group(1)) * scale, 1000 * cpu / requests
 
 
 def main() -> None:
@@ -85,11 +112,15 @@ def main() -> None:
         server.terminate()
         server.wait(10)
     ratios = [a[0] / b[0] for a, b in zip(api, bare, strict=True)]
+    cpu_ratios = [b[2] / a[2] for a, b in zip(api, bare, strict=True)]
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  cores: {os.cpu_count()}  gunicorn workers: {args.workers}")
     print(f"runs: {args.runs} x {args.seconds}s alternating, {args.connections} connections (wrk -t2)")
-    print(f"bare view      median rps {median([b[0] for b in bare]):8.0f}  p99 {median([b[1] for b in bare]):6.1f} ms")
-    print(f"GET /account   median rps {median([a[0] for a in api]):8.0f}  p99 {median([a[1] for a in api]):6.1f} ms")
+    for label, runs in (("bare view   ", bare), ("GET /account", api)):
+        print(f"{label}   median rps {median([r[0] for r in runs]):8.0f}  p99 {median([r[1] for r in runs]):6.1f} ms"
+              f"  server CPU {median([r[2] for r in runs]):.3f} ms/request")
     print(f"ratio api/bare median {median(ratios):.2f}  (per run: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"server CPU per request, bare/api median {median(cpu_ratios):.2f}"
+          f"  (per run: {', '.join(f'{r:.2f}' for r in cpu_ratios)})")
 
 
 if __name__ == "__main__":
