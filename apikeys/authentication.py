@@ -54,7 +54,8 @@ def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
 
 
 def find_key(raw_key: str, *, snapshot_ok: bool = False) -> ApiKey | None:
-    """Format and checksum first (no query), then one lookup through the unique hash index.
+    """The key for `raw_key`, or None: format and checksum (no query), then one lookup
+    through the unique hash index.
 
     `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
     apikeys.snapshots), so a key this process has served may come from memory, without a
