@@ -4,6 +4,7 @@ from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from portal.api.envelope import error_json_response
@@ -34,6 +35,7 @@ def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
 
 
+@csrf_exempt  # API clients send no CSRF cookie: an unknown path must stay a JSON 404, not a CSRF 403 page
 def api_not_found(request, *args, **kwargs):
     return error_json_response(404, "Not found.", "not_found")
 

@@ -155,6 +155,18 @@ def test_unknown_paths_are_json_404_never_html(api, key, path):
         assert_error(client.post(path, {"a": 1}), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_paths_answer_writes_with_the_envelope_even_under_csrf_checks(db, method):
+    """A real client has no CSRF cookie; Django's test client skips the check unless asked."""
+    from django.test import Client
+
+    response = getattr(Client(enforce_csrf_checks=True), method)(
+        "/api/v1/no-such-thing", data="{}", content_type="application/json"
+    )
+    assert response.status_code == 404
+    assert response.json()["error_type"] == "not_found"
+
+
 def test_http404_and_not_found_from_views(api, key):
     assert_error(api(key).get("test/raise/not_found"), 404, "not_found")
     assert_error(api(key).get("test/raise/django_404"), 404, "not_found")
