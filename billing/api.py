@@ -42,7 +42,7 @@ def account_data(account) -> dict:
 
     `GET /account` is the API's most frequent call, and a DRF serializer deep-copies every
     declared field for each instance it renders, about a fifth of the request's cost.
-    The same field classes format the values; a test keeps the two outputs identical.
+    Values are formatted as those fields format them here; a test keeps the outputs identical.
     """
     return {
         "id": account.public_id,

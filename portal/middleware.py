@@ -20,10 +20,11 @@ def is_api_path(path: str) -> bool:
 def dashboard_only(middleware_class: type) -> type:
     """The same middleware, passed straight through on API and webhook paths.
 
-    Sessions, CSRF cookies, signed-in users and flash messages belong to the dashboard: an API
-    request authenticates by key and never reads them, and webhooks are signed server-to-server
+    Sessions, signed-in users and flash messages belong to the dashboard: an API request
+    authenticates by key and never reads them, and webhooks are signed server-to-server
     calls. Skipping them there saves a large share of an API request's cost. The subclass
-    keeps Django's checks (admin requires these middleware by class) satisfied.
+    keeps Django's checks (admin requires these middleware by class) satisfied. CSRF stays
+    in place for every path (DRF's views and the webhooks are exempt by decorator).
     """
 
     def __call__(self, request):
@@ -33,13 +34,6 @@ def dashboard_only(middleware_class: type) -> type:
 
     attrs = {"__call__": __call__, "__doc__": f"{middleware_class.__doc__ or ''} (skipped for the API)",
              "__module__": __name__, "__qualname__": middleware_class.__name__}
-    if hasattr(middleware_class, "process_view"):
-        def process_view(self, request, callback, callback_args, callback_kwargs):
-            if is_api_path(request.path_info):
-                return None
-            return middleware_class.process_view(self, request, callback, callback_args, callback_kwargs)
-
-        attrs["process_view"] = process_view
     return type(middleware_class.__name__, (middleware_class,), attrs)
 
 
