@@ -1,3 +1,6 @@
+import json
+
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -10,6 +13,7 @@ class ApiResponse(Response):
     def __init__(self, data=None, *, meta: dict | None = None, status: int = 200, headers=None):
         super().__init__(data=data, status=status, headers=headers)
         self.envelope_meta = meta or {}
+        self.charset = EnvelopeRenderer.charset  # known: spares Django parsing it from Content-Type
 
 
 class EnvelopeRenderer(JSONRenderer):
@@ -18,7 +22,16 @@ class EnvelopeRenderer(JSONRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        response = (renderer_context or {}).get("response")
+        renderer_context = renderer_context or {}
+        response = renderer_context.get("response")
         if response is not None and not getattr(response, "is_envelope", False):
             data = envelope(data, meta=getattr(response, "envelope_meta", None))
+        if data is not None and accepted_media_type in (None, self.media_type) and "indent" not in renderer_context:
+            # What JSONRenderer.render produces for a request that asked for no indent,
+            # without parsing the media type's parameters on every response.
+            text = json.dumps(
+                data, cls=self.encoder_class, ensure_ascii=self.ensure_ascii, allow_nan=not self.strict,
+                separators=SHORT_SEPARATORS if self.compact else LONG_SEPARATORS,
+            )
+            return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
         return super().render(data, accepted_media_type, renderer_context)
