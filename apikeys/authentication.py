@@ -84,9 +84,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if api_key is not None and _ip_allowed(api_key, ip):
             request._request.account = api_key.account
             request._request.api_key = api_key
-            last_used_at = api_key.last_used_at
-            apikey_touch(api_key)
-            if api_key.last_used_at != last_used_at:
+            if apikey_touch(api_key):
                 snapshots.note_use(api_key)
             return ApiKeyPrincipal(api_key), api_key
         over = auth_failures_exceeded(request, ip)

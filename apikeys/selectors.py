@@ -86,6 +86,7 @@ class _KeyLookup:
         self.account_fields = Account._meta.concrete_fields
         self.key_attnames = [f.attname for f in self.key_fields]
         self.account_attnames = [f.attname for f in self.account_fields]
+        self.last_used_index = self.key_attnames.index("last_used_at")
         m, u = Membership._meta, User._meta
         n = {  # quoted table and column names, all from model metadata
             "key": q(ApiKey._meta.db_table), "key_account": q(ApiKey._meta.get_field("account").column),

@@ -129,8 +129,8 @@ def apikey_revoke(
     return api_key
 
 
-def apikey_touch(api_key: ApiKey) -> None:
-    """Records use at most once a minute per key.
+def apikey_touch(api_key: ApiKey) -> bool:
+    """Records use at most once a minute per key; True when it did.
 
     Nothing is written while the stored time is under a minute old (the common case costs no
     query at all); otherwise one conditional UPDATE, so concurrent processes write it once.
@@ -138,8 +138,9 @@ def apikey_touch(api_key: ApiKey) -> None:
     now = timezone.now()
     stale_before = now - LAST_USED_RESOLUTION
     if api_key.last_used_at is not None and api_key.last_used_at > stale_before:
-        return
+        return False
     ApiKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale_before)
     ).update(last_used_at=now)
     api_key.last_used_at = now
+    return True

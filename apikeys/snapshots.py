@@ -30,7 +30,7 @@ from django.db.models.signals import post_delete, post_save
 
 from accounts.models import Account, Membership, User
 from apikeys.models import ApiKey
-from apikeys.selectors import KeyRow, key_lookup
+from apikeys.selectors import KeyRow, apikey_by_hash, key_lookup
 from portal.api.ratelimit import redis_client, store_key
 
 logger = logging.getLogger(__name__)
@@ -85,10 +85,9 @@ def snapshotted_key(key_hash: str):
 def load_key(key_hash: str):
     """The key with this hash and its account from the database, or None; remembered as a
     snapshot when Redis can confirm it later."""
-    lookup = key_lookup()
     if not enabled():
-        key_row = lookup.row(key_hash)
-        return lookup.build(key_row) if key_row is not None else None
+        return apikey_by_hash(key_hash)
+    lookup = key_lookup()
     account_id = _account_of_key.get(key_hash)
     version = _read_version(account_id) if account_id is not None else None
     key_row = lookup.row(key_hash)  # read after the version: a later change moves it again
@@ -116,16 +115,7 @@ def note_use(api_key) -> None:
     """Keeps the snapshot's `last_used_at` in step with the once-a-minute touch."""
     snapshot = _snapshots.get(getattr(api_key, "snapshot_hash", None) or api_key.key_hash)
     if snapshot is not None:
-        snapshot.row.key_values[_last_used_index()] = api_key.last_used_at
-
-
-_LAST_USED: list[int] = []
-
-
-def _last_used_index() -> int:
-    if not _LAST_USED:
-        _LAST_USED.append(key_lookup().key_attnames.index("last_used_at"))
-    return _LAST_USED[0]
+        snapshot.row.key_values[key_lookup().last_used_index] = api_key.last_used_at
 
 
 def _move_version(account_id: int) -> None:

@@ -8,6 +8,7 @@ HTTP method) and use `self.account` for every query, so tenant scoping cannot be
 
 from rest_framework.views import APIView
 
+from apikeys import snapshots
 from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge
 from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
 
@@ -85,8 +86,6 @@ class PortalAPIView(APIView):
         try:
             self._admit(request, confirm=True)
         except VersionMismatch:  # the key or its account changed since this process read it
-            from apikeys import snapshots
-
             snapshots.forget(request.auth.snapshot_hash)
             request._authenticate()  # from the database now; may be a 401
             self._admit(request, confirm=False)
@@ -98,8 +97,6 @@ class PortalAPIView(APIView):
         category = self._for_method(self.rate_category, method) or "general"
         quota = {"api_key_id": api_key.pk, "tier": api_key.account.tier, "category": category}
         if confirm and hasattr(api_key, "snapshot_version"):
-            from apikeys import snapshots
-
             quota["verify"] = (snapshots.version_key(api_key.account_id), api_key.snapshot_version)
         scope = self._for_method(self.required_scope, method)
         refusal = None
