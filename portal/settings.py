@@ -116,12 +116,17 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # --- Cache, rate limits, Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            # One immediate retry on a dropped connection (Redis restarted, an idle timeout
+            # on the way): redis-py reconnects instead of failing that request with a 503.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2,
+                        "retry_on_error": [RedisConnectionError]},
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -154,13 +154,32 @@ def store_key(name: str) -> str:
     return _current_store().backend.make_key(name)
 
 
+def _run_count_script(store: _Store, keys: tuple, args: tuple):
+    """The count script's reply, sent straight on the held connection.
+
+    redis-py's script, command and retry layers cost an API request about as much Python
+    as the rest of its rate limiting; this is the same EVALSHA without them, under the
+    client's connection lock. Anything unusual (the server lost the script, a dropped
+    connection) drops the connection and goes through `Script.__call__`, which reconnects,
+    loads the script and retries as redis-py always does.
+    """
+    client = store.client
+    conn = client.connection
+    with client.single_connection_lock:
+        try:
+            conn.send_packed_command(conn.pack_command("EVALSHA", store.script.sha, len(keys), *keys, *args))
+            return conn.read_response()
+        except Exception:  # noqa: BLE001 - retried below through redis-py's own path
+            conn.disconnect()
+    return store.script(keys=list(keys), args=list(args))
+
+
 def _redis_count(cache_key: str, window_s: int, *, increment: bool,
                  verify: tuple[str, str | None] | None) -> tuple[int, int]:
     """(count in the current window, seconds until it ends), in one round trip."""
     version_key, expected = verify if verify is not None else (cache_key, None)
-    count, ttl, _ = _current_store().script(
-        keys=[cache_key, version_key],
-        args=[window_s, int(increment), int(verify is not None), expected or ""],
+    count, ttl, _ = _run_count_script(
+        _current_store(), (cache_key, version_key), (window_s, int(increment), int(verify is not None), expected or "")
     )
     if count == -1:
         raise VersionMismatch

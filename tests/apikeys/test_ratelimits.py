@@ -1,10 +1,14 @@
 """Rate limits are counted per API key, with the limits of the account's tier (SPEC §3)."""
 
+import socket
 from datetime import timedelta
 
+import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apikeys import keyformat
+from portal.api.ratelimit import redis_client
 
 
 def test_free_account_gets_the_free_general_limit(account, make_key, api):
@@ -75,3 +79,30 @@ def test_refusals_carry_the_rate_limit_headers_too(account, make_key, api, setti
     bad.get("account"), bad.get("account")
     over = bad.get("account")
     assert over.status_code == 429 and over["X-RateLimit-Remaining"] == "0" and int(over["Retry-After"]) >= 1
+
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="the count script runs on Redis only")
+
+
+@needs_redis
+def test_counting_survives_redis_losing_the_count_script(account, make_key, api):
+    """A restarted or flushed Redis no longer knows the script: the count loads it again."""
+    client = api(make_key(account, scopes=["balance:read"]))
+    assert client.get("account")["X-RateLimit-Remaining"] == "59"
+    redis_client().script_flush()
+    response = client.get("account")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Remaining"] == "58"
+
+
+@needs_redis
+def test_counting_survives_a_dropped_redis_connection(account, make_key, api):
+    """The held connection dropped under the process (Redis restarted, an idle timeout):
+    the next request reconnects and counts exactly once."""
+    client = api(make_key(account, scopes=["balance:read"]))
+    assert client.get("account")["X-RateLimit-Remaining"] == "59"
+    redis_client().connection._sock.shutdown(socket.SHUT_RDWR)
+    response = client.get("account")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Remaining"] == "58"
+    assert client.get("account")["X-RateLimit-Remaining"] == "57"
