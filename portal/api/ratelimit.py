@@ -19,6 +19,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django_ratelimit.core import get_usage
+from redis.exceptions import NoScriptError
 
 from portal.api.errors import RateLimited
 
@@ -159,9 +160,11 @@ def _run_count_script(store: _Store, keys: tuple, args: tuple):
 
     redis-py's script, command and retry layers cost an API request about as much Python
     as the rest of its rate limiting; this is the same EVALSHA without them, under the
-    client's connection lock. Anything unusual (the server lost the script, a dropped
-    connection) drops the connection and goes through `Script.__call__`, which reconnects,
-    loads the script and retries as redis-py always does.
+    client's connection lock. Two failures are retried through `Script.__call__`, which
+    reconnects and loads the script: the server no longer knows the script (restarted,
+    `SCRIPT FLUSH`: nothing ran), and a dropped connection (retried once, as the cache's
+    `retry_on_error` does). Anything else, a timeout included, propagates; redis-py has
+    already dropped the connection then, so no late reply is read by the next command.
     """
     client = store.client
     conn = client.connection
@@ -169,7 +172,9 @@ def _run_count_script(store: _Store, keys: tuple, args: tuple):
         try:
             conn.send_packed_command(conn.pack_command("EVALSHA", store.script.sha, len(keys), *keys, *args))
             return conn.read_response()
-        except Exception:  # noqa: BLE001 - retried below through redis-py's own path
+        except NoScriptError:
+            pass
+        except redis.ConnectionError:
             conn.disconnect()
     return store.script(keys=list(keys), args=list(args))
 
