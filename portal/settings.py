@@ -116,7 +116,9 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # --- Cache, rate limits, Celery -------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
 
     CACHES = {
         "default": {
@@ -125,8 +127,9 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
             # One immediate retry on a dropped connection (Redis restarted, an idle timeout
             # on the way): redis-py reconnects instead of failing that request with a 503.
+            # Only then: a timed-out command may have run, and a retry could count it twice.
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2,
-                        "retry_on_error": [RedisConnectionError]},
+                        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))},
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -158,24 +158,27 @@ def store_key(name: str) -> str:
 def _run_count_script(store: _Store, keys: tuple, args: tuple):
     """The count script's reply, sent straight on the held connection.
 
-    redis-py's script, command and retry layers cost an API request about as much Python
-    as the rest of its rate limiting; this is the same EVALSHA without them, under the
-    client's connection lock. Two failures are retried through `Script.__call__`, which
-    reconnects and loads the script: the server no longer knows the script (restarted,
-    `SCRIPT FLUSH`: nothing ran), and a dropped connection (retried once, as the cache's
-    `retry_on_error` does). Anything else, a timeout included, propagates; redis-py has
-    already dropped the connection then, so no late reply is read by the next command.
+    redis-py's script and command layers cost an API request about as much Python as the
+    rest of its rate limiting; this is the same EVALSHA without them, under the client's
+    connection lock and through the connection's own retry policy (the cache's `retry`
+    in settings: a dropped connection reconnects and is retried once). When the server
+    no longer knows the script (restarted, `SCRIPT FLUSH`: nothing ran), `Script.__call__`
+    loads it and runs it. Anything else, a timeout included, propagates; redis-py has
+    dropped the connection then, so no late reply is read by the next command.
     """
     client = store.client
     conn = client.connection
+    command = conn.pack_command("EVALSHA", store.script.sha, len(keys), *keys, *args)
+
+    def send_and_read():
+        conn.send_packed_command(command)
+        return conn.read_response()
+
     with client.single_connection_lock:
         try:
-            conn.send_packed_command(conn.pack_command("EVALSHA", store.script.sha, len(keys), *keys, *args))
-            return conn.read_response()
+            return conn.retry.call_with_retry(send_and_read, lambda _error: conn.disconnect())
         except NoScriptError:
             pass
-        except redis.ConnectionError:
-            conn.disconnect()
     return store.script(keys=list(keys), args=list(args))
 
 
