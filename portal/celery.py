@@ -3,9 +3,27 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(task=None, **kwargs) -> None:
+    """Around each task, Django's own connection policy, as for a web request: a connection is
+    kept for `CONN_MAX_AGE` seconds and dropped once it is broken or too old.
+
+    Celery's Django fix-up would otherwise close it around every task (settings turn that off
+    with CELERY_DB_REUSE_MAX), and a new PostgreSQL session per task (a forked backend, SCRAM
+    authentication) cost a provisioning task more CPU than its queries. Eager tasks run inside
+    the caller's request and transaction, which is not the place to close anything."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
