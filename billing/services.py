@@ -33,6 +33,7 @@ from billing.models import (
     Plan,
 )
 from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
+from portal.db import insert_unless_conflict
 from portal.money import money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
@@ -69,39 +70,36 @@ def ledger_post(
     amount = to_money(amount)
     if amount == 0:
         raise ValueError("a ledger entry moves a non-zero amount")
-    with transaction.atomic():
+    # No savepoint of its own inside a caller's transaction: a refusal is raised after the
+    # block, which wrote nothing, and a database error fails the caller's transaction as a
+    # whole. Placement would otherwise pay two more round trips for every charge.
+    with transaction.atomic(savepoint=False):
         locked = account_lock(account.pk)
         new_balance = locked.balance + amount
-        if new_balance < 0:
-            # A replay of a posted event is a duplicate, whatever the balance is now.
-            if LedgerEntry.objects.filter(reference=reference).exists():
-                if allow_duplicate:
-                    return None
-                raise DuplicateReference()
+        entry = LedgerEntry(
+            account=locked, type=type, amount=amount, balance_after=new_balance, reference=reference,
+            description=description[:255], created_by=created_by,
+        )
+        # A debit that would overdraw is refused, unless it is a replay of a posted event,
+        # which is a duplicate whatever the balance is now.
+        posted = new_balance >= 0 and insert_unless_conflict(entry)
+        if posted:
+            Account.objects.filter(pk=locked.pk).update(balance=new_balance)
+            account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
+        else:
+            # Not inserted: the reference is posted already, by now or earlier (the unique
+            # index waited for a concurrent transaction), or the balance is too low.
+            duplicate = LedgerEntry.objects.filter(reference=reference).exists()
+            if not duplicate and new_balance >= 0:
+                raise IntegrityError(f"ledger entry {entry.public_id} conflicts with another one")
+    if not posted:
+        if not duplicate:
             raise InsufficientFunds(
                 f"Your balance is {locked.balance:.2f} USD, lower than the {-amount:.2f} USD needed."
             )
-        try:
-            with transaction.atomic():
-                entry = LedgerEntry.objects.create(
-                    account=locked,
-                    type=type,
-                    amount=amount,
-                    balance_after=new_balance,
-                    reference=reference,
-                    description=description[:255],
-                    created_by=created_by,
-                )
-        except IntegrityError:
-            # The reference is posted already, by now or earlier (the unique index waited
-            # for a concurrent transaction). Anything else is a real error.
-            if not LedgerEntry.objects.filter(reference=reference).exists():
-                raise
-            if allow_duplicate:
-                return None
-            raise DuplicateReference() from None
-        Account.objects.filter(pk=locked.pk).update(balance=new_balance)
-        account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
+        if allow_duplicate:
+            return None
+        raise DuplicateReference()
     account.balance = new_balance
     return entry
 

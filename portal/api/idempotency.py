@@ -12,7 +12,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from portal.api.errors import Conflict, DomainValidationError, PortalError
 from portal.api.exceptions import envelope_exception_handler
 from portal.api.renderers import ApiResponse
+from portal.db import insert_unless_conflict
 from portal.models import IdempotencyRecord
 
 NOT_STORED = {429, 500, 503}
@@ -61,23 +62,26 @@ def _claim(*, account, key: str, request_hash: str, now) -> tuple[IdempotencyRec
     A concurrent request with the same key waits on the unique index until the first one
     commits. An expired record of the key is replaced here (the beat purges them hourly,
     so this is rare and costs nothing on the common path)."""
-    fields = {
-        "account": account, "key": key, "request_hash": request_hash,
-        "expires_at": now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
-    }
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(**fields), True
-    except IntegrityError:
-        record = IdempotencyRecord.objects.get(account=account, key=key)
+
+    def insert() -> IdempotencyRecord | None:
+        record = IdempotencyRecord(
+            account=account, key=key, request_hash=request_hash,
+            expires_at=now + timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS),
+        )
+        return record if insert_unless_conflict(record) else None
+
+    record = insert()
+    if record is not None:
+        return record, True
+    record = IdempotencyRecord.objects.get(account=account, key=key)
     if record.expires_at > now:
         return record, False
     record.delete()
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(**fields), True
-    except IntegrityError:  # another request replaced it first
-        return IdempotencyRecord.objects.get(account=account, key=key), False
+    replacement = insert()
+    if replacement is not None:
+        return replacement, True
+    # another request replaced it first
+    return IdempotencyRecord.objects.get(account=account, key=key), False
 
 
 def idempotent(view_method):

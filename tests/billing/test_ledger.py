@@ -56,6 +56,21 @@ def test_a_replayed_charge_is_a_duplicate_even_when_the_balance_no_longer_covers
     assert account.balance == Decimal("2.00") and LedgerEntry.objects.filter(reference="order:x:charge").count() == 1
 
 
+def test_a_refusal_inside_a_callers_transaction_leaves_that_transaction_usable(account):
+    """Callers catch InsufficientFunds and DuplicateReference inside their own transaction
+    (the Idempotency-Key record stores the 402): the refused post must not spoil it."""
+    fund(account, "3.00", reference="fund")
+    with transaction.atomic():
+        with pytest.raises(InsufficientFunds):
+            ledger_post(account=account, type="charge", amount=Decimal("-4"), reference="too-much", description="x")
+        with pytest.raises(DuplicateReference):
+            fund(account, "3.00", reference="fund")
+        ledger_post(account=account, type="charge", amount=Decimal("-2"), reference="fits", description="x")
+    account.refresh_from_db()
+    assert account.balance == Decimal("1.00")
+    assert sorted(LedgerEntry.objects.values_list("reference", flat=True)) == ["fits", "fund"]
+
+
 def test_amounts_are_rounded_half_up_to_the_cent_once(account):
     entry = fund(account, "1.005", reference="round")
     assert entry.amount == Decimal("1.01")
