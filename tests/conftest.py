@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import subprocess
 
 import pytest
 from django.apps import apps as django_apps
@@ -165,3 +166,16 @@ class ApiClient:
 def api():
     """api(key) → ApiClient."""
     return ApiClient
+
+
+def stop_processes(procs, timeout: float = 15) -> None:
+    """Terminates servers a test started, killing those that do not stop within `timeout`."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+

@@ -20,6 +20,7 @@ from django.db import connection
 from orders.models import Order, OrderStatus
 from orders.services import order_place
 from portal.celery import app as celery_app
+from tests.conftest import stop_processes
 from tests.orders.conftest import add_stock, ensure_catalogue, fund
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,17 +60,16 @@ def worker_factory(transactional_db):
 
     def start(conn_max_age: str) -> str:
         name = f"test-worker-{uuid.uuid4().hex[:8]}"
-        started.append(_start_worker(name, conn_max_age))
+        started.append((_start_worker(name, conn_max_age), name))
         return name
 
     yield start
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_processes([proc for proc, _ in started], timeout=20)
+    # Its PostgreSQL session ends a moment after the worker: wait, or dropping the test
+    # database at the end of the run finds it still in use.
+    deadline = time.time() + 10
+    while any(_worker_sessions(name) for _, name in started) and time.time() < deadline:
+        time.sleep(0.1)
 
 
 def _place_and_wait(account, count: int, timeout: float = 60) -> None:

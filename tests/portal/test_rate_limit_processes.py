@@ -22,6 +22,7 @@ from django.db import connection
 
 from billing.models import Plan
 from billing.selectors import forget_plan_limits
+from tests.conftest import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 40
@@ -91,13 +92,7 @@ def two_servers(transactional_db):
             _wait_ready(base, proc)
         yield bases
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, timeout=10)
 
 
 def test_limit_is_exact_across_two_processes(two_servers, account, make_key):
