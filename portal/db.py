@@ -1,6 +1,6 @@
 """Database functions the ORM lacks, written once per backend."""
 
-from django.db import router
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import CharField, Func, Model
 from django.db.models.constants import OnConflict
 
@@ -36,12 +36,20 @@ def insert_unless_conflict(instance: Model) -> bool:
     IntegrityError instead needs a savepoint around the INSERT, two more round trips.
     Like a concurrent INSERT, it waits for a transaction holding the same unique values to
     end. Signals are not sent; the models inserted this way have no receivers."""
+    using = router.db_for_write(type(instance), instance=instance)
+    if not connections[using].features.can_return_columns_from_insert:
+        # SQLite before 3.35: no RETURNING, and an ignored row would leave a stale rowid.
+        try:
+            with transaction.atomic(using=using):
+                instance.save(force_insert=True, using=using)
+        except IntegrityError:
+            return False
+        return True
     meta = instance._meta
     fields = [f for f in meta.local_concrete_fields if not f.generated]
     if instance.pk is None:
         fields = [f for f in fields if f is not meta.auto_field]
     returning = meta.db_returning_fields
-    using = router.db_for_write(type(instance), instance=instance)
     rows = type(instance)._base_manager._insert(
         [instance], fields=fields, returning_fields=returning, using=using, on_conflict=OnConflict.IGNORE,
     )
