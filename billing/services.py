@@ -82,7 +82,8 @@ def ledger_post(
         )
         # A debit that would overdraw is refused, unless it is a replay of a posted event,
         # which is a duplicate whatever the balance is now.
-        posted = new_balance >= 0 and insert_unless_conflict(entry)
+        covered = new_balance >= 0
+        posted = covered and insert_unless_conflict(entry)
         if posted:
             Account.objects.filter(pk=locked.pk).update(balance=new_balance)
             account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
@@ -90,7 +91,7 @@ def ledger_post(
             # Not inserted: the reference is posted already, by now or earlier (the unique
             # index waited for a concurrent transaction), or the balance is too low.
             duplicate = LedgerEntry.objects.filter(reference=reference).exists()
-            if not duplicate and new_balance >= 0:
+            if not duplicate and covered:
                 raise IntegrityError(f"ledger entry {entry.public_id} conflicts with another one")
     if not posted:
         if not duplicate:

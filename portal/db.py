@@ -35,7 +35,8 @@ def insert_unless_conflict(instance: Model) -> bool:
     This is `save()` for rows whose duplicates are expected on the hot path: catching the
     IntegrityError instead needs a savepoint around the INSERT, two more round trips.
     Like a concurrent INSERT, it waits for a transaction holding the same unique values to
-    end. Signals are not sent; the models inserted this way have no receivers."""
+    end. No signals are sent (only the fallback for databases without RETURNING saves);
+    the models inserted this way have no receivers."""
     using = router.db_for_write(type(instance), instance=instance)
     if not connections[using].features.can_return_columns_from_insert:
         # SQLite before 3.35: no RETURNING, and an ignored row would leave a stale rowid.
