@@ -37,6 +37,24 @@ def _isolation(settings):
     cache.clear()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and before it is dropped, no session left on it.
+
+    Servers and workers a test started (gunicorn, Celery) hold PostgreSQL sessions that end
+    a moment after their processes; dropping the database while one lingers fails."""
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 SEED_MIGRATIONS = ("orders.migrations.0002_default_catalogue", "billing.migrations.0004_default_plans")
 
 
@@ -178,4 +196,3 @@ def stop_processes(procs, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-

@@ -60,16 +60,11 @@ def worker_factory(transactional_db):
 
     def start(conn_max_age: str) -> str:
         name = f"test-worker-{uuid.uuid4().hex[:8]}"
-        started.append((_start_worker(name, conn_max_age), name))
+        started.append(_start_worker(name, conn_max_age))
         return name
 
     yield start
-    stop_processes([proc for proc, _ in started], timeout=20)
-    # Its PostgreSQL session ends a moment after the worker: wait, or dropping the test
-    # database at the end of the run finds it still in use.
-    deadline = time.time() + 10
-    while any(_worker_sessions(name) for _, name in started) and time.time() < deadline:
-        time.sleep(0.1)
+    stop_processes(started, timeout=20)
 
 
 def _place_and_wait(account, count: int, timeout: float = 60) -> None:
