@@ -53,16 +53,19 @@ def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in api_key.ip_allowlist)
 
 
-def find_key(raw_key: str, *, snapshot_ok: bool = False) -> ApiKey | None:
+def find_key(raw_key: str, *, snapshot_ok: bool = False, snapshot_only: bool = False) -> ApiKey | None:
     """The key for `raw_key`, or None: format and checksum (no query), then one lookup
     through the unique hash index.
 
     `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
     apikeys.snapshots), so a key this process has served may come from memory, without a
     query. Only well-formed keys are ever snapshotted, so that lookup comes first.
+    `snapshot_only`: only from memory (None when this process holds no young snapshot).
     """
     key_hash = keyformat.digest(raw_key)
-    api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok else None
+    api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok or snapshot_only else None
+    if api_key is None and snapshot_only:
+        return None
     if api_key is None:
         if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
             return None
@@ -72,21 +75,33 @@ def find_key(raw_key: str, *, snapshot_ok: bool = False) -> ApiKey | None:
     return api_key
 
 
+def key_of_request(request, *, snapshot_ok: bool, snapshot_only: bool = False) -> ApiKey | None:
+    """The request's valid key, allowed from the caller's address, or None (nothing counted).
+
+    Sets `request.account` and `request.api_key` on the Django request and records the use.
+    `snapshot_ok` and `snapshot_only` as for `find_key`.
+    """
+    api_key = find_key(presented_key(request), snapshot_ok=snapshot_ok, snapshot_only=snapshot_only)
+    if api_key is None or not _ip_allowed(api_key, client_ip(request)):
+        return None
+    request.account = api_key.account
+    request.api_key = api_key
+    if apikey_touch(api_key):
+        snapshots.note_use(api_key)
+    return api_key
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        ip = client_ip(request)
         view = (request.parser_context or {}).get("view")
         # Reads may use this process's snapshot (the view confirms it); writes read the
         # database: they change the account often (every order), which would only make the
         # snapshot stale, and they read the database anyway.
         snapshot_ok = request.method in SAFE_METHODS and getattr(view, "confirms_key_snapshots", False)
-        api_key = find_key(presented_key(request), snapshot_ok=snapshot_ok)
-        if api_key is not None and _ip_allowed(api_key, ip):
-            request._request.account = api_key.account
-            request._request.api_key = api_key
-            if apikey_touch(api_key):
-                snapshots.note_use(api_key)
+        api_key = key_of_request(request._request, snapshot_ok=snapshot_ok)
+        if api_key is not None:
             return ApiKeyPrincipal(api_key), api_key
+        ip = client_ip(request)
         over = auth_failures_exceeded(request, ip)
         if over is not None:
             raise RateLimited(over.retry_after, "Too many failed authentication attempts from this address.")

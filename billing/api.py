@@ -63,6 +63,9 @@ class AccountView(PortalAPIView):
     def get(self, request):
         return ApiResponse(account_data(self.account))
 
+    def direct_payload(self, account) -> dict:
+        return account_data(account)
+
 
 class TransactionOut(serializers.Serializer):
     id = serializers.CharField(source="public_id")

@@ -27,11 +27,15 @@ class EnvelopeRenderer(JSONRenderer):
         if response is not None and not getattr(response, "is_envelope", False):
             data = envelope(data, meta=getattr(response, "envelope_meta", None))
         if data is not None and accepted_media_type in (None, self.media_type) and "indent" not in renderer_context:
-            # What JSONRenderer.render produces for a request that asked for no indent,
-            # without parsing the media type's parameters on every response.
-            text = json.dumps(
-                data, cls=self.encoder_class, ensure_ascii=self.ensure_ascii, allow_nan=not self.strict,
-                separators=SHORT_SEPARATORS if self.compact else LONG_SEPARATORS,
-            )
-            return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+            return self.render_plain(data)
         return super().render(data, accepted_media_type, renderer_context)
+
+    @classmethod
+    def render_plain(cls, data) -> bytes:
+        """What JSONRenderer.render produces for a request that asked for no indent, without
+        parsing the media type's parameters on every response."""
+        text = json.dumps(
+            data, cls=cls.encoder_class, ensure_ascii=cls.ensure_ascii, allow_nan=not cls.strict,
+            separators=SHORT_SEPARATORS if cls.compact else LONG_SEPARATORS,
+        )
+        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()

@@ -4,13 +4,21 @@ It resolves the tenant from the key, refuses suspended accounts, checks the endp
 scope, counts the request against its rate category, and adds the `X-RateLimit-*`
 headers. Subclasses declare `required_scope` and `rate_category` (a string, or a dict by
 HTTP method) and use `self.account` for every query, so tenant scoping cannot be forgotten.
+A GET answered from the key's account alone may also define `direct_payload(account)`: its
+common case is then answered without DRF's machinery, with the same checks (see
+`_answer_directly`).
 """
 
+from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from apikeys import snapshots
-from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge
+from apikeys.authentication import key_of_request
+from portal.api.envelope import envelope
+from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
+from portal.api.negotiation import wants_the_envelope
 from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
+from portal.api.renderers import EnvelopeRenderer
 
 
 def _body_length(request) -> int:
@@ -33,6 +41,9 @@ class PortalAPIView(APIView):
     # The key may come from this process's snapshot: `initial` confirms its version in the
     # rate-limit round trip and re-reads the key from the database when it moved.
     confirms_key_snapshots = True
+    # A GET whose payload comes from the key's account alone may define
+    # `direct_payload(self, account)`; see `_answer_directly`.
+    direct_payload = None
 
     # DRF builds these per request; none holds per-request state, so each view class (and
     # as_view() override) shares one set: a measurable share of a small request's cost.
@@ -79,6 +90,46 @@ class PortalAPIView(APIView):
     def api_key(self):
         return self.request.auth
 
+    def dispatch(self, request, *args, **kwargs):
+        if self.direct_payload is not None and request.method == "GET" and not args and not kwargs:
+            response = self._answer_directly(request)
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def _answer_directly(self, request) -> HttpResponse | None:
+        """The common case of a `direct_payload` GET, answered without DRF's request and
+        response machinery, which costs this frequent call about a fifth of its CPU under
+        load (bench/RESULTS.md).
+
+        The common case: a key this process holds a snapshot of, no format asked for,
+        nothing refused. The checks, the count (with the snapshot's confirmation, in the same
+        round trip), the bytes and the headers are DRF's path's. Anything else returns None
+        having counted nothing, and DRF's path answers it; a 429 counted here is raised
+        there, not counted twice.
+        """
+        if not self.confirms_key_snapshots or not wants_the_envelope(request.META):
+            return None
+        api_key = key_of_request(request, snapshot_ok=True, snapshot_only=True)
+        if api_key is None or self._refusal(api_key, "GET") is not None:
+            return None
+        try:
+            usage = consume_key_quota(request, **self._quota(api_key, "GET", confirm=True))
+        except VersionMismatch:  # the key or its account changed: DRF's path reads it afresh
+            snapshots.forget(api_key.snapshot_hash)
+            return None
+        except RateLimited as exc:
+            request.counted_rate_limited = exc
+            return None
+        renderer = EnvelopeRenderer
+        response = HttpResponse(
+            renderer.render_plain(envelope(self.direct_payload(api_key.account))),
+            content_type=f"{renderer.media_type}; charset={renderer.charset}", charset=renderer.charset,
+        )
+        for header, value in (*self.default_response_headers.items(), *usage.headers().items()):
+            response[header] = value
+        return response
+
     def initial(self, request, *args, **kwargs):
         if self.max_body_bytes is not None and _body_length(request) > self.max_body_bytes:
             raise PayloadTooLarge(f"The request body is over this endpoint's limit of {self.max_body_bytes} bytes.")
@@ -92,22 +143,34 @@ class PortalAPIView(APIView):
 
     def _admit(self, request, *, confirm: bool) -> None:
         """Suspension and scope refusals (not counted), else one request counted."""
+        counted = request._request.__dict__.pop("counted_rate_limited", None)
+        if counted is not None:  # `_answer_directly` counted this request already
+            raise counted
         api_key = request.auth
         method = request.method.upper()
-        category = self._for_method(self.rate_category, method) or "general"
-        quota = {"api_key_id": api_key.pk, "tier": api_key.account.tier, "category": category}
-        if confirm and hasattr(api_key, "snapshot_version"):
-            quota["verify"] = (snapshots.version_key(api_key.account_id), api_key.snapshot_version)
-        scope = self._for_method(self.required_scope, method)
-        refusal = None
-        if not api_key.account.is_active:
-            refusal = AccountInactive()
-        elif scope and scope not in api_key.scopes:
-            refusal = InsufficientScope(scope)
+        quota = self._quota(api_key, method, confirm=confirm)
+        refusal = self._refusal(api_key, method)
         if refusal is not None:  # not counted, but it carries the X-RateLimit-* headers too
             peek_key_quota(request, **quota)
             raise refusal
         consume_key_quota(request, **quota)
+
+    def _quota(self, api_key, method: str, *, confirm: bool) -> dict:
+        """The key's counter for this method; with `confirm`, the snapshot's version to check."""
+        category = self._for_method(self.rate_category, method) or "general"
+        quota = {"api_key_id": api_key.pk, "tier": api_key.account.tier, "category": category}
+        if confirm and hasattr(api_key, "snapshot_version"):
+            quota["verify"] = (snapshots.version_key(api_key.account_id), api_key.snapshot_version)
+        return quota
+
+    def _refusal(self, api_key, method: str):
+        """The refusal this key gets for this method (suspended account, missing scope), or None."""
+        scope = self._for_method(self.required_scope, method)
+        if not api_key.account.is_active:
+            return AccountInactive()
+        if scope and scope not in api_key.scopes:
+            return InsufficientScope(scope)
+        return None
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
