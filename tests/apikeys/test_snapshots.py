@@ -20,6 +20,7 @@ from accounts.services import account_set_active
 from apikeys import snapshots
 from apikeys.models import ApiKey
 from apikeys.services import apikey_revoke
+from portal.api.ratelimit import redis_client, store_key
 from tests.billing.conftest import fund
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,10 +163,7 @@ def test_the_direct_answer_is_drfs_answer_byte_for_byte(on_redis, account, make_
 
 
 @pytest.mark.redis
-def test_a_429_reached_on_the_direct_path_is_counted_once(on_redis, settings, account, make_key, api):
-    from apikeys.models import ApiKey
-    from portal.api.ratelimit import redis_client, store_key
-
+def test_a_429_reached_on_the_direct_path_is_counted_once(on_redis, account, make_key, api):
     client = api(make_key(account, scopes=["balance:read"]))
     for _ in range(60):  # free plan: 60 general requests a minute
         assert client.get("account").status_code == 200
