@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     args = parser.parse_args()
 
     env = bench_env(ROOT_URLCONF="bench.urls")
@@ -99,7 +100,7 @@ def main() -> None:
     key = manage(env, "createapikey", "--email", email, "--scopes", "balance:read", "--name", "bench").strip().splitlines()[-1]
 
     port = free_port()
-    server = start_gunicorn(env, port, workers=args.workers)
+    server = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
     base = f"http://127.0.0.1:{port}"
     try:
         wrk(f"{base}/bench/bare", 2, args.connections, None)  # warm-up
@@ -113,7 +114,8 @@ def main() -> None:
         server.wait(10)
     ratios = [a[0] / b[0] for a, b in zip(api, bare, strict=True)]
     cpu_ratios = [b[2] / a[2] for a, b in zip(api, bare, strict=True)]
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  cores: {os.cpu_count()}  gunicorn workers: {args.workers}")
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  cores: {os.cpu_count()}  gunicorn workers: {args.workers}"
+          f"  threads: {args.threads}")
     print(f"runs: {args.runs} x {args.seconds}s alternating, {args.connections} connections (wrk -t2)")
     for label, runs in (("bare view   ", bare), ("GET /account", api)):
         print(f"{label}   median rps {median([r[0] for r in runs]):8.0f}  p99 {median([r[1] for r in runs]):6.1f} ms"
