@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts.forms import AccountSettingsForm, InvitationSignupForm, InviteForm, RoleForm
 from accounts.middleware import SESSION_ACCOUNT_KEY
 from accounts.models import AuditLogEntry, Membership, User
-from accounts.permissions import dashboard_view, has_capability
+from accounts.permissions import dashboard_view, has_capability, suspended_refusal
 from accounts.selectors import overview_summary
 from accounts.services import (
     audit_log,
@@ -133,6 +133,9 @@ def invitation_accept_view(request, token: str):
         invitation = invitation_by_token(token)
     except NotFound:
         return render(request, "accounts/invitation_invalid.html", status=404)
+    refusal = suspended_refusal(request, invitation.account)
+    if refusal is not None:
+        return refusal
     existing_user = User.objects.filter(email__iexact=invitation.email).first()
     signup_form = InvitationSignupForm()
     if request.method == "POST":

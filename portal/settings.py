@@ -227,6 +227,8 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Proxy Portal <noreply@localhost>")
+# Where customers write to, e.g. to have a suspended account reactivated (shown on its pages).
+SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "")
 
 # --- I18N, static ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
