@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -34,14 +34,34 @@ from billing.models import (
 )
 from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 from portal.db import insert_unless_conflict
-from portal.money import money_str, to_money
+from portal.money import CENT, MONEY_MAX_DIGITS, MONEY_PLACES, money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
 REFERENCE_MAX_LENGTH = 200
+# The most a money column holds (`portal.money.MoneyField`): balances, ledger amounts and
+# `balance_after` alike, so also the most an account can hold.
+BALANCE_MAX = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_PLACES) - CENT
+ADJUSTMENT_MAX = Decimal("99999999999.99")
 
 
 class DuplicateReference(Conflict):
     default_message = "This business event was already posted to the ledger."
+
+
+class BalanceLimitExceeded(DomainValidationError):
+    """A posting whose amount, or the balance it would leave, is more than an account can hold.
+
+    Refused before anything is written, so the database never sees a number its money
+    columns cannot store. `field` names the input the amount came from.
+    """
+
+    LIMIT = f"the most an account can hold ({BALANCE_MAX} USD)"
+
+    def __init__(self, *, balance: Decimal | None = None, field: str = "amount", message: str | None = None):
+        if message is None:
+            message = (f"This amount is more than {self.LIMIT}." if balance is None
+                       else f"This would take the balance of {balance:.2f} USD above {self.LIMIT}.")
+        super().__init__({field: message})
 
 
 def ledger_post(
@@ -60,13 +80,19 @@ def ledger_post(
     posts to one account queue behind each other and each sees the balance the previous
     one left. A debit larger than the balance raises InsufficientFunds and writes nothing.
     A reference already posted raises DuplicateReference, or returns None when
-    `allow_duplicate` (replays of the same business event). The amount is rounded once,
-    by `portal.money.to_money` (half up to the cent).
+    `allow_duplicate` (replays of the same business event). An amount, or a resulting
+    balance, above BALANCE_MAX raises BalanceLimitExceeded and writes nothing. The amount
+    is rounded once, by `portal.money.to_money` (half up to the cent).
     """
     if type not in EntryType.values:
         raise ValueError(f"unknown ledger entry type {type!r}")
     if not reference or len(reference) > REFERENCE_MAX_LENGTH:
         raise ValueError(f"a ledger reference is 1 to {REFERENCE_MAX_LENGTH} characters")
+    amount = Decimal(amount)
+    if not amount.is_finite():
+        raise ValueError("a ledger entry moves a finite amount")
+    if amount.copy_abs() > BALANCE_MAX:  # checked unrounded: nothing at most BALANCE_MAX rounds above it
+        raise BalanceLimitExceeded()
     amount = to_money(amount)
     if amount == 0:
         raise ValueError("a ledger entry moves a non-zero amount")
@@ -80,20 +106,24 @@ def ledger_post(
             account=locked, type=type, amount=amount, balance_after=new_balance, reference=reference,
             description=description[:255], created_by=created_by,
         )
-        # A debit that would overdraw is refused, unless it is a replay of a posted event,
-        # which is a duplicate whatever the balance is now.
+        # A debit that would overdraw, or a credit that would take the balance past what
+        # its column holds, is refused, unless it is a replay of a posted event, which is a
+        # duplicate whatever the balance is now.
         covered = new_balance >= 0
-        posted = covered and insert_unless_conflict(entry)
+        fits = new_balance <= BALANCE_MAX
+        posted = covered and fits and insert_unless_conflict(entry)
         if posted:
             Account.objects.filter(pk=locked.pk).update(balance=new_balance)
             account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
         else:
             # Not inserted: the reference is posted already, by now or earlier (the unique
-            # index waited for a concurrent transaction), or the balance is too low.
+            # index waited for a concurrent transaction), or the new balance would not fit.
             duplicate = LedgerEntry.objects.filter(reference=reference).exists()
-            if not duplicate and covered:
+            if not duplicate and covered and fits:
                 raise IntegrityError(f"ledger entry {entry.public_id} conflicts with another one")
     if not posted:
+        if not duplicate and not fits:
+            raise BalanceLimitExceeded(balance=locked.balance)
         if not duplicate:
             raise InsufficientFunds(
                 f"Your balance is {locked.balance:.2f} USD, lower than the {-amount:.2f} USD needed."
@@ -122,13 +152,16 @@ def balance_adjust(
     if not reason:
         raise DomainValidationError({"reason": "Give a reason for the adjustment."})
     try:
-        amount = to_money(amount)
-    except Exception:
+        amount = Decimal(amount)
+    except (InvalidOperation, TypeError, ValueError):
         raise DomainValidationError({"amount": "Enter an amount such as 25.00 or -10.00."}) from None
-    if amount == 0 or not amount.is_finite():
+    if not amount.is_finite():
+        raise DomainValidationError({"amount": "Enter an amount such as 25.00 or -10.00."})
+    if amount.copy_abs() > ADJUSTMENT_MAX:
+        raise DomainValidationError({"amount": f"The amount is too large: at most {ADJUSTMENT_MAX} USD either way."})
+    amount = to_money(amount)
+    if amount == 0:
         raise DomainValidationError({"amount": "The amount must not be zero."})
-    if abs(amount) >= Decimal("1e11"):
-        raise DomainValidationError({"amount": "The amount is too large."})
     with transaction.atomic():
         entry = ledger_post(
             account=account,
@@ -271,14 +304,20 @@ def deposit_notification_apply(
             DepositAddress.objects.filter(pk=deposit_address.pk, used_at__isnull=True).update(used_at=now)
         if deposit.confirmations < required:
             return deposit, f"pending ({deposit.confirmations}/{required} confirmations)"
-        entry = ledger_post(
-            account=account,
-            type=EntryType.DEPOSIT,
-            amount=deposit.amount_usd,
-            reference=deposit.ledger_reference,
-            description=f"Deposit {deposit.amount.normalize():f} {currency} ({network}) tx {txid[:16]}…:{vout}",
-            allow_duplicate=True,
-        )
+        try:
+            entry = ledger_post(
+                account=account,
+                type=EntryType.DEPOSIT,
+                amount=deposit.amount_usd,
+                reference=deposit.ledger_reference,
+                description=f"Deposit {deposit.amount.normalize():f} {currency} ({network}) tx {txid[:16]}…:{vout}",
+                allow_duplicate=True,
+            )
+        except BalanceLimitExceeded:  # rolls the deposit back with the rest of the block
+            raise BalanceLimitExceeded(
+                field="amount_usd",
+                message=f"This deposit would take the account's balance above {BalanceLimitExceeded.LIMIT}.",
+            ) from None
         if entry is None:  # credited by an earlier delivery; the reference says so
             entry = LedgerEntry.objects.get(reference=deposit.ledger_reference)
         deposit.status = DepositStatus.CREDITED

@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from billing import services
 from billing.models import DepositDelivery
+from billing.services import BALANCE_MAX
 from portal.api.envelope import envelope, error_envelope
 from portal.api.errors import PortalError
 from portal.api.exceptions import _flatten
@@ -40,8 +41,14 @@ class DepositNotificationIn(serializers.Serializer):
     address = serializers.CharField(max_length=120)
     txid = serializers.RegexField(r"^[A-Za-z0-9:_\-]{1,128}$", max_length=128)
     vout = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
-    amount = serializers.DecimalField(max_digits=40, decimal_places=18, min_value=Decimal("0"))
-    amount_usd = serializers.DecimalField(max_digits=20, decimal_places=8, min_value=Decimal("0.005"))
+    # In the coin's units: 15 whole digits (far above any coin's supply) and 18 places. The
+    # column holds 22 whole digits; the margin keeps SQLite, which stores the value as a
+    # float, from rounding a 22-digit amount up to 23 digits that no longer read back.
+    amount = serializers.DecimalField(max_digits=33, decimal_places=18, min_value=Decimal("0"))
+    amount_usd = serializers.DecimalField(
+        max_digits=20, decimal_places=8, min_value=Decimal("0.005"), max_value=BALANCE_MAX,
+        error_messages={"max_value": f"A deposit of more than {BALANCE_MAX} USD is more than an account can hold."},
+    )
     confirmations = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
 
 

@@ -3,8 +3,10 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Role, User
-from billing.services import balance_adjust
+from billing.services import ADJUSTMENT_MAX, balance_adjust
 from portal.api.errors import PortalError
+
+AMOUNT_MAX_LENGTH = 32  # far more than ADJUSTMENT_MAX needs; bounds the text before it is parsed
 
 
 class Command(BaseCommand):
@@ -16,12 +18,17 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args, email, amount, reason, **options):
+        text = amount.strip()
+        if len(text) > AMOUNT_MAX_LENGTH:
+            raise CommandError(f"--amount is too long: at most {AMOUNT_MAX_LENGTH} characters, such as 25.00 or -10.00.")
         try:
-            value = Decimal(amount.strip())
+            value = Decimal(text)
         except (InvalidOperation, ValueError):
             raise CommandError(f"--amount must be a decimal number such as 25.00 or -10.00, not {amount!r}.") from None
         if not value.is_finite() or value == 0:
             raise CommandError("--amount must be a non-zero number.")
+        if value.copy_abs() > ADJUSTMENT_MAX:  # copy_abs: no context, so no Overflow
+            raise CommandError(f"--amount is too large: at most {ADJUSTMENT_MAX} USD either way.")
         if value != value.quantize(Decimal("0.01")):
             raise CommandError("--amount has at most two decimal places (cents).")
         if not reason.strip():
