@@ -1,5 +1,5 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -25,9 +25,18 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def create_superuser(self, email, password=None, **extra):
+        """An operator (`manage.py createsuperuser`), who signs in through allauth like everyone.
+
+        allauth's login and TOTP set-up need a verified address; the one typed at the
+        server's console is taken as verified."""
+        from allauth.account.models import EmailAddress
+
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
-        return self._create_user(email, password, **extra)
+        with transaction.atomic(using=self._db):
+            user = self._create_user(email, password, **extra)
+            EmailAddress.objects.using(self._db).create(user=user, email=user.email, primary=True, verified=True)
+        return user
 
 
 class User(AbstractUser):

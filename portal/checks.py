@@ -3,7 +3,8 @@
 Settings already refuse to load the demo values when DEBUG is off, unless
 PORTAL_ALLOW_DEMO_SECRETS is set (tests and the embedded default). These checks catch what
 loads but must not reach production: that flag left on, a short SECRET_KEY, missing webhook
-secrets, and extended public keys that are the published BIP test vectors.
+secrets, extended public keys that are the published BIP test vectors, and the admin's
+TOTP requirement turned off.
 """
 
 from django.conf import settings
@@ -50,6 +51,11 @@ def check_production_secrets(app_configs=None, **kwargs):
                 hint=f"Set DEPOSIT_XPUB_{chain} to your own extended public key, or leave it unset.",
                 id="portal.E007",
             ))
+    if not settings.ADMIN_REQUIRE_MFA and not settings.DEBUG:
+        errors.append(Warning(
+            "ADMIN_REQUIRE_MFA is off: staff without an authenticator app open the admin with a password alone.",
+            hint="Unset ADMIN_REQUIRE_MFA (on by default when DEBUG is off).", id="portal.W009",
+        ))
     if not any(settings.DEPOSIT_XPUBS.values()):
         errors.append(Warning(
             "No DEPOSIT_XPUB_* is set: customers cannot create deposit addresses.",

@@ -29,6 +29,9 @@ def _isolation(settings):
     }
     # Hashing strength is Django's business; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Admin feature tests sign operators in with force_login; the TOTP requirement (on with
+    # DEBUG off) is pinned on its own in tests/security/test_admin_login.py.
+    settings.ADMIN_REQUIRE_MFA = False
     cache.clear()
     forget_plan_limits()
     celery_app.conf.task_always_eager = True
