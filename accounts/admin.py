@@ -8,11 +8,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, User
-from accounts.services import account_set_active, audit_log
+from accounts.services import (
+    account_set_active,
+    audit_log,
+    member_keys_revoke,
+    membership_ends_key_right,
+    user_delete,
+)
 from billing.admin import credit_or_debit_balance
 from portal.http import client_ip
 
@@ -73,6 +80,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
+
+    def delete_model(self, request, obj):
+        user_delete(user=obj, operator=request.user, ip=client_ip(request))
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user in queryset:
+                user_delete(user=user, operator=request.user, ip=client_ip(request))
 
 
 # --- Accounts ---------------------------------------------------------------------------
@@ -161,20 +176,41 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "account"]
     readonly_fields = ["created_at"]
 
+    # A membership that ends (deleted, or no longer owner/admin) takes its user's API keys in
+    # that account with it, as on the Team page (accounts.services.member_keys_revoke).
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit_log(
-            account=obj.account, actor=request.user, actor_label=f"operator {request.user.email}",
-            action="member.role_changed" if change else "member.added",
-            target=f"{obj.user.email}: {obj.role}", ip=client_ip(request),
-        )
+        before = Membership.objects.select_related("user", "account").filter(pk=obj.pk).first() if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if membership_ends_key_right(before, obj):
+                moved = (before.user_id, before.account_id) != (obj.user_id, obj.account_id)
+                self._revoke_keys(request, before, "member.removed" if moved else "member.role_changed")
+            audit_log(
+                account=obj.account, actor=request.user, actor_label=f"operator {request.user.email}",
+                action="member.role_changed" if change else "member.added",
+                target=f"{obj.user.email}: {obj.role}", ip=client_ip(request),
+            )
 
     def delete_model(self, request, obj):
-        audit_log(
-            account=obj.account, actor=request.user, actor_label=f"operator {request.user.email}",
-            action="member.removed", target=obj.user.email, ip=client_ip(request),
+        with transaction.atomic():
+            self._revoke_keys(request, obj, "member.removed")
+            audit_log(
+                account=obj.account, actor=request.user, actor_label=f"operator {request.user.email}",
+                action="member.removed", target=obj.user.email, ip=client_ip(request),
+            )
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for membership in queryset.select_related("user", "account"):
+                self.delete_model(request, membership)
+
+    def _revoke_keys(self, request, membership, reason: str) -> None:
+        member_keys_revoke(
+            user=membership.user, account=membership.account, by=request.user, reason=reason,
+            ip=client_ip(request), actor_label=f"operator {request.user.email}",
         )
-        super().delete_model(request, obj)
 
 
 @admin.action(description="Revoke selected invitations", permissions=["change"])

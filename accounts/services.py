@@ -155,6 +155,31 @@ def _owner_count(account: Account) -> int:
     return Membership.objects.filter(account=account, role=Role.OWNER).count()
 
 
+KEY_ROLES = frozenset({Role.OWNER, Role.ADMIN})  # the roles that may hold API keys (permissions.CAPABILITY_MIN_ROLE)
+
+
+def member_keys_revoke(
+    *, user: User, account: Account | None, by: User | None, reason: str, ip: str | None = None,
+    actor_label: str = "",
+) -> int:
+    """Revokes the API keys `user` created in `account` (every account when None), for `reason`
+    (the audit action that ended their right to them). Call it inside that change's transaction."""
+    from apikeys.services import apikeys_revoke_created_by
+
+    return apikeys_revoke_created_by(
+        user=user, account=account, revoked_by=by, reason=reason, ip=ip, actor_label=actor_label,
+    )
+
+
+def membership_ends_key_right(old: Membership | None, new: Membership | None) -> bool:
+    """Whether going from `old` to `new` (None: deleted) takes API keys away from old's user."""
+    if old is None or old.role not in KEY_ROLES:
+        return False
+    if new is None or (new.user_id, new.account_id) != (old.user_id, old.account_id):
+        return True
+    return new.role not in KEY_ROLES
+
+
 @transaction.atomic
 def membership_change_role(*, acting: Membership, membership_id: int, role: str, ip: str | None) -> Membership:
     target = Membership.objects.select_for_update().filter(account=acting.account, pk=membership_id).first()
@@ -167,12 +192,14 @@ def membership_change_role(*, acting: Membership, membership_id: int, role: str,
         raise DomainValidationError({"role": "Only an owner can grant or remove ownership."})
     if target.role == Role.OWNER and role != Role.OWNER and _owner_count(acting.account) <= 1:
         raise DomainValidationError({"role": "An account needs at least one owner."})
-    old = target.role
+    before = Membership(user_id=target.user_id, account_id=target.account_id, role=target.role)
     target.role = role
     target.save(update_fields=["role"])
+    if membership_ends_key_right(before, target):
+        member_keys_revoke(user=target.user, account=acting.account, by=acting.user, reason="member.role_changed", ip=ip)
     audit_log(
         account=acting.account, actor=acting.user, action="member.role_changed",
-        target=f"{target.user.email}: {old} → {role}", ip=ip,
+        target=f"{target.user.email}: {before.role} → {role}", ip=ip,
     )
     return target
 
@@ -187,8 +214,21 @@ def membership_remove(*, acting: Membership, membership_id: int, ip: str | None)
     if target.role == Role.OWNER and _owner_count(acting.account) <= 1:
         raise DomainValidationError({"member": "An account needs at least one owner."})
     email = target.user.email
+    member_keys_revoke(user=target.user, account=acting.account, by=acting.user, reason="member.removed", ip=ip)
     target.delete()
     audit_log(account=acting.account, actor=acting.user, action="member.removed", target=email, ip=ip)
+
+
+@transaction.atomic
+def user_delete(*, user: User, operator: User | None, ip: str | None = None) -> None:
+    """Deletes a user (an operator's act) with their memberships, revoking the API keys they
+    created in every account first: no key outlives the person who made it."""
+    label = f"operator {operator.email}" if operator else "operator"
+    member_keys_revoke(user=user, account=None, by=operator, reason="user.deleted", ip=ip, actor_label=label)
+    for membership in Membership.objects.filter(user=user).select_related("account"):
+        audit_log(account=membership.account, actor=operator, actor_label=label, action="member.removed",
+                  target=user.email, ip=ip, details={"reason": "user.deleted"})
+    user.delete()
 
 
 @transaction.atomic

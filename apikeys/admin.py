@@ -30,11 +30,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     (dashboard or `manage.py createapikey`) and neither it nor its hash is shown."""
 
     list_display = (
-        "name", "account", "display_prefix", "scope_list", "last_used_at", "expires_at", "created_at", "revoked_at",
+        "name", "account", "display_prefix", "scope_list", "last_used_at", "expires_at", "created_at", "created_by",
+        "revoked_at",
     )
     list_filter = (StateFilter, "expires_at", "created_at", "revoked_at")
     search_fields = ("name", "display_prefix", "public_id", "account__name", "account__public_id")
-    list_select_related = ("account",)
+    list_select_related = ("account", "created_by")
     date_hierarchy = "created_at"
     fields = (
         "public_id", "account", "name", "display_prefix", "scopes", "ip_allowlist", "expires_at", "last_used_at",

@@ -49,5 +49,10 @@ class ApiKey(models.Model):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
+    def created_by_label(self) -> str:
+        """Who made the key: the member's e-mail, or "operator" (`manage.py createapikey`)."""
+        return self.created_by.email if self.created_by_id else "operator"
+
+    @property
     def is_active(self) -> bool:
         return self.revoked_at is None and not self.is_expired

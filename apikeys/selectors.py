@@ -25,6 +25,7 @@ COLUMNS = (
     SortColumn("last_used", "Last used"),
     SortColumn("expires", "Expires"),
     SortColumn("created", "Created"),
+    SortColumn("created_by", "Created by"),
 )
 SORT_KEYS = {c.key for c in COLUMNS}
 DEFAULT_SORT = "-created"
@@ -43,6 +44,7 @@ _SORT_VALUE = {
     "last_used": lambda k: _naive(k.last_used_at, _EARLIEST),  # never used: oldest
     "expires": lambda k: _naive(k.expires_at, _LATEST),  # no expiration: last
     "created": lambda k: _naive(k.created_at, _EARLIEST),
+    "created_by": lambda k: (k.created_by_label.casefold(), k.created_at),
 }
 
 
@@ -53,7 +55,7 @@ def normalise_sort(sort: str | None) -> str:
 
 def apikeys_active(*, account: Account, q: str = "", sort: str = DEFAULT_SORT) -> list[ApiKey]:
     """The account's active keys (not revoked, not expired), filtered by name and sorted."""
-    keys = ApiKey.objects.for_account(account).active()
+    keys = ApiKey.objects.for_account(account).active().select_related("created_by")
     q = (q or "").strip()
     if q:
         keys = keys.filter(name__icontains=q)

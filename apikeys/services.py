@@ -110,7 +110,8 @@ def apikey_create(
 
 @transaction.atomic
 def apikey_revoke(
-    *, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None, actor_label: str = ""
+    *, account: Account, key_id: str, revoked_by: User | None, ip: str | None = None, actor_label: str = "",
+    details: dict | None = None,
 ) -> ApiKey:
     """Revokes at once and for good: the save moves the account's auth version, so every web
     process refuses the key from its next request on (apikeys.snapshots)."""
@@ -124,9 +125,32 @@ def apikey_revoke(
         audit_log(
             account=account, actor=revoked_by,
             actor_label=actor_label or ("" if revoked_by else "operator"),
-            action="apikey.revoked", target=f"{api_key.name} ({api_key.display_prefix})", ip=ip,
+            action="apikey.revoked", target=f"{api_key.name} ({api_key.display_prefix})", ip=ip, details=details,
         )
     return api_key
+
+
+@transaction.atomic
+def apikeys_revoke_created_by(
+    *, user: User, account: Account | None, revoked_by: User | None, reason: str, ip: str | None = None,
+    actor_label: str = "",
+) -> int:
+    """Revokes the keys `user` created in `account` (in every account when None); the count.
+
+    Keys are an owner's and admin's right: whatever ends that right (removal, a lower role,
+    the user deleted) calls this in its own transaction, so the change and the revocation
+    commit together. Each key goes through `apikey_revoke`, as the dashboard's Revoke does."""
+    keys = ApiKey.objects.filter(created_by=user, revoked_at__isnull=True).select_related("account")
+    if account is not None:
+        keys = keys.for_account(account)
+    revoked = 0
+    for key in keys.order_by("pk"):
+        apikey_revoke(
+            account=key.account, key_id=key.public_id, revoked_by=revoked_by, ip=ip, actor_label=actor_label,
+            details={"reason": reason, "member": user.email},
+        )
+        revoked += 1
+    return revoked
 
 
 def apikey_touch(api_key: ApiKey) -> bool:
