@@ -199,7 +199,8 @@ class Deposit(models.Model):
 
 
 class DepositDelivery(models.Model):
-    """Every call to POST /webhooks/deposits, kept for the operator whatever its outcome."""
+    """Calls to POST /webhooks/deposits, for the operator: every signed one with its body,
+    the newest refused ones (bad or missing signature) without it."""
 
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -215,6 +216,11 @@ class DepositDelivery(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         verbose_name_plural = "deposit deliveries"
+        indexes = [
+            # Refused calls are pruned to the newest few (billing.webhooks.REJECTED_KEEP):
+            # this keeps finding them cheap however many signed deliveries there are.
+            models.Index(fields=["id"], condition=Q(signature_ok=False), name="deposit_delivery_rejected"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.status_code} {self.outcome}"

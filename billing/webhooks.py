@@ -1,17 +1,22 @@
 """POST /webhooks/deposits: the chain watcher's signed deposit notifications.
 
 No API key: the body is authenticated by `X-Signature: sha256=<hex HMAC-SHA256 of the raw
-body keyed with DEPOSIT_WEBHOOK_SECRET>`, compared in constant time. Every delivery is
-recorded (raw body, whether the signature held, status and outcome) for the operator.
-Answers use the API envelope.
+body keyed with DEPOSIT_WEBHOOK_SECRET>`, compared in constant time before anything else
+is done with the call. A signed delivery is recorded for the operator with its body (up
+to RAW_BODY_KEEP), status and outcome. A call whose signature does not hold leaves only
+a short row without its body, and only the newest REJECTED_KEEP such rows are kept; bad
+signatures are limited per client address (`refuse_bad_signature`). Answers use the API
+envelope.
 """
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Subquery
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
@@ -22,10 +27,13 @@ from billing.services import BALANCE_MAX
 from portal.api.envelope import envelope, error_envelope
 from portal.api.errors import PortalError
 from portal.api.exceptions import _flatten
+from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
 from portal.http import client_ip
 from portal.money import money_str
 
 RAW_BODY_KEEP = 64 * 1024
+REJECTED_KEEP = 1000  # rows of refused (badly signed) calls kept, newest first
+BAD_SIGNATURE = "Bad or missing X-Signature (sha256=<hex HMAC-SHA256 of the body>)."
 
 
 def signature_valid(raw_body: bytes, header: str, secret: str) -> bool:
@@ -33,6 +41,56 @@ def signature_valid(raw_body: bytes, header: str, secret: str) -> bool:
         return False
     expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header[len("sha256="):].strip().lower().encode())
+
+
+def refuse_bad_signature(request) -> JsonResponse:
+    """The answer to a webhook call whose signature does not hold: 401, or 429 past the limit.
+
+    Each bad signature counts against the caller's address in the failed-authentication
+    budget its bad API keys draw on too (AUTH_FAILURES_PER_MINUTE, on the shared rate-limit
+    store, so every web process counts together). Once it is spent, calls from that address
+    get 429 with Retry-After until the window ends. Signatures are verified before this is
+    consulted and a good one is never counted, so the real sender is never refused because
+    of someone else's bad calls, whatever its address.
+    """
+    ip = client_ip(request)
+    over = auth_failures_exceeded(request, ip)
+    if over is not None:
+        response = JsonResponse(error_envelope(
+            "Too many failed authentication attempts from this address.", "rate_limited"
+        ), status=429)
+        response["Retry-After"] = str(over.retry_after)
+    else:
+        record_auth_failure(request, ip)
+        response = JsonResponse(error_envelope(BAD_SIGNATURE, "unauthorized"), status=401)
+    usage = getattr(request, "rate_usage", None)
+    if usage is not None:
+        for name, value in usage.headers().items():
+            response[name] = value
+    return response
+
+
+def _ip_or_none(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _record_rejected(request, signature: str) -> None:
+    """A short row for a refused call (no body), pruning all but the newest REJECTED_KEEP.
+
+    Whoever knows the URL can make these, so they are bounded in size and in number: the
+    operator still sees that (and from where) calls failed, e.g. a watcher with the wrong
+    secret, but a flood costs two small writes per call within the address's budget.
+    """
+    DepositDelivery.objects.create(
+        remote_ip=_ip_or_none(client_ip(request)), signature=signature[:200], signature_ok=False,
+        status_code=401, outcome="refused: bad or missing signature",
+    )
+    rejected = DepositDelivery.objects.filter(signature_ok=False)
+    oldest_kept_out = rejected.order_by("-id").values("id")[REJECTED_KEEP:REJECTED_KEEP + 1]
+    rejected.filter(id__lte=Subquery(oldest_kept_out)).delete()
 
 
 class DepositNotificationIn(serializers.Serializer):
@@ -60,24 +118,21 @@ def _answer(status: int, payload: dict, delivery: DepositDelivery) -> JsonRespon
 
 @csrf_exempt
 def deposit_webhook(request):
-    delivery = DepositDelivery(
-        remote_ip=client_ip(request) or None,
-        signature=request.headers.get("X-Signature", "")[:200],
-        outcome="",
-        status_code=0,
-    )
     if request.method != "POST":
         return JsonResponse(
             error_envelope(f"Method {request.method} is not allowed here.", "method_not_allowed"), status=405
         )
     raw = request.body
-    delivery.raw_body = raw[:RAW_BODY_KEEP].decode("utf-8", errors="replace")
-    delivery.signature_ok = signature_valid(raw, delivery.signature, settings.DEPOSIT_WEBHOOK_SECRET)
-    if not delivery.signature_ok:
-        delivery.outcome = "refused: bad or missing signature"
-        return _answer(401, error_envelope(
-            "Bad or missing X-Signature (sha256=<hex HMAC-SHA256 of the body>).", "unauthorized"
-        ), delivery)
+    signature = request.headers.get("X-Signature", "")
+    if not signature_valid(raw, signature, settings.DEPOSIT_WEBHOOK_SECRET):
+        response = refuse_bad_signature(request)
+        if response.status_code == 401:  # past the address's limit nothing is written
+            _record_rejected(request, signature)
+        return response
+    delivery = DepositDelivery(
+        remote_ip=_ip_or_none(client_ip(request)), signature=signature[:200], signature_ok=True,
+        raw_body=raw[:RAW_BODY_KEEP].decode("utf-8", errors="replace"), outcome="", status_code=0,
+    )
     try:
         payload = json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -1,7 +1,9 @@
 """POST /webhooks/usage: the provider's signed usage records (SPEC §6).
 
 No API key: `X-Signature: sha256=<hex HMAC-SHA256 of the raw body keyed with
-USAGE_WEBHOOK_SECRET>`, compared in constant time (bad or missing: 401). Body
+USAGE_WEBHOOK_SECRET>`, compared in constant time before anything else is done (bad or
+missing: 401, nothing stored; past the address's budget of bad signatures: 429, see
+`billing.webhooks.refuse_bad_signature`). Body
 `{"records": [{id, username, period_start, bytes_in, bytes_out, requests}]}` (at most
 MAX_RECORDS). Each record is stored once by its `id`; records for unknown usernames are
 reported back in `data.unknown` and stored nowhere. Answers use the API envelope:
@@ -15,7 +17,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
-from billing.webhooks import signature_valid
+from billing.webhooks import refuse_bad_signature, signature_valid
 from portal.api.envelope import envelope, error_envelope
 from portal.api.errors import PortalError
 from portal.api.exceptions import _flatten
@@ -47,9 +49,7 @@ def usage_webhook(request):
         )
     raw = request.body
     if not signature_valid(raw, request.headers.get("X-Signature", ""), settings.USAGE_WEBHOOK_SECRET):
-        return JsonResponse(error_envelope(
-            "Bad or missing X-Signature (sha256=<hex HMAC-SHA256 of the body>).", "unauthorized"
-        ), status=401)
+        return refuse_bad_signature(request)
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
