@@ -1,8 +1,7 @@
 """CSV of issued deposit addresses, for the operator's chain watcher."""
 
-import csv
-
 from billing.models import DepositAddress
+from portal.files import CsvWriter
 
 ADDRESS_CSV_COLUMNS = [
     "chain", "currency", "network", "address", "derivation_path", "derivation_index", "key_id",
@@ -17,7 +16,7 @@ def addresses_for_export(queryset=None):
 
 def write_addresses_csv(out, queryset=None) -> int:
     """Writes every address of `queryset` (default: all ever issued); returns the row count."""
-    writer = csv.writer(out)
+    writer = CsvWriter(out)
     writer.writerow(ADDRESS_CSV_COLUMNS)
     count = 0
     for a in addresses_for_export(queryset).iterator(chunk_size=2000):

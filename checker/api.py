@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii
@@ -22,6 +20,7 @@ from portal.api.pagination import page_params, paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
 from portal.db import UtcIsoText
+from portal.files import csv_chunks
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100
@@ -154,11 +153,6 @@ class FileNegotiation(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def export_format(query) -> str:
     fmt = (query.get("format") or "txt").lower()
     if fmt not in EXPORT_FORMATS:
@@ -195,11 +189,7 @@ def stream_rows(rows, *, fmt: str, columns: list[str], to_dict, to_line, filenam
             yield to_line(row) + "\n"
 
     def csv_lines():
-        writer = csv.writer(_Echo())
-        yield writer.writerow(columns)
-        for row in rows:
-            item = to_dict(row)
-            yield writer.writerow(["" if item[c] is None else item[c] for c in columns])
+        return csv_chunks(columns, ([item[c] for c in columns] for item in map(to_dict, rows)), batch=EXPORT_CHUNK)
 
     def json_array():
         yield "["
@@ -362,20 +352,7 @@ def pool_export_response(*, pool: str, filters: selectors.PoolFilters, fmt: str)
 
 def _pool_csv(rows) -> Iterator[str]:
     """The pool's rows as csv: empty strings and NULLs are both empty cells, as in pool_dict."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(POOL_FIELDS)
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == EXPORT_CHUNK:
-            writer.writerows(batch)
-            batch.clear()
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    writer.writerows(batch)
-    yield buffer.getvalue()
+    return csv_chunks(POOL_FIELDS, rows, batch=EXPORT_CHUNK)
 
 
 def _json_text(value: str | None) -> str:

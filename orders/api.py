@@ -1,7 +1,5 @@
 """Reference data and orders API (SPEC §6). One view per operation; services do the work."""
 
-import csv
-import io
 import json
 from decimal import Decimal
 
@@ -16,6 +14,7 @@ from portal.api.idempotency import idempotent
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
+from portal.files import csv_text
 from portal.money import CURRENCY
 
 from . import pricing, selectors, services
@@ -308,12 +307,7 @@ def render_proxy_list(proxies, fmt: str) -> tuple[str, str]:
         body = "".join(f"{r['host']}:{r['port']}:{r['username']}:{r['password']}\n" for r in rows)
         return body, "text/plain; charset=utf-8"
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(PROXY_COLUMNS)
-        for r in rows:
-            writer.writerow([r[c] if r[c] is not None else "" for c in PROXY_COLUMNS])
-        return out.getvalue(), "text/csv; charset=utf-8"
+        return csv_text(PROXY_COLUMNS, ([r[c] for c in PROXY_COLUMNS] for r in rows)), "text/csv; charset=utf-8"
     return json.dumps(rows, indent=1) + "\n", "application/json"
 
 

@@ -4,8 +4,6 @@
 integers; bytes_total = bytes_in + bytes_out.
 """
 
-import csv
-import io
 import json
 
 from django.http import HttpResponse
@@ -17,6 +15,7 @@ from portal.api.errors import DomainValidationError
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
+from portal.files import csv_text
 
 from . import subusers
 from .api import IgnoreFormatParam
@@ -78,17 +77,7 @@ def render_stats(rows: list[dict], fmt: str) -> tuple[str, str]:
         for r in rows
     ]
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
-        for r in out_rows:
-            # a name starting with = + - @ would be a formula in a spreadsheet
-            name = r["name"]
-            if name[:1] in ("=", "+", "-", "@"):
-                name = "'" + name
-            writer.writerow([r["period_start"], r["proxy_id"], name, r["bytes_in"], r["bytes_out"],
-                             r["bytes_total"], r["requests"]])
-        return buffer.getvalue(), "text/csv; charset=utf-8"
+        return csv_text(EXPORT_COLUMNS, ([r[c] for c in EXPORT_COLUMNS] for r in out_rows)), "text/csv; charset=utf-8"
     return json.dumps(out_rows, indent=1) + "\n", "application/json"
 
 

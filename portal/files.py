@@ -1,0 +1,135 @@
+"""One formula-safe CSV writer for every CSV the portal hands out (API, dashboard, admin,
+management commands).
+
+A spreadsheet evaluates a cell whose text starts with `=`, `+`, `-` or `@` (and, in some
+programs, a tab, a line break or the full-width forms of those signs) as a formula, so a
+proxy username such as `=HYPERLINK(...)` or `=cmd|...` would run when the customer opens
+the file. Text cells starting with one of `FORMULA_TRIGGERS` are written with a leading `'`,
+which spreadsheets show as text (OWASP's CSV-injection advice). Numbers stay numbers:
+`int`, `float` and `Decimal` values are written as they are (`-5.00` remains a negative
+amount), and so is text that is nothing but a decimal number (`"-5.00"`, `"+3"`), which no
+spreadsheet can evaluate to anything else. `None` is an empty cell.
+
+Imports nothing of the apps: every export uses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+__all__ = ["FORMULA_TRIGGERS", "CsvWriter", "csv_cell", "csv_chunks", "csv_row", "csv_text"]
+
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?\Z")
+
+
+def csv_cell(value):
+    """`value` as a cell no spreadsheet evaluates (see the module docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if text and text[0] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_row(row: Iterable) -> list:
+    return [csv_cell(value) for value in row]
+
+
+class CsvWriter:
+    """`csv.writer(out)` whose every cell goes through `csv_cell`."""
+
+    def __init__(self, out):
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Iterable):
+        return self._writer.writerow(csv_row(row))
+
+    def writerows(self, rows: Iterable[Iterable]) -> None:
+        self._writer.writerows(map(csv_row, rows))
+
+
+def csv_text(header: Iterable[str], rows: Iterable[Iterable]) -> str:
+    """A whole (small) CSV file as text: the header line, then the rows."""
+    out = io.StringIO()
+    writer = CsvWriter(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _needles() -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """For each trigger: what a cell starting with it looks like inside written CSV text,
+    after a delimiter or a line break, bare or opened by a quote. A bare cell never starts
+    with a line break (the writer quotes it), so a row's own `\\r\\n` is not a needle."""
+    table = []
+    for trigger in sorted(FORMULA_TRIGGERS):
+        bare = () if trigger in "\r\n" else ("," + trigger, "\n" + trigger)
+        table.append((trigger, bare, (',"' + trigger, '\n"' + trigger)))
+    return tuple(table)
+
+
+_NEEDLES = _needles()
+
+
+def _may_hold_a_formula(text: str) -> bool:
+    """False only if no cell of `text` (whole rows) starts with a trigger. One single-character
+    search per trigger (the common case: absent), the two-character ones only when it is there."""
+    if text[:1] in FORMULA_TRIGGERS or (text[:1] == '"' and text[1:2] in FORMULA_TRIGGERS):
+        return True
+    quoted = '"' in text
+    for trigger, bare, quoted_needles in _NEEDLES:
+        if trigger not in text:
+            continue
+        if any(needle in text for needle in bare):
+            return True
+        if quoted and any(needle in text for needle in quoted_needles):
+            return True
+    return False
+
+
+def csv_chunks(header: Iterable[str] | None, rows: Iterable[Iterable], *, batch: int = 2000) -> Iterator[str]:
+    """A CSV file streamed as text, one piece per `batch` rows, in constant memory.
+
+    Streams the rows of a million-row export: each batch is written as it is and searched
+    (a few substring scans) for a cell that could start a formula; only a batch holding one
+    (or a negative number) is written again cell by cell through `csv_cell`. The output is
+    exactly `csv_text`'s.
+    """
+    buffer = io.StringIO()
+    raw = csv.writer(buffer)
+    safe = CsvWriter(buffer)
+
+    def flush(pending: list) -> str:
+        raw.writerows(pending)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if not _may_hold_a_formula(text):
+            return text
+        safe.writerows(pending)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    if header is not None:
+        yield csv_text(header, ())
+    pending: list = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch:
+            yield flush(pending)
+            pending.clear()
+    if pending:
+        yield flush(pending)
