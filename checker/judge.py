@@ -7,9 +7,18 @@ Formats are those `checker.engine.judge` parses: azenv-style plain text by defau
 Behind the portal's own reverse proxies (`NUM_PROXIES`), the source address is the hop they
 report and the `X-Forwarded-For` entries they appended are removed, so only what the checked
 proxy itself added is echoed.
+
+Credentials are never echoed: a browser signed in to the portal sends its session and CSRF
+cookies here, an API client its key. A header that may carry one (`is_credential_header`)
+is echoed by name with the value `REDACTED`, so the checker still sees that a proxy added or
+passed on, say, `Proxy-Authorization` (a proxy header, `checker.engine.judge`) without the
+secret coming back. `never_cache` makes every answer `no-store`. Operators may serve the
+judge on a host name of its own (`CHECKER_JUDGE_URL`), where the portal's cookies are never
+sent at all; that host is allowed by the settings.
 """
 
 import json
+import re
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -18,6 +27,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from portal.http import client_ip
+
+REDACTED = "[redacted]"
+# Names that say a header carries a secret: Authorization, Proxy-Authorization, Cookie,
+# X-API-Key, X-Auth-Token, X-CSRFToken, X-Session-Id, X-Amz-Security-Token, ...
+_CREDENTIAL_NAME = re.compile(r"auth|cookie|token|secret|passw|key|session|csrf|xsrf|credential|signature")
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether a header (any case, dashes or underscores) may carry a secret, including the
+    CSRF header this portal is configured with (`CSRF_HEADER_NAME`)."""
+    key = name.lower().replace("_", "-")
+    csrf_header = settings.CSRF_HEADER_NAME.lower().removeprefix("http_").replace("_", "-")
+    return key == csrf_header or _CREDENTIAL_NAME.search(key) is not None
 
 
 def _header_name(meta_key: str) -> str:
@@ -37,6 +59,8 @@ def _echoed_headers(request) -> list[tuple[str, str]]:
             if not hops:
                 continue
             value = ", ".join(hops)
+        elif is_credential_header(name):
+            value = REDACTED
         headers.append((_header_name(name), str(value)))
     return headers
 
