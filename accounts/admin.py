@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, User
 from accounts.services import (
+    ACCOUNT_NAME_MAX,
     account_set_active,
     audit_log,
     member_keys_revoke,
@@ -22,6 +23,7 @@ from accounts.services import (
 )
 from billing.admin import credit_or_debit_balance
 from portal.http import client_ip
+from portal.text import validate_plain_text
 
 
 class ReadOnlyMixin:
@@ -46,13 +48,22 @@ class MembershipInline(ReadOnlyMixin, admin.TabularInline):
 # --- Users ------------------------------------------------------------------------------
 
 
-class PortalUserCreationForm(AdminUserCreationForm):
+class PlainEmailMixin:
+    """An operator's typing is checked like a customer's: no control characters in an address."""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        validate_plain_text(email)
+        return email
+
+
+class PortalUserCreationForm(PlainEmailMixin, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
 
 
-class PortalUserChangeForm(UserChangeForm):
+class PortalUserChangeForm(PlainEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
@@ -95,7 +106,7 @@ class UserAdmin(DjangoUserAdmin):
 
 class SuspendForm(forms.Form):
     reason = forms.CharField(
-        max_length=255, required=False,
+        max_length=255, required=False, validators=[validate_plain_text],
         help_text="Kept with the account and in its audit log. The account's API keys get 403 account_inactive.",
     )
 
@@ -132,8 +143,17 @@ def reactivate_accounts(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Reactivated {count} account(s).", messages.SUCCESS)
 
 
+class AccountAdminForm(forms.ModelForm):
+    name = forms.CharField(max_length=ACCOUNT_NAME_MAX, validators=[validate_plain_text])
+
+    class Meta:
+        model = Account
+        fields = ["name"]
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountAdminForm
     list_display = ["name", "public_id", "owner_email", "balance", "tier", "premium_until", "is_active", "created_at"]
     list_filter = ["is_active", "created_at", "premium_until"]
     search_fields = ["name", "public_id", "memberships__user__email"]

@@ -1,10 +1,11 @@
 from django import forms
 
 from accounts.models import Role
+from portal.text import validate_plain_text
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(label="E-mail address")
+    email = forms.EmailField(label="E-mail address", validators=[validate_plain_text])
     role = forms.ChoiceField(
         label="Role",
         choices=[(r.value, r.label) for r in Role if r != Role.OWNER],
@@ -17,7 +18,7 @@ class RoleForm(forms.Form):
 
 
 class AccountSettingsForm(forms.Form):
-    name = forms.CharField(label="Account name", max_length=120)
+    name = forms.CharField(label="Account name", max_length=120, validators=[validate_plain_text])
 
 
 class InvitationSignupForm(forms.Form):

@@ -10,6 +10,12 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
 from portal.api.errors import Conflict, DomainValidationError, NotFound
+from portal.text import (
+    CONTROL_CHARACTERS_MESSAGE,
+    email_subject,
+    has_control_characters,
+    single_line,
+)
 
 INVITATION_TTL = timedelta(days=7)
 
@@ -45,12 +51,43 @@ def audit_log(
     )
 
 
+ACCOUNT_NAME_MAX = 120
+
+
+def account_name_clean(name: str) -> str:
+    """An account name as typed, trimmed; refused when empty, too long or holding control
+    characters (it reaches e-mail subjects and the audit log)."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainValidationError({"name": "Give the account a name."})
+    if len(name) > ACCOUNT_NAME_MAX:
+        raise DomainValidationError({"name": f"At most {ACCOUNT_NAME_MAX} characters."})
+    if has_control_characters(name):
+        raise DomainValidationError({"name": CONTROL_CHARACTERS_MESSAGE})
+    return name
+
+
 @transaction.atomic
 def account_create_for_user(*, user: User, name: str | None = None) -> Account:
     """Sign-up: a personal account with the user as owner."""
-    account = Account.objects.create(name=name or f"{user.email.split('@')[0]}'s account")
+    if name:
+        name = account_name_clean(name)
+    else:  # an address's local part may be quoted and hold control characters
+        name = single_line(f"{user.email.split('@')[0]}'s account")[:ACCOUNT_NAME_MAX]
+    account = Account.objects.create(name=name)
     Membership.objects.create(user=user, account=account, role=Role.OWNER)
     return account
+
+
+@transaction.atomic
+def account_rename(*, account: Account, name: str, actor: User, ip: str | None) -> Account:
+    name = account_name_clean(name)
+    locked = account_lock(account.pk)
+    old = locked.name
+    locked.name = name
+    locked.save(update_fields=["name"])
+    audit_log(account=locked, actor=actor, action="account.renamed", target=f"{old} → {name}", ip=ip)
+    return locked
 
 
 @transaction.atomic
@@ -74,6 +111,8 @@ def _token_hash(token: str) -> str:
 def invitation_create(*, account: Account, email: str, role: str, invited_by: User, ip: str | None) -> str:
     """Creates an invitation and e-mails its link. Returns the raw token (for the e-mail only)."""
     email = email.strip().lower()
+    if has_control_characters(email):
+        raise DomainValidationError({"email": CONTROL_CHARACTERS_MESSAGE})
     if role not in Role.values or role == Role.OWNER:
         raise DomainValidationError({"role": "Choose admin, member or viewer."})
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
@@ -91,11 +130,12 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by: Us
         expires_at=timezone.now() + INVITATION_TTL,
     )
     link = settings.SITE_URL.rstrip("/") + reverse("dashboard:invitation_accept", args=[token])
+    account_name = single_line(account.name)  # a name stored before names were checked may hold line breaks
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {account.name}",
+            subject=email_subject(f"You are invited to {account_name}"),
             message=(
-                f"{invited_by.email} invited you to join {account.name} as {role}.\n\n"
+                f"{invited_by.email} invited you to join {account_name} as {role}.\n\n"
                 f"Accept the invitation: {link}\n\nThe link expires in 7 days."
             ),
             from_email=None,

@@ -14,7 +14,7 @@ from accounts.models import AuditLogEntry, Membership, User
 from accounts.permissions import dashboard_view, has_capability, suspended_refusal
 from accounts.selectors import overview_summary
 from accounts.services import (
-    audit_log,
+    account_rename,
     invitation_accept,
     invitation_by_token,
     invitation_create,
@@ -194,13 +194,16 @@ def account_settings(request):
             return redirect("dashboard:settings")
         form = AccountSettingsForm(request.POST)
         if form.is_valid():
-            old = request.account.name
-            request.account.name = form.cleaned_data["name"]
-            request.account.save(update_fields=["name"])
-            audit_log(
-                account=request.account, actor=request.user, action="account.renamed",
-                target=f"{old} → {request.account.name}", ip=client_ip(request),
-            )
-            messages.success(request, "Account settings saved.")
-            return redirect("dashboard:settings")
+            try:
+                account_rename(
+                    account=request.account, name=form.cleaned_data["name"], actor=request.user,
+                    ip=client_ip(request),
+                )
+            except DomainValidationError as exc:
+                for field, errors in exc.meta["fields"].items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, "Account settings saved.")
+                return redirect("dashboard:settings")
+        return render(request, "accounts/settings.html", {"form": form}, status=400)
     return render(request, "accounts/settings.html", {"form": form})

@@ -13,6 +13,7 @@ from apikeys import keyformat
 from apikeys.models import ApiKey
 from apikeys.scopes import ALL_SCOPES
 from portal.api.errors import Conflict, DomainValidationError, NotFound
+from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 EXPIRATION_CHOICES = {
     "30d": ("30 days", relativedelta(days=30)),
@@ -63,6 +64,8 @@ def apikey_create(
         errors["name"] = "Give the key a name."
     elif len(name) > 100:
         errors["name"] = "At most 100 characters."
+    elif has_control_characters(name):
+        errors["name"] = CONTROL_CHARACTERS_MESSAGE
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if not scopes:
         errors["scopes"] = "Choose at least one permission."

@@ -9,6 +9,7 @@ from accounts.models import Account
 from billing import services
 from billing.models import Deposit
 from billing.selectors import billing_contacts
+from portal.text import email_subject
 
 
 def _mail(*, account: Account, template: str, subject: str, context: dict) -> int:
@@ -17,7 +18,7 @@ def _mail(*, account: Account, template: str, subject: str, context: dict) -> in
         return 0
     context = {"account": account, "site_url": settings.SITE_URL.rstrip("/"), **context}
     body = render_to_string(f"billing/email/{template}.txt", context)
-    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    return send_mail(email_subject(subject), body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
 
 
 @shared_task(name="billing.tasks.lapse_premium", soft_time_limit=120, time_limit=150)
@@ -38,7 +39,7 @@ def send_deposit_credited_email(deposit_id: int) -> int:
         return 0
     return _mail(
         account=deposit.account, template="deposit_credited",
-        subject=f"[Proxy Portal] Deposit of {deposit.amount_usd:.2f} USD credited",
+        subject=f"Deposit of {deposit.amount_usd:.2f} USD credited",
         context={"deposit": deposit, "entry": deposit.ledger_entry},
     )
 
@@ -51,6 +52,6 @@ def send_premium_expiring_email(account_id: int) -> int:
         return 0
     return _mail(
         account=account, template="premium_expiring",
-        subject=f"[Proxy Portal] Premium ends on {account.premium_until:%Y-%m-%d}",
+        subject=f"Premium ends on {account.premium_until:%Y-%m-%d}",
         context={"premium_until": account.premium_until},
     )

@@ -12,6 +12,7 @@ from portal.api.errors import BadRequest, DomainValidationError
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
+from portal.text import validate_plain_text
 
 from . import subusers
 from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, Rotation, SubUserProtocol, SubUserStatus
@@ -86,7 +87,7 @@ class _GeoFields(serializers.Serializer):
 
 
 class SubUserCreateIn(_GeoFields):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_plain_text])
     order_id = serializers.CharField(max_length=40)
     protocol = serializers.ChoiceField(choices=SubUserProtocol.values, default=SubUserProtocol.HTTP)
     rotation = serializers.ChoiceField(choices=Rotation.values, default=Rotation.ROTATING)
@@ -96,7 +97,7 @@ class SubUserCreateIn(_GeoFields):
 
 
 class SubUserUpdateIn(_GeoFields):
-    name = serializers.CharField(max_length=100, required=False)
+    name = serializers.CharField(max_length=100, required=False, validators=[validate_plain_text])
     order_id = serializers.CharField(max_length=40, required=False)
     protocol = serializers.ChoiceField(choices=SubUserProtocol.values, required=False)
     rotation = serializers.ChoiceField(choices=Rotation.values, required=False)

@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
@@ -29,6 +28,7 @@ from portal.api.errors import (
     UpstreamError,
 )
 from portal.money import to_money
+from portal.text import email_subject
 
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
@@ -346,7 +346,7 @@ def orders_send_expiry_reminders(*, now=None) -> int:
                 continue
             left = "1 day" if days == 1 else f"{days} days"
             send_mail(
-                subject=f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Order {order.public_id} expires in {left}",
+                subject=email_subject(f"Order {order.public_id} expires in {left}"),
                 message=(
                     f"Your order {_describe(order)} for {order.account.name} expires on "
                     f"{order.expires_at:%Y-%m-%d %H:%M} UTC.\n\nExtend it from the Orders page of the "

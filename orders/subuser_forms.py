@@ -5,6 +5,8 @@ from decimal import Decimal
 
 from django import forms
 
+from portal.text import validate_plain_text
+
 from . import geo, subusers
 from .models import OrderStatus, ProxyTypeCode, Rotation, SubUserProtocol
 
@@ -65,7 +67,7 @@ class SubUserLimitsMixin(forms.Form):
 
 
 class SubUserCreateForm(SubUserTargetingMixin, SubUserLimitsMixin):
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(label="Name", max_length=100, validators=[validate_plain_text])
     order = forms.ChoiceField(label="Residential order")
     protocol = forms.ChoiceField(label="Protocol", choices=SubUserProtocol.choices, initial=SubUserProtocol.HTTP)
     rotation = forms.ChoiceField(label="Rotation", choices=Rotation.choices, initial=Rotation.ROTATING)
@@ -89,7 +91,7 @@ class SubUserCreateForm(SubUserTargetingMixin, SubUserLimitsMixin):
 
 
 class SubUserEditForm(SubUserTargetingMixin, SubUserLimitsMixin):
-    name = forms.CharField(label="Name", max_length=100)
+    name = forms.CharField(label="Name", max_length=100, validators=[validate_plain_text])
     protocol = forms.ChoiceField(label="Protocol", choices=SubUserProtocol.choices)
     rotation = forms.ChoiceField(label="Rotation", choices=Rotation.choices)
     sticky_ttl_minutes = forms.IntegerField(label="Sticky session (minutes)", min_value=1, max_value=1440)
