@@ -1,6 +1,8 @@
 from django import forms
 
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS
+from checker.selectors import MAX_FRESH_MINUTES, MAX_LATENCY_MS
+from portal import numbers
 
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
@@ -49,6 +51,8 @@ class PoolFilterForm(forms.Form):
     anonymity = forms.ChoiceField(
         label="Anonymity", required=False, choices=[("", "Any")] + [(a, a) for a in ANONYMITY_LEVELS]
     )
-    fresh_minutes = forms.IntegerField(label="Checked within (minutes)", required=False, min_value=1)
-    max_latency_ms = forms.IntegerField(label="Max latency (ms)", required=False, min_value=0)
-    min_uptime = forms.FloatField(label="Min uptime (0–1)", required=False, min_value=0, max_value=1)
+    fresh_minutes = numbers.IntegerField(
+        label="Checked within (minutes)", required=False, min_value=1, max_value=MAX_FRESH_MINUTES
+    )
+    max_latency_ms = numbers.IntegerField(label="Max latency (ms)", required=False, min_value=0, max_value=MAX_LATENCY_MS)
+    min_uptime = numbers.FloatField(label="Min uptime (0–1)", required=False, min_value=0, max_value=1)

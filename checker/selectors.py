@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from accounts.models import Account
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
+from portal import numbers
 from portal.api.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440
 MAX_FRESH_MINUTES = 366 * 24 * 60
+MAX_LATENCY_MS = 3_600_000
 # A pool list's `meta.total` is counted once per pool version and filter set, then reused
 # for this long: counting every request visited 100k+ heap rows on a million-row pool.
 # Any write to a pool (pool_changed) starts a new version, so only rows ageing out of a
@@ -73,14 +75,11 @@ def _int(query, name: str, lo: int, hi: int, errors: dict) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        errors[name] = [f"{name} must be a whole number."]
+        return numbers.parse_int(raw, lo=lo, hi=hi)
+    except numbers.NumberError as exc:
+        errors[name] = [f"{name} must be a whole number." if exc.kind == "invalid" else
+                        f"{name} must be between {lo} and {hi}."]
         return None
-    if not lo <= value <= hi:
-        errors[name] = [f"{name} must be between {lo} and {hi}."]
-        return None
-    return value
 
 
 def parse_pool_filters(query) -> PoolFilters:
@@ -102,18 +101,14 @@ def parse_pool_filters(query) -> PoolFilters:
         if anonymity not in ANONYMITY_LEVELS:
             errors["anonymity"] = [f"anonymity must be one of: {', '.join(ANONYMITY_LEVELS)}."]
     fresh = _int(query, "fresh_minutes", 1, MAX_FRESH_MINUTES, errors)
-    max_latency = _int(query, "max_latency_ms", 0, 3_600_000, errors)
+    max_latency = _int(query, "max_latency_ms", 0, MAX_LATENCY_MS, errors)
     min_uptime = None
     raw = query.get("min_uptime")
     if raw not in (None, ""):
         try:
-            min_uptime = float(raw)
-        except (TypeError, ValueError):
+            min_uptime = numbers.parse_float(raw, lo=0.0, hi=1.0)
+        except numbers.NumberError:
             errors["min_uptime"] = ["min_uptime must be a number between 0 and 1."]
-        else:
-            if not 0.0 <= min_uptime <= 1.0:  # also refuses nan
-                errors["min_uptime"] = ["min_uptime must be a number between 0 and 1."]
-                min_uptime = None
     if errors:
         raise DomainValidationError(errors)
     return PoolFilters(

@@ -19,8 +19,9 @@ Price arithmetic:
 
 import dataclasses
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from portal import numbers
 from portal.api.errors import DomainValidationError
 from portal.money import CENT, CURRENCY, to_money
 
@@ -86,25 +87,32 @@ def quantity_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _parse_decimal(raw) -> Decimal | None:
-    if isinstance(raw, bool) or raw is None:
+def _parse_days(raw) -> int | None:
+    """A period in days ("30", 30, 30.0, "3e1"), or None; bounded before int() (issue 22)."""
+    try:
+        value = numbers.parse_decimal(raw)
+    except numbers.NumberError:
         return None
-    if isinstance(raw, float):
-        raw = repr(raw)
-    if isinstance(raw, int | Decimal | str):
-        try:
-            value = Decimal(str(raw).strip())
-        except (InvalidOperation, ValueError):
-            return None
-        return value if value.is_finite() else None
-    return None
+    return int(value) if value == value.to_integral_value() else None
 
 
-def _parse_int(raw) -> int | None:
-    value = _parse_decimal(raw)
-    if value is None or value != value.to_integral_value():
-        return None
-    return int(value)
+def _quantity_error(proxy_type: ProxyType | None, kind: str) -> str:
+    """The message for a quantity `numbers` refused, in the words of the checks below."""
+    if proxy_type is not None and kind == "range":
+        return _quantity_range_error(proxy_type)
+    if proxy_type is not None and kind == "places":
+        return "Must be a whole number of IPs." if not proxy_type.is_traffic else (
+            f"Use at most {QUANTITY_PLACES} decimal places."
+        )
+    return "Must be a number."
+
+
+def _quantity_range_error(proxy_type: ProxyType) -> str:
+    unit_name = "GB" if proxy_type.is_traffic else "IPs"
+    return (
+        f"Must be between {format_quantity(proxy_type.min_quantity, proxy_type.unit)} and "
+        f"{format_quantity(proxy_type.max_quantity, proxy_type.unit)} {unit_name}."
+    )
 
 
 def validate_order_input(*, type, quantity, period=None, country=None) -> OrderSpec:  # noqa: A002
@@ -126,31 +134,27 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
     if quantity is None or quantity == "":
         errors["quantity"] = ["This field is required."]
     else:
-        qty = _parse_decimal(quantity)
-        if qty is None:
-            errors["quantity"] = ["Must be a number."]
-            qty = None
-        elif proxy_type is not None:
-            unit_name = "GB" if proxy_type.is_traffic else "IPs"
-            lo, hi = proxy_type.min_quantity, proxy_type.max_quantity
-            if qty < lo or qty > hi:
-                errors["quantity"] = [
-                    f"Must be between {format_quantity(lo, proxy_type.unit)} and "
-                    f"{format_quantity(hi, proxy_type.unit)} {unit_name}."
-                ]
+        try:
+            qty = numbers.parse_decimal(quantity)
+        except numbers.NumberError as exc:
+            errors["quantity"] = [_quantity_error(proxy_type, exc.kind)]
+        else:
+            if proxy_type is None:
+                if qty <= 0:
+                    errors["quantity"] = ["Must be greater than zero."]
+            elif qty < proxy_type.min_quantity or qty > proxy_type.max_quantity:
+                errors["quantity"] = [_quantity_range_error(proxy_type)]
             elif not proxy_type.is_traffic and qty != qty.to_integral_value():
                 errors["quantity"] = ["Must be a whole number of IPs."]
             elif proxy_type.is_traffic and qty != qty.quantize(Decimal(1).scaleb(-QUANTITY_PLACES)):
                 errors["quantity"] = [f"Use at most {QUANTITY_PLACES} decimal places."]
-        elif qty <= 0:
-            errors["quantity"] = ["Must be greater than zero."]
 
     days = None
     if period is None or period == "":
         if proxy_type is not None and proxy_type.period_required:
             errors["period"] = ["This field is required for this proxy type (days, see /reference/periods)."]
     else:
-        days = _parse_int(period)
+        days = _parse_days(period)
         valid = current.periods
         if days is None or days not in valid:
             errors["period"] = [

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django import forms
 
+from portal import numbers
 from portal.text import validate_plain_text
 
 from . import geo, subusers
@@ -50,7 +51,7 @@ class SubUserTargetingMixin(forms.Form):
 
 
 class SubUserLimitsMixin(forms.Form):
-    traffic_limit_gb = forms.DecimalField(
+    traffic_limit_gb = numbers.DecimalField(
         label="Traffic limit (GB)", required=False, min_value=Decimal("0.001"), max_digits=18, decimal_places=6,
         help_text="1 GB = 10^9 bytes. Empty: only the order's allowance.",
     )
@@ -71,7 +72,7 @@ class SubUserCreateForm(SubUserTargetingMixin, SubUserLimitsMixin):
     order = forms.ChoiceField(label="Residential order")
     protocol = forms.ChoiceField(label="Protocol", choices=SubUserProtocol.choices, initial=SubUserProtocol.HTTP)
     rotation = forms.ChoiceField(label="Rotation", choices=Rotation.choices, initial=Rotation.ROTATING)
-    sticky_ttl_minutes = forms.IntegerField(
+    sticky_ttl_minutes = numbers.IntegerField(
         label="Sticky session (minutes)", min_value=1, max_value=1440, initial=10,
         help_text="How long a sticky session keeps its IP.",
     )
@@ -94,7 +95,7 @@ class SubUserEditForm(SubUserTargetingMixin, SubUserLimitsMixin):
     name = forms.CharField(label="Name", max_length=100, validators=[validate_plain_text])
     protocol = forms.ChoiceField(label="Protocol", choices=SubUserProtocol.choices)
     rotation = forms.ChoiceField(label="Rotation", choices=Rotation.choices)
-    sticky_ttl_minutes = forms.IntegerField(label="Sticky session (minutes)", min_value=1, max_value=1440)
+    sticky_ttl_minutes = numbers.IntegerField(label="Sticky session (minutes)", min_value=1, max_value=1440)
     field_order = [
         "name", "protocol", "country", "state", "city", "zip", "rotation", "sticky_ttl_minutes",
         "traffic_limit_gb", "whitelist",

@@ -33,6 +33,7 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services import account_lock
 from billing.selectors import plan_for_tier
+from portal import dates
 from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from portal.ids import random_base62
 
@@ -584,6 +585,7 @@ def usage_pull(*, since: datetime | None = None) -> IngestResult:
 # --- statistics -----------------------------------------------------------------------------------
 
 STATS_DEFAULT_DAYS = 30
+STATS_MAX_SPAN_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -595,36 +597,22 @@ class StatsQuery:
 
 
 def stats_query(*, account: Account, params) -> StatsQuery:
-    """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days), proxy_id and group_by."""
+    """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days; inside the window of
+    `portal.dates`), proxy_id and group_by. The dashboard and the API both parse here."""
     errors: dict[str, str] = {}
     today = timezone.now().astimezone(UTC).date()
-
-    def parse(name: str) -> date | None:
-        raw = (params.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            if len(raw) != 10:
-                raise ValueError
-            return date.fromisoformat(raw)
-        except ValueError:
-            errors[name] = f"{name} must be a date as YYYY-MM-DD."
-            return None
-
-    start, end = parse("from"), parse("to")
+    try:
+        span = dates.parse_date_range(
+            params, today=today, default_days=STATS_DEFAULT_DAYS, max_days=STATS_MAX_SPAN_DAYS
+        )
+    except dates.DateRangeError as exc:
+        errors.update(exc.fields)
     group_by = (params.get("group_by") or "day").strip().lower()
     if group_by not in ("day", "hour"):
         errors["group_by"] = "group_by must be day or hour."
     if errors:
         raise DomainValidationError(errors)
-    if end is None:
-        end = max(today, start) if start else today
-    if start is None:
-        start = end - timedelta(days=STATS_DEFAULT_DAYS - 1)
-    if start > end:
-        raise DomainValidationError({"from": "from must not be after to."})
-    if (end - start).days > 366:
-        raise DomainValidationError({"from": "The range may span at most 366 days."})
+    start, end = span.start, span.end
     proxy = None
     proxy_id = (params.get("proxy_id") or "").strip()
     if proxy_id:

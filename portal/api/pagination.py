@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from portal import numbers
 from portal.api.errors import DomainValidationError
 
 
@@ -19,13 +20,12 @@ def _parse_int(name: str, raw: str | None, default: int, lo: int, hi: int | None
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise DomainValidationError({name: f"{name} must be a whole number."}) from None
-    if value < lo or (hi is not None and value > hi):
+        return numbers.parse_int(raw, lo=lo, hi=hi)
+    except numbers.NumberError as exc:
+        if exc.kind == "invalid":
+            raise DomainValidationError({name: f"{name} must be a whole number."}) from None
         bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise DomainValidationError({name: f"{name} must be {bound}."})
-    return value
+        raise DomainValidationError({name: f"{name} must be {bound}."}) from None
 
 
 def page_params(query, *, default_limit: int, max_limit: int) -> PageParams:

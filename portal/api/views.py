@@ -17,6 +17,7 @@ from apikeys.authentication import key_of_request
 from portal.api.envelope import envelope
 from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
 from portal.api.negotiation import wants_the_envelope
+from portal.api.parsers import BoundedJSONParser
 from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
 from portal.api.renderers import EnvelopeRenderer
 
@@ -44,6 +45,8 @@ class PortalAPIView(APIView):
     # A GET whose payload comes from the key's account alone may define
     # `direct_payload(self, account)`; see `_answer_directly`.
     direct_payload = None
+    # JSON bodies only, with number literals of bounded length (portal.api.parsers).
+    parser_classes = [BoundedJSONParser]
 
     # DRF builds these per request; none holds per-request state, so each view class (and
     # as_view() override) shares one set: a measurable share of a small request's cost.
