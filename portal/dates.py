@@ -9,13 +9,14 @@ Whatever lies inside the window is decades away from the calendar's ends, so any
 arithmetic on it is safe. Standard library only: the ground layer, no app.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 EARLIEST = date(2000, 1, 1)
 FUTURE_DAYS = 366
-ISO_DATE_CHARS = 10  # YYYY-MM-DD
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fromisoformat alone also takes 2025-W09-6
 
 
 class DateRangeError(ValueError):
@@ -46,7 +47,7 @@ def parse_date(raw, *, name: str, today: date) -> date | None:
     if not text:
         return None
     try:
-        if len(text) != ISO_DATE_CHARS:  # fromisoformat also takes 20250301 and 2025-W09-6
+        if not _ISO_DATE.fullmatch(text):
             raise ValueError
         value = date.fromisoformat(text)
     except ValueError:

@@ -23,7 +23,7 @@ MAX_INTEGER_DIGITS = 18  # |value| < 10**18
 MAX_PLACES = 18  # at most 18 significant decimal places
 MAX_LITERAL_CHARS = 100  # a JSON number literal longer than this is refused by the API's parser
 
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,12})?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _LIMIT = 10**MAX_INTEGER_DIGITS
 
@@ -85,8 +85,8 @@ def _as_decimal(raw, *, max_chars: int, lo, hi) -> Decimal:
         value = Decimal(text)
     else:
         raise invalid
-    if not value:
-        return Decimal(0) if value.as_tuple().exponent > 0 else value  # "0e999" is plain 0
+    if not value:  # "0e999" and "0e-999" are plain 0 (formatting them would not be)
+        return value if -MAX_PLACES <= value.as_tuple().exponent <= 0 else Decimal(0)
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise NumberError("range", _range_message(lo, hi))
     if value.as_tuple().exponent < -MAX_PLACES:
