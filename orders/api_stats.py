@@ -1,7 +1,8 @@
 """Traffic statistics API (SPEC §6) [stats:read]: GET /stats and GET /stats/export.
 
-`from`/`to` are dates (YYYY-MM-DD, UTC, inclusive; default the last 30 days). Bytes are exact
-integers; bytes_total = bytes_in + bytes_out.
+`from`/`to` are dates (YYYY-MM-DD, UTC, inclusive; default the last 30 days; between 2000-01-01
+and 366 days after today, see portal.dates). Bytes are exact integers; bytes_total = bytes_in +
+bytes_out.
 """
 
 import json
@@ -25,8 +26,9 @@ EXPORT_FORMATS = ("csv", "json")
 EXPORT_COLUMNS = ["period_start", "proxy_id", "name", "bytes_in", "bytes_out", "bytes_total", "requests"]
 
 RANGE_PARAMS = [
-    OpenApiParameter("from", str, description="YYYY-MM-DD (UTC), inclusive; default 29 days before `to`"),
-    OpenApiParameter("to", str, description="YYYY-MM-DD (UTC), inclusive; default today"),
+    OpenApiParameter("from", str, description="YYYY-MM-DD (UTC), inclusive, from 2000-01-01 to 366 days after "
+                     "today, at most 366 days before `to`; default 29 days before `to`"),
+    OpenApiParameter("to", str, description="YYYY-MM-DD (UTC), inclusive, up to 366 days after today; default today"),
     OpenApiParameter("proxy_id", str, description="Only this sub-user proxy (prx_…)"),
 ]
 

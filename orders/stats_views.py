@@ -2,14 +2,17 @@
 breakdowns, and CSV/JSON export of the same figures as GET /stats/export."""
 
 from collections import OrderedDict
+from datetime import UTC
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import dashboard_view
+from portal import dates
 from portal.api.errors import DomainValidationError, NotFound
 
 from . import subusers
@@ -71,6 +74,8 @@ def stats_page(request):
         "params": params,
         "export_qs": urlencode(params),
         "period_format": "Y-m-d H:00" if query.group_by == "hour" else "Y-m-d",
+        "date_min": dates.EARLIEST.isoformat(),
+        "date_max": dates.latest(timezone.now().astimezone(UTC).date()).isoformat(),
     })
 
 
