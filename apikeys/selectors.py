@@ -57,6 +57,8 @@ def apikeys_active(*, account: Account, q: str = "", sort: str = DEFAULT_SORT) -
     """The account's active keys (not revoked, not expired), filtered by name and sorted."""
     keys = ApiKey.objects.for_account(account).active().select_related("created_by")
     q = (q or "").strip()
+    if len(q) > ApiKey._meta.get_field("name").max_length:
+        return []  # no name is that long; and SQLite refuses a LIKE pattern of 50,000 characters
     if q:
         keys = keys.filter(name__icontains=q)
     sort = normalise_sort(sort)

@@ -27,6 +27,7 @@ from portal.http import client_ip
 REVEAL_SESSION_KEY = "apikeys:new-key"
 REVEAL_COOKIE = "apikey_reveal"
 REVEAL_MAX_AGE_S = 300
+SEARCH_MAX = 200  # longer than any key name (100): still finds nothing, without echoing megabytes back
 
 
 def _b64(data: bytes) -> str:
@@ -84,7 +85,7 @@ def _headers(q: str, sort: str) -> list[dict]:
 
 
 def _render(request, *, form=None, open_dialog: str | None = None, revoke_key=None, new_key=None, status=200):
-    q = request.GET.get("q", "").strip()
+    q = request.GET.get("q", "").strip()[:SEARCH_MAX]
     sort = selectors.normalise_sort(request.GET.get("sort"))
     keys = selectors.apikeys_active(account=request.account, q=q, sort=sort)
     active_count = selectors.apikeys_active_count(account=request.account)

@@ -250,3 +250,18 @@ def test_creation_is_audited_with_the_client_ip(owner_client, account):
 
 def test_page_is_not_cached(owner_client):
     assert owner_client.get("/keys/")["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("length", [101, 100_000])
+def test_a_search_longer_than_any_name_finds_nothing_without_an_error(owner_client, account, make_key, length):
+    make_key(account, name="a" * 100)
+    response = owner_client.get("/keys/", {"q": "a" * length})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No active API key matches" in html and len(html) < 50_000
+
+
+def test_a_search_as_long_as_a_name_still_finds_it(owner_client, account, make_key):
+    make_key(account, name="b" * 100)
+    html = owner_client.get("/keys/", {"q": "b" * 100}).content.decode()
+    assert f'<tr data-name="{"b" * 100}">' in html
