@@ -1,12 +1,9 @@
-from decimal import Decimal, InvalidOperation
-
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Role, User
 from billing.services import ADJUSTMENT_MAX, balance_adjust
 from portal.api.errors import PortalError
-
-AMOUNT_MAX_LENGTH = 32  # far more than ADJUSTMENT_MAX needs; bounds the text before it is parsed
+from portal.numbers import MAX_CHARS, NumberError, parse_decimal
 
 
 class Command(BaseCommand):
@@ -18,19 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True)
 
     def handle(self, *args, email, amount, reason, **options):
-        text = amount.strip()
-        if len(text) > AMOUNT_MAX_LENGTH:
-            raise CommandError(f"--amount is too long: at most {AMOUNT_MAX_LENGTH} characters, such as 25.00 or -10.00.")
-        try:
-            value = Decimal(text)
-        except (InvalidOperation, ValueError):
-            raise CommandError(f"--amount must be a decimal number such as 25.00 or -10.00, not {amount!r}.") from None
-        if not value.is_finite() or value == 0:
-            raise CommandError("--amount must be a non-zero number.")
-        if value.copy_abs() > ADJUSTMENT_MAX:  # copy_abs: no context, so no Overflow
-            raise CommandError(f"--amount is too large: at most {ADJUSTMENT_MAX} USD either way.")
-        if value != value.quantize(Decimal("0.01")):
-            raise CommandError("--amount has at most two decimal places (cents).")
+        value = self._amount(amount)
         if not reason.strip():
             raise CommandError("--reason must not be empty.")
         user = User.objects.filter(email__iexact=email.strip()).first()
@@ -54,3 +39,20 @@ class Command(BaseCommand):
             f"Posted {entry.public_id}: {entry.amount:+.2f} USD to {account.name} ({account.public_id}); "
             f"balance now {entry.balance_after:.2f} USD."
         )
+
+    @staticmethod
+    def _amount(text: str):
+        """--amount as a Decimal, its length, size and places checked before any arithmetic."""
+        if len(text.strip()) > MAX_CHARS:
+            raise CommandError(f"--amount is too long: at most {MAX_CHARS} characters, such as 25.00 or -10.00.")
+        try:
+            value = parse_decimal(text, lo=-ADJUSTMENT_MAX, hi=ADJUSTMENT_MAX, places=2)
+        except NumberError as exc:
+            if exc.kind == "range":
+                raise CommandError(f"--amount is too large: at most {ADJUSTMENT_MAX} USD either way.") from None
+            if exc.kind == "places":
+                raise CommandError("--amount has at most two decimal places (cents).") from None
+            raise CommandError(f"--amount must be a decimal number such as 25.00 or -10.00, not {text!r}.") from None
+        if value == 0:
+            raise CommandError("--amount must be a non-zero number.")
+        return value
