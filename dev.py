@@ -59,7 +59,7 @@ def run() -> int:
             cwd=ROOT, env=env,
         ),
         subprocess.Popen(
-            [str(BIN / "gunicorn"), "portal.wsgi", "--bind", bind, "--workers", "1",
+            [str(BIN / "gunicorn"), "-c", "python:portal.webserver", "portal.wsgi", "--bind", bind, "--workers", "1",
              "--threads", env.get("WEB_THREADS", "8"), "--access-logfile", "-", "--timeout", "120"],
             cwd=ROOT, env=env,
         ),

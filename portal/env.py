@@ -69,6 +69,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def url_host(url: str) -> str | None:
+    """The host name of `url` as ALLOWED_HOSTS spells it (an IPv6 address in brackets)."""
+    try:
+        host = urlparse(url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"[{host}]" if ":" in host else host
+
+
 def database_from_url(url: str) -> dict:
     """Translate ``postgres://user:pass@host:port/name?opt=v`` into a DATABASES entry."""
     parsed = urlparse(url)

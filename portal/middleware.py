@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as _AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as _MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
-from django.core.exceptions import RequestDataTooBig
 
 from portal.api.envelope import error_json_response
 
@@ -66,7 +65,7 @@ class ApiRequestGuardMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from portal.api.exceptions import _is_redis_down
+        from portal.api.exceptions import _is_redis_down, request_limit_refusal
 
         if _is_redis_down(exception):  # cache/broker down (e.g. allauth's login rate limit): retry later
             logger.warning("cache/broker unavailable: %s", exception.__class__.__name__)
@@ -78,8 +77,9 @@ class ApiRequestGuardMiddleware:
             return render(request, "errors/500.html", status=503)
         if not is_api_path(request.path_info):
             return None
-        if isinstance(exception, RequestDataTooBig):
-            return error_json_response(413, "The request body is too large.", "payload_too_large")
+        if (refusal := request_limit_refusal(exception)) is not None:
+            status, message, error_type = refusal
+            return error_json_response(status, message, error_type)
         if isinstance(exception, UnicodeDecodeError):
             return error_json_response(400, "The request is not valid UTF-8.", "bad_request")
         if isinstance(exception, RecursionError):  # json.loads on deeply nested input

@@ -16,6 +16,7 @@ from portal.env import (
     env_int,
     env_list,
     env_str,
+    url_host,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -341,6 +342,11 @@ CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
 CHECKER_CONCURRENCY = env_int("CHECKER_CONCURRENCY", 500, minimum=1)
 CHECKER_TIMEOUT_S = env_float("CHECKER_TIMEOUT_S", 8.0, minimum=0.1)
 CHECKER_JUDGE_URL = env_str("CHECKER_JUDGE_URL", f"{SITE_URL.rstrip('/')}/judge")
+# The judge may be served on a host name of its own, where the portal's cookies are never
+# sent (docs/deploy.md): requests for it pass the host check without listing it twice.
+_JUDGE_HOST = url_host(CHECKER_JUDGE_URL)
+if _JUDGE_HOST and _JUDGE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_JUDGE_HOST)
 CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
 
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")

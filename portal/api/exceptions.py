@@ -2,8 +2,14 @@
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError
 from django.http import Http404
@@ -43,6 +49,22 @@ def _response(status: int, message: str, error_type: str, meta: dict | None = No
     return response
 
 
+def request_limit_refusal(exc: Exception) -> tuple[int, str, str] | None:
+    """(status, message, error_type) for Django's own refusals of a request (its size and
+    shape limits, a host not allowed, ...), raised while the request is read; None otherwise.
+    Shared by DRF's handler and the middleware that covers API paths outside DRF."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, errors.PayloadTooLarge.default_message, "payload_too_large"
+    if isinstance(exc, TooManyFieldsSent):
+        return 400, (f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} query or form "
+                     "parameters."), "bad_request"
+    if isinstance(exc, TooManyFilesSent):
+        return 400, f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.", "bad_request"
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "Bad request.", "bad_request"
+    return None
+
+
 def envelope_exception_handler(exc, context):
     if isinstance(exc, errors.PortalError):
         response = _response(exc.status_code, exc.message, exc.error_type, exc.meta)
@@ -73,8 +95,8 @@ def envelope_exception_handler(exc, context):
         return _response(415, "Send the body as JSON (Content-Type: application/json).", "unsupported_media_type")
     if isinstance(exc, drf.NotAcceptable):
         return _response(406, "This endpoint answers in JSON only.", "not_acceptable")
-    if isinstance(exc, RequestDataTooBig):
-        return _response(413, errors.PayloadTooLarge.default_message, "payload_too_large")
+    if (refusal := request_limit_refusal(exc)) is not None:
+        return _response(*refusal)
     if isinstance(exc, drf.Throttled):
         response = _response(429, errors.RateLimited.default_message, "rate_limited")
         response["Retry-After"] = str(max(1, int(exc.wait or 1)))
