@@ -31,7 +31,7 @@ class CheckForm(forms.Form):
         data = super().clean()
         upload = data.get("proxies_file")
         text = data.get("proxies_text") or ""
-        if upload is not None:
+        if upload:  # False when a client sends the clear checkbox
             if upload.size > UPLOAD_MAX_BYTES:
                 self.add_error("proxies_file", "The file is over 2 MB.")
                 return data

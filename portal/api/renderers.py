@@ -38,4 +38,12 @@ class EnvelopeRenderer(JSONRenderer):
             data, cls=cls.encoder_class, ensure_ascii=cls.ensure_ascii, allow_nan=not cls.strict,
             separators=SHORT_SEPARATORS if cls.compact else LONG_SEPARATORS,
         )
-        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+        try:
+            return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (from a stored value or an echoed input) is not UTF-8:
+            # JSON's \uXXXX escapes carry it without breaking the answer.
+            return json.dumps(
+                data, cls=cls.encoder_class, ensure_ascii=True, allow_nan=not cls.strict,
+                separators=SHORT_SEPARATORS if cls.compact else LONG_SEPARATORS,
+            ).encode()
