@@ -34,13 +34,13 @@ from billing.models import (
 )
 from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 from portal.db import insert_unless_conflict
-from portal.money import CENT, MONEY_MAX_DIGITS, MONEY_PLACES, money_str, to_money
+from portal.money import MONEY_MAX, money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
 REFERENCE_MAX_LENGTH = 200
 # The most a money column holds (`portal.money.MoneyField`): balances, ledger amounts and
 # `balance_after` alike, so also the most an account can hold.
-BALANCE_MAX = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_PLACES) - CENT
+BALANCE_MAX = MONEY_MAX
 ADJUSTMENT_MAX = Decimal("99999999999.99")
 
 

@@ -15,6 +15,9 @@ Price arithmetic:
 - discount percent = the highest volume tier reached + the discount for exactly this period,
   capped at `MAX_DISCOUNT_PERCENT`; `discount = subtotal × percent / 100` (rounded);
 - `total = subtotal − discount`. Rounding is `portal.money.to_money` (half up).
+
+A price must fit a money column (`MONEY_MAX`): an order that would cost more is refused on
+`quantity`, for calc, placement, extension and the live price alike.
 """
 
 import dataclasses
@@ -23,7 +26,7 @@ from decimal import Decimal
 
 from portal import numbers
 from portal.api.errors import DomainValidationError
-from portal.money import CENT, CURRENCY, to_money
+from portal.money import CENT, CURRENCY, MONEY_MAX, to_money
 
 from .catalogue import Catalogue, catalogue
 from .models import QUANTITY_PLACES, ProxyType
@@ -195,6 +198,10 @@ def price(spec: OrderSpec, *, period: int | None = None) -> Quote:
         unit_price = to_money(rule.unit_price * Decimal(days) / Decimal(rule.base_period_days))
     unit_price = max(unit_price, CENT)
     subtotal = to_money(unit_price * spec.quantity)
+    if subtotal > MONEY_MAX or unit_price > MONEY_MAX:
+        raise DomainValidationError(
+            {"quantity": [f"This order would cost more than {MONEY_MAX} USD, the most one order can cost."]}
+        )
     percent = Decimal("0")
     for tier in rule.volume_tiers.all():  # ordered by min_quantity
         if spec.quantity >= tier.min_quantity:

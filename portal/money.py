@@ -8,6 +8,8 @@ MONEY_MAX_DIGITS = 14
 MONEY_PLACES = 2
 CENT = Decimal("0.01")
 CURRENCY = "USD"
+# The largest amount a money column holds: balances, ledger entries, prices and order totals.
+MONEY_MAX = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_PLACES) - CENT
 
 
 def to_money(value) -> Decimal:

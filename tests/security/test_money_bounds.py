@@ -185,3 +185,32 @@ def test_the_admin_credit_action_refuses_an_overflow_with_a_message(admin_client
     assert b"most an account can hold" in response.content
     assert balance_of(account) == MAX - Decimal("1000.00")
     assert LedgerEntry.objects.count() == 1
+
+
+@pytest.fixture
+def dearest_datacenter(db):
+    """An operator's price rule and limits under which an order could cost more than a column holds."""
+    from orders.models import PriceRule, ProxyType
+
+    ProxyType.objects.filter(code="datacenter").update(max_quantity=Decimal("100000"))
+    rule = PriceRule.objects.get(proxy_type__code="datacenter", country__isnull=True)
+    rule.unit_price = Decimal("9999999999.0000")
+    rule.save()
+
+
+@pytest.mark.parametrize("quantity", [1000, 100000])
+def test_an_order_that_would_cost_more_than_a_column_holds_is_refused_on_quantity(
+    api, make_key, account, dearest_datacenter, quantity
+):
+    from orders.models import Order
+
+    fund(account, "1000.00")
+    client = api(make_key(account))
+    body = {"type": "datacenter", "quantity": quantity, "period": 30}
+    for path in ("orders/calc", "orders"):
+        response = client.post(path, body)
+        assert response.status_code == 400, (path, response.body_bytes[:300])
+        assert response.json_body["error_type"] == "validation_error"
+        assert "the most one order can cost" in response.json_body["meta"]["fields"]["quantity"][0]
+    assert Order.objects.count() == 0 and balance_of(account) == Decimal("1000.00")
+    assert client.post("orders/calc", {"type": "datacenter", "quantity": 1, "period": 30}).status_code == 200
