@@ -11,13 +11,16 @@ reported back in `data.unknown` and stored nowhere. Answers use the API envelope
 """
 
 import json
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
 from billing.webhooks import refuse_bad_signature, signature_valid
+from portal import dates
 from portal.api.envelope import envelope, error_envelope
 from portal.api.errors import PortalError
 from portal.api.exceptions import _flatten
@@ -26,6 +29,7 @@ from . import subusers
 
 MAX_RECORDS = 5000
 MAX_BYTES = 10**15  # per record: a petabyte an hour is a provider bug, not traffic
+CLOCK_SKEW = timedelta(days=1)  # a record may be stamped this far ahead of our clock
 
 
 class UsageRecordIn(serializers.Serializer):
@@ -35,6 +39,17 @@ class UsageRecordIn(serializers.Serializer):
     bytes_in = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
     bytes_out = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
     requests = serializers.IntegerField(min_value=0, max_value=10**12, required=False, default=0)
+
+    def validate_period_start(self, value):
+        """Usage lies between the dates statistics can show and now: a record stamped
+        0001-01-01 or 9999-12-31 would count against traffic yet never appear in a report."""
+        earliest = datetime.combine(dates.EARLIEST, time.min, tzinfo=UTC)
+        latest = timezone.now() + CLOCK_SKEW
+        if not earliest <= value <= latest:
+            raise serializers.ValidationError(
+                f"period_start must lie between {earliest:%Y-%m-%d} and {latest:%Y-%m-%d %H:%M} UTC."
+            )
+        return value
 
 
 class UsageDeliveryIn(serializers.Serializer):

@@ -1,5 +1,6 @@
 """Usage ingestion: the signed webhook, idempotency per record id, limits, top-ups, the pull task."""
 
+import json
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -217,3 +218,15 @@ def test_placing_a_new_residential_order_re_enables_exhausted_proxies_at_once(ac
     new_order = Order.objects.get(public_id=placed.json_body["data"]["id"])
     assert new_order.status == "active"
     assert (proxy.status, proxy.disabled_reason, proxy.order_id) == ("active", "", new_order.pk)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2999-01-01T00:00:00Z"])
+def test_records_stamped_outside_what_statistics_can_show_are_refused(account, order, stamp):
+    proxy = make_proxy(account, order)
+    response = deliver([record(proxy.username, 100, 100), record(proxy.username, 5, 5, period_start=stamp)])
+    assert response.status_code == 400
+    assert response.json_body["error_type"] == "validation_error"
+    assert "period_start must lie between 2000-01-01" in json.dumps(response.json_body["meta"]["fields"])
+    assert UsageRecord.objects.count() == 0
+    proxy.refresh_from_db()
+    assert proxy.traffic_used_bytes == 0
