@@ -2,14 +2,14 @@ from importlib import import_module
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from portal import views
 
 api_v1 = [
     # Public documentation: no API key needed to read the schema or the Swagger UI.
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+    path("schema/", views.CachedSchemaView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
          name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
                                                  permission_classes=[AllowAny]), name="docs"),

@@ -4,8 +4,11 @@ from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.response import Response
 
 from portal.api.envelope import error_json_response
 from portal.middleware import is_api_path
@@ -63,3 +66,26 @@ def handler400(request, exception=None):
     if is_api_path(request.path_info):
         return error_json_response(400, "Bad request.", "bad_request")
     return render(request, "errors/400.html", status=400)
+
+
+class CachedSchemaView(SpectacularAPIView):
+    """The schema, built once per process and language.
+
+    It is served without a key and building it takes a tenth of a second of CPU, so
+    repeated anonymous requests could otherwise keep a web process busy. The schema depends
+    only on the code, which a process never changes while it runs.
+    """
+
+    _built: dict = {}
+
+    def _get_schema_response(self, request):
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        key = (version, translation.get_language())
+        data = self._built.get(key)
+        if data is None:
+            generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+            data = self._built[key] = generator.get_schema(request=request, public=self.serve_public)
+        return Response(
+            data=data,
+            headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'},
+        )
