@@ -273,6 +273,40 @@ def recording_reads():
                 setattr(MultiValueDict, name, original)
 
 
+@contextmanager
+def recording_body_keys():
+    """Records the keys API views look up in a parsed JSON body (request.data), whatever the
+    parser: yields the set of keys read meanwhile."""
+    from rest_framework.request import Request
+
+    seen: set = set()
+
+    class RecordingDict(dict):
+        def get(self, key, default=None):
+            seen.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            seen.add(key)
+            return super().__getitem__(key)
+
+        def __contains__(self, key):
+            seen.add(key)
+            return super().__contains__(key)
+
+    original = Request._parse
+
+    def parse(self):
+        data, files = original(self)
+        return (RecordingDict(data) if type(data) is dict else data), files
+
+    Request._parse = parse
+    try:
+        yield seen
+    finally:
+        Request._parse = original
+
+
 # --- errors a view turned into a 500 answer ------------------------------------------------
 class _ErrorRecords(logging.Handler):
     def __init__(self):

@@ -5,12 +5,15 @@ lone surrogates, calendar ends and odd JSON types go, one field at a time and th
 fields valid, into:
 
 - every dashboard route (URL conf, `dashboard:` namespace), signed in as the owner of a
-  funded account with real orders, sub-users, jobs, keys, deposit addresses and
+  funded, premium account with real orders, sub-users, jobs, keys, deposit addresses and
   invitations: the query keys its view reads (recorded from a probe request), the fields of
   the GET forms aiming at it, and the fields of the POST forms aiming at it that any page
   renders (or, when no page renders one, the form keys its view reads on a probe POST);
+- every account page under /accounts/ (allauth) the same way: as the owner, or as a visitor
+  for the pages that send a signed-in user away (login, signup);
 - every operation of the OpenAPI schema, with a key holding every scope: each query
-  parameter (the schema's and those the view reads) and each request-body property.
+  parameter (the schema's and those the view reads) and each request-body property (the
+  schema's and those the view looks up in the parsed body).
 
 A 5xx, an exception, a request over LIMIT_SECONDS (re-measured once, the machine may be
 busy) or, on the API, an answer outside the JSON envelope is a failure; failures of a route
@@ -49,7 +52,7 @@ from tests.security.objects import (
     UnknownParameter,
     random_id_for,
 )
-from tests.security.routes import dashboard_routes
+from tests.security.routes import dashboard_routes, iter_routes
 
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "3"))
 SEED = os.environ.get("HOSTILE_SEED")
@@ -299,8 +302,15 @@ class Judge:
 
 
 # --- dashboard -------------------------------------------------------------------------------
-def _dashboard_params():
-    return [pytest.param(r, id=f"/{r.template}") for r in dashboard_routes()]
+def _page_routes() -> list:
+    """The dashboard's routes and the account pages (allauth: e-mail, password, 2FA, and for
+    visitors login, signup, password reset)."""
+    accounts = [r for r in iter_routes() if r.template.startswith("accounts/") and not r.is_regex]
+    return dashboard_routes() + accounts
+
+
+def _page_params():
+    return [pytest.param(r, id=f"/{r.template}") for r in _page_routes()]
 
 
 FORMAT_PARAMS = {"fmt": ("csv", "txt", "json"), "format": ("csv", "txt", "json")}
@@ -352,41 +362,42 @@ def _html(response) -> str:
     return response.content.decode(errors="replace")
 
 
-# Where each route's forms are rendered: {route name: [(page route, query)]}. The pages are the
-# same from one test to the next (only the ids differ), so the dashboard is crawled once.
-_FORM_PAGES: dict[str, list] = {}
-_CRAWLED = []
+# Where each route's forms are rendered, for the owner and for a visitor:
+# {who: {route name: [(page route, query)]}}. The pages are the same from one test to the next
+# (only the ids differ), so they are crawled once.
+_FORM_PAGES: dict[str, dict] = {}
 
 
-def _crawl(site):
-    """Every dashboard page, plain and with each query key its view reads set to 1 (a
-    confirmation step or a dialog), parsed for forms."""
-    if _CRAWLED:
-        return
-    _CRAWLED.append(True)
-    for page in dashboard_routes():
-        path = _fill(page, site.objects, site.client)
-        response, read = _probe_get(site.client, path)
+def _crawl(site, client, who: str) -> dict:
+    """Every page, plain and with each query key its view reads set to 1 (a confirmation
+    step or a dialog), parsed for forms."""
+    if who in _FORM_PAGES:
+        return _FORM_PAGES[who]
+    found = _FORM_PAGES[who] = {}
+    for page in _page_routes():
+        path = _fill(page, site.objects, client)
+        response, read = _probe_get(client, path)
         if response.status_code != 200:
             continue
         queries = [""] + ([hostile.urlencode_pairs((k, "1") for k in sorted(read))] if read else [])
         for query in queries:
-            html = _html(site.client.get(f"{path}?{query}") if query else response)
+            html = _html(client.get(f"{path}?{query}") if query else response)
             for form in hostile.parse_forms(html):
                 name, _ = _route_name(form.action, path)
                 if name is None:
                     continue
-                where = _FORM_PAGES.setdefault(name, [])
+                where = found.setdefault(name, [])
                 if (page, query) not in where:
                     where.append((page, query))
+    return found
 
 
-def _forms_for(site, route) -> list:
+def _forms_for(site, client, who: str, route) -> list:
     """[(form, action path)] of the forms aiming at `route` on the pages that render them."""
     found = []
-    for page, query in _FORM_PAGES.get(route.name, []):
+    for page, query in _crawl(site, client, who).get(route.name, []):
         path = _fill(page, site.objects)
-        html = _html(site.client.get(f"{path}?{query}" if query else path))
+        html = _html(client.get(f"{path}?{query}" if query else path))
         for form in hostile.parse_forms(html):
             name, action = _route_name(form.action, path)
             if name == route.name:
@@ -451,13 +462,16 @@ def _post_sender(client, path: str, multipart: bool, files: set):
     return send
 
 
-@pytest.mark.parametrize("route", _dashboard_params())
-def test_dashboard_route_survives_hostile_input(route, site):
-    judge = Judge(f"/{route.template}", api=False)
-    client = site.client
-    _crawl(site)
+@pytest.mark.parametrize("route", _page_params())
+def test_page_survives_hostile_input(route, site):
+    """Dashboard routes as the account's owner; an account page that sends the owner away
+    (login, signup, password reset) as a visitor."""
+    client, who = site.client, "owner"
     path = _fill(route, site.objects, client)
-    forms = _forms_for(site, route)
+    if not route.name.startswith("dashboard:") and client.get(path).status_code in (301, 302):
+        client, who = Client(), "visitor"
+    judge = Judge(f"/{route.template}" + (" (visitor)" if who == "visitor" else ""), api=False)
+    forms = _forms_for(site, client, who, route)
 
     # GET: the keys the view reads, and the fields of GET forms aiming here.
     response, read = _probe_get(client, path, judge)
@@ -597,7 +611,8 @@ def test_api_operation_survives_hostile_input(method, path, error, site):
             return client.generic(method, target)
         return client.generic(method, target, _json_text(body), content_type="application/json")
 
-    first = judge.request("baseline", bodies[0], lambda: send(baseline, bodies[0]))
+    with hostile.recording_body_keys() as body_keys:
+        first = judge.request("baseline", bodies[0], lambda: send(baseline, bodies[0]))
     if first is not None:
         BASELINES[judge.label] = str(first.status_code)
         if content is not None:
@@ -612,7 +627,9 @@ def test_api_operation_survives_hostile_input(method, path, error, site):
         judge.fuzz(f"query {name}", hostile.TEXT_CANON, hostile.text_values(), send_query)
 
     if content is not None:
-        properties = _resolve(schema, content["schema"]).get("properties", {})
+        # The schema's properties, and any other key the view looked up in the body.
+        properties = set(_resolve(schema, content["schema"]).get("properties", {})) | {
+            k for k in body_keys if isinstance(k, str)}
         for number, body in enumerate(bodies):
             for name in sorted(properties):
                 def send_body(value, name=name, body=body):
