@@ -42,7 +42,7 @@ def no_account(request):
 @require_POST
 def switch_account(request):
     public_id = request.POST.get("account", "")
-    if Membership.objects.filter(user=request.user, account__public_id=public_id).exists():
+    if "\x00" not in public_id and Membership.objects.filter(user=request.user, account__public_id=public_id).exists():
         request.session[SESSION_ACCOUNT_KEY] = public_id
     else:
         messages.error(request, "You are not a member of that account.")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as _AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as _MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
+from django.http import Http404
 
 from portal.api.envelope import error_json_response
 
@@ -86,6 +87,39 @@ class ApiRequestGuardMiddleware:
             return error_json_response(400, "Malformed request body: nested too deeply.", "bad_request")
         logger.exception("unhandled error on API path", exc_info=exception)
         return error_json_response(500, "Internal server error.", "server_error")
+
+
+NUL_REFUSAL = "The address holds a NUL character (%00), which no text here may contain."
+NUL_FIELD_MESSAGE = "Must not contain a NUL character (%00)."
+
+
+class NulCharacterGuardMiddleware:
+    """Refuses a path or query string holding a NUL character before any view reads it: a
+    path with one names nothing (404), a query with one is a bad request (400).
+
+    PostgreSQL refuses NUL in text, so a lookup with one raised a DataError (a 500) wherever
+    a view read a parameter without a form field's own check. Form fields refuse NUL beside
+    the field (Django's CharField); JSON bodies are checked by the API's parser.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info:
+            raise Http404("No page has a NUL character in its address.")
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            if is_api_path(request.path_info):
+                names = [key for key, values in request.GET.lists() if any("\x00" in v for v in [key, *values])]
+                fields = {name.replace("\x00", "") or "query": [NUL_FIELD_MESSAGE] for name in names} or {
+                    "query": [NUL_FIELD_MESSAGE]}
+                first = next(iter(fields))
+                return error_json_response(400, f"{first}: {NUL_FIELD_MESSAGE}", "validation_error",
+                                           meta={"fields": fields})
+            from django.shortcuts import render
+
+            return render(request, "errors/400.html", {"message": NUL_REFUSAL}, status=400)
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

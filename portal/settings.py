@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.CurrentAccountMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
+    "portal.middleware.NulCharacterGuardMiddleware",
 ]
 
 ROOT_URLCONF = env_str("ROOT_URLCONF", "portal.urls")  # benchmarks mount extra views
