@@ -19,6 +19,18 @@ from portal.celery import app as celery_app
 PASSWORD = "correct-horse-battery-9"
 
 
+def dashboard_client(user, account) -> Client:
+    """A dashboard session of `user`, signed in and working in `account`."""
+    from accounts.middleware import SESSION_ACCOUNT_KEY
+
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[SESSION_ACCOUNT_KEY] = account.public_id
+    session.save()
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _isolation(settings):
     """Fresh cache (rate limits) per test, and Celery tasks run inline unless a test opts out."""

@@ -8,27 +8,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from accounts.middleware import SESSION_ACCOUNT_KEY
 from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
 from checker.engine.testing import closed_port
 from checker.models import CheckItem, CheckJob, PoolProxy
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, dashboard_client
 
 
 @pytest.fixture
 def dash():
     """dash(user, account) → a signed-in client working in `account`."""
-
-    def make(user, account):
-        client = Client()
-        assert client.login(email=user.email, password=PASSWORD)
-        session = client.session
-        session[SESSION_ACCOUNT_KEY] = account.public_id
-        session.save()
-        return client
-
-    return make
+    return dashboard_client
 
 
 @pytest.fixture

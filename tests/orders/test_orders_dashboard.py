@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from accounts.middleware import SESSION_ACCOUNT_KEY
 from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
 from orders.models import Order
+from tests.conftest import dashboard_client
 
 from .conftest import add_stock, balance, fund
 
@@ -25,12 +25,7 @@ def owner_client(owner):
 def _role_client(account, email, role):
     user, _ = user_create_with_account(email=email, password="x-Very-long-pass-1", name=email)
     Membership.objects.create(user=user, account=account, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_ACCOUNT_KEY] = account.public_id
-    session.save()
-    return client, user
+    return dashboard_client(user, account), user
 
 
 def _place(client, capture, **data):

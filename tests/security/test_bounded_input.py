@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
-from accounts.middleware import SESSION_ACCOUNT_KEY
 from orders.models import Order
+from tests.conftest import dashboard_client
 from tests.security.conftest import call
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +33,7 @@ def _timed(fn):
 
 def _dashboard(tenants, user=None):
     """A signed-in dashboard session on tenant A (the member by default: any role will do)."""
-    client = Client()
-    client.force_login(user or tenants.a.member)
-    session = client.session
-    session[SESSION_ACCOUNT_KEY] = tenants.a.account.public_id
-    session.save()
-    return client
+    return dashboard_client(user or tenants.a.member, tenants.a.account)
 
 
 def _assert_validation_error(response, field, elapsed):

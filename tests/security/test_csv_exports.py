@@ -16,13 +16,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.middleware import SESSION_ACCOUNT_KEY
 from checker import services as checker_services
 from checker.engine.testing import closed_port
 from checker.models import CheckItem, PoolProxy
 from orders import subusers
 from orders.models import InventoryProxy, Order, OrderProxy
 from portal.files import FORMULA_TRIGGERS
+from tests.conftest import dashboard_client
 from tests.orders.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
 
@@ -49,12 +49,7 @@ def body(response) -> str:
 
 
 def dashboard(tenant) -> Client:
-    client = Client()
-    client.force_login(tenant.user)
-    session = client.session
-    session[SESSION_ACCOUNT_KEY] = tenant.account.public_id
-    session.save()
-    return client
+    return dashboard_client(tenant.user, tenant.account)
 
 
 # ----------------------------------------------------------------------------- checker jobs

@@ -6,13 +6,11 @@ Each is a clear 4xx naming the field where there is one, changes nothing, never 
 import json
 
 import pytest
-from django.test import Client
 
-from accounts.middleware import SESSION_ACCOUNT_KEY
 from checker.models import CheckJob
 from orders.models import SubUserProxy
 from portal.api.renderers import EnvelopeRenderer
-from tests.conftest import PASSWORD
+from tests.conftest import dashboard_client
 
 LONE = ["\\ud800", "\\udfff", "x\\udc00y"]
 
@@ -51,26 +49,13 @@ def test_an_answer_carrying_a_lone_surrogate_is_still_json():
 
 @pytest.mark.django_db
 def test_the_checker_form_with_only_the_clear_checkbox_shows_the_error(owner, account):
-    client = Client()
-    assert client.login(email=owner.email, password=PASSWORD)
-    session = client.session
-    session[SESSION_ACCOUNT_KEY] = account.public_id
-    session.save()
+    client = dashboard_client(owner, account)
     response = client.post("/checker/", {"proxies_text": "", "proxies_file-clear": "on"})
     assert response.status_code == 400
     assert "Paste a list of proxies or upload a file." in response.content.decode()
     with_text = client.post("/checker/", {"proxies_text": "nothing here", "proxies_file-clear": "on"})
     assert with_text.status_code == 400 and "No valid proxy" in with_text.content.decode()
     assert CheckJob.objects.count() == 0
-
-
-def _signed_in(user, account):
-    client = Client()
-    assert client.login(email=user.email, password=PASSWORD)
-    session = client.session
-    session[SESSION_ACCOUNT_KEY] = account.public_id
-    session.save()
-    return client
 
 
 @pytest.mark.django_db
@@ -96,7 +81,7 @@ def test_a_nul_in_an_api_path_names_nothing(api, make_key, account, path):
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/orders/ord_%00/", "/proxies/prx_%00/", "/checker/jobs/%00/"])
 def test_a_nul_in_a_dashboard_path_names_nothing(owner, account, path):
-    assert _signed_in(owner, account).get(path).status_code == 404
+    assert dashboard_client(owner, account).get(path).status_code == 404
 
 
 @pytest.mark.django_db
@@ -116,7 +101,7 @@ def test_a_nul_in_a_json_body_is_a_validation_error_on_its_field(api, make_key, 
 @pytest.mark.parametrize("path", ["/keys/?q=%00", "/stats/?proxy_id=%00", "/stats/export.csv?proxy_id=%00",
                                   "/orders/?status=%00", "/checker/public/?country=%00"])
 def test_a_nul_in_a_dashboard_query_is_a_bad_request_page(owner, account, path):
-    response = _signed_in(owner, account).get(path)
+    response = dashboard_client(owner, account).get(path)
     assert response.status_code == 400
     assert "NUL character" in response.content.decode()
 
@@ -125,7 +110,7 @@ def test_a_nul_in_a_dashboard_query_is_a_bad_request_page(owner, account, path):
 def test_a_nul_in_a_dashboard_form_changes_nothing(owner, account):
     from accounts.models import Account
 
-    client = _signed_in(owner, account)
+    client = dashboard_client(owner, account)
     switched = client.post("/switch-account/", {"account": "\x00"}, follow=True)
     assert switched.status_code == 200 and "You are not a member of that account." in switched.content.decode()
     renamed = client.post("/settings/", {"name": "Acme\x00"})
