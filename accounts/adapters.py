@@ -2,7 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 
 from accounts.services import account_create_for_user
-from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
+from core.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 
 class PortalAccountAdapter(DefaultAccountAdapter):

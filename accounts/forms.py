@@ -1,7 +1,7 @@
 from django import forms
 
 from accounts.models import Role
-from portal.text import validate_plain_text
+from core.text import validate_plain_text
 
 
 class InviteForm(forms.Form):

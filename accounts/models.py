@@ -4,8 +4,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from portal.ids import new_account_id
-from portal.money import MoneyField
+from core.ids import new_account_id
+from core.money import MoneyField
 
 
 class UserManager(BaseUserManager):

@@ -10,7 +10,7 @@ import hmac
 import re
 import zlib
 
-from portal.ids import BASE62, random_base62
+from core.ids import BASE62, random_base62
 
 RANDOM_LENGTH = 32
 CHECKSUM_LENGTH = 6

@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from portal.ids import new_key_id
+from core.ids import new_key_id
 
 
 class ApiKeyQuerySet(models.QuerySet):

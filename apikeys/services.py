@@ -12,8 +12,8 @@ from accounts.services import audit_log
 from apikeys import keyformat
 from apikeys.models import ApiKey
 from apikeys.scopes import ALL_SCOPES
+from core.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 from portal.api.errors import Conflict, DomainValidationError, NotFound
-from portal.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
 
 EXPIRATION_CHOICES = {
     "30d": ("30 days", relativedelta(days=30)),

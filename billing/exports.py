@@ -1,7 +1,7 @@
 """CSV of issued deposit addresses, for the operator's chain watcher."""
 
 from billing.models import DepositAddress
-from portal.files import CsvWriter
+from core.files import CsvWriter
 
 ADDRESS_CSV_COLUMNS = [
     "chain", "currency", "network", "address", "derivation_path", "derivation_index", "key_id",

@@ -3,8 +3,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, Tier
-from portal.ids import new_deposit_id, new_txn_id
-from portal.money import MoneyField
+from core.ids import new_deposit_id, new_txn_id
+from core.money import MoneyField
 
 
 class EntryType(models.TextChoices):

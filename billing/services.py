@@ -32,13 +32,13 @@ from billing.models import (
     LedgerEntry,
     Plan,
 )
+from core.db import insert_unless_conflict
+from core.money import MONEY_MAX, money_str, to_money
 from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
-from portal.db import insert_unless_conflict
-from portal.money import MONEY_MAX, money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
 REFERENCE_MAX_LENGTH = 200
-# The most a money column holds (`portal.money.MoneyField`): balances, ledger amounts and
+# The most a money column holds (`core.money.MoneyField`): balances, ledger amounts and
 # `balance_after` alike, so also the most an account can hold.
 BALANCE_MAX = MONEY_MAX
 ADJUSTMENT_MAX = Decimal("99999999999.99")
@@ -82,7 +82,7 @@ def ledger_post(
     A reference already posted raises DuplicateReference, or returns None when
     `allow_duplicate` (replays of the same business event). An amount, or a resulting
     balance, above BALANCE_MAX raises BalanceLimitExceeded and writes nothing. The amount
-    is rounded once, by `portal.money.to_money` (half up to the cent).
+    is rounded once, by `core.money.to_money` (half up to the cent).
     """
     if type not in EntryType.values:
         raise ValueError(f"unknown ledger entry type {type!r}")

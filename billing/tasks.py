@@ -9,7 +9,7 @@ from accounts.models import Account
 from billing import services
 from billing.models import Deposit
 from billing.selectors import billing_contacts
-from portal.text import email_subject
+from core.text import email_subject
 
 
 def _mail(*, account: Account, template: str, subject: str, context: dict) -> int:

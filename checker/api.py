@@ -14,13 +14,13 @@ from rest_framework.negotiation import DefaultContentNegotiation
 
 from checker import selectors, services
 from checker.models import PROTOCOLS, Pool
+from core.db import UtcIsoText
+from core.files import csv_chunks
 from portal.api.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
 from portal.api.idempotency import idempotent
 from portal.api.pagination import page_params, paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
-from portal.db import UtcIsoText
-from portal.files import csv_chunks
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100

@@ -2,7 +2,7 @@ from django import forms
 
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS
 from checker.selectors import MAX_FRESH_MINUTES, MAX_LATENCY_MS
-from portal import numbers
+from core import numbers
 
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
-from portal import numbers
+from core import numbers
 from portal.api.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440

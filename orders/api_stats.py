@@ -1,7 +1,7 @@
 """Traffic statistics API (SPEC §6) [stats:read]: GET /stats and GET /stats/export.
 
 `from`/`to` are dates (YYYY-MM-DD, UTC, inclusive; default the last 30 days; between 2000-01-01
-and 366 days after today, see portal.dates). Bytes are exact integers; bytes_total = bytes_in +
+and 366 days after today, see core.dates). Bytes are exact integers; bytes_total = bytes_in +
 bytes_out.
 """
 
@@ -12,11 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from core.files import csv_text
 from portal.api.errors import DomainValidationError
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
-from portal.files import csv_text
 
 from . import subusers
 from .api import IgnoreFormatParam

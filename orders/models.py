@@ -10,8 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from portal.ids import new_order_id, new_proxy_id
-from portal.money import MoneyField
+from core.ids import new_order_id, new_proxy_id
+from core.money import MoneyField
 
 QUANTITY_MAX_DIGITS = 12
 QUANTITY_PLACES = 3

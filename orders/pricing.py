@@ -14,7 +14,7 @@ Price arithmetic:
 - `subtotal = unit_price × quantity` (rounded to the cent);
 - discount percent = the highest volume tier reached + the discount for exactly this period,
   capped at `MAX_DISCOUNT_PERCENT`; `discount = subtotal × percent / 100` (rounded);
-- `total = subtotal − discount`. Rounding is `portal.money.to_money` (half up).
+- `total = subtotal − discount`. Rounding is `core.money.to_money` (half up).
 
 A price must fit a money column (`MONEY_MAX`): an order that would cost more is refused on
 `quantity`, for calc, placement, extension and the live price alike.
@@ -24,9 +24,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from portal import numbers
+from core import numbers
+from core.money import CENT, CURRENCY, MONEY_MAX, to_money
 from portal.api.errors import DomainValidationError
-from portal.money import CENT, CURRENCY, MONEY_MAX, to_money
 
 from .catalogue import Catalogue, catalogue
 from .models import QUANTITY_PLACES, ProxyType

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import dashboard_view
-from portal import dates
+from core import dates
 from portal.api.errors import DomainValidationError, NotFound
 
 from . import subusers

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from django import forms
 
-from portal import numbers
-from portal.text import validate_plain_text
+from core import numbers
+from core.text import validate_plain_text
 
 from . import geo, subusers
 from .models import OrderStatus, ProxyTypeCode, Rotation, SubUserProtocol

@@ -33,9 +33,9 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services import account_lock
 from billing.selectors import plan_for_tier
-from portal import dates
+from core import dates
+from core.ids import random_base62
 from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
-from portal.ids import random_base62
 
 from . import geo
 from .models import (
@@ -598,7 +598,7 @@ class StatsQuery:
 
 def stats_query(*, account: Account, params) -> StatsQuery:
     """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days; inside the window of
-    `portal.dates`), proxy_id and group_by. The dashboard and the API both parse here."""
+    `core.dates`), proxy_id and group_by. The dashboard and the API both parse here."""
     errors: dict[str, str] = {}
     today = timezone.now().astimezone(UTC).date()
     try:

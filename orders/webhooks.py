@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
 from billing.webhooks import refuse_bad_signature, signature_valid
-from portal import dates
+from core import dates
 from portal.api.envelope import envelope, error_envelope
 from portal.api.errors import PortalError
 from portal.api.exceptions import _flatten

@@ -3,7 +3,7 @@
 import accounts.models
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
             name='Account',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_account_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_account_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=120)),
                 ('balance', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),
                 ('premium_until', models.DateTimeField(blank=True, null=True)),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             name='ApiKey',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_key_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_key_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=100)),
                 ('display_prefix', models.CharField(help_text='Shown in the dashboard, e.g. pk_live_20fe...', max_length=40)),
                 ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),

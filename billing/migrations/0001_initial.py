@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
             name='LedgerEntry',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_txn_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_txn_id, editable=False, max_length=40, unique=True)),
                 ('type', models.CharField(choices=[('deposit', 'Deposit'), ('charge', 'Charge'), ('refund', 'Refund'), ('adjustment', 'Adjustment'), ('subscription', 'Subscription')], max_length=16)),
                 ('amount', models.DecimalField(decimal_places=2, default=Decimal('0.00'), help_text='Signed: positive credits the balance, negative debits it.', max_digits=14)),
                 ('balance_after', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=14)),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from decimal import Decimal
 from django.db import migrations, models
 
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
             name='DepositAddress',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_deposit_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_deposit_id, editable=False, max_length=40, unique=True)),
                 ('currency', models.CharField(max_length=8)),
                 ('network', models.CharField(max_length=8)),
                 ('chain', models.CharField(choices=[('BTC', 'Bitcoin'), ('LTC', 'Litecoin'), ('ETH', 'Ethereum (ETH and USDT-ERC20)'), ('TRX', 'TRON (USDT-TRC20)')], max_length=3)),

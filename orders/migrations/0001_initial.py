@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
             name='Order',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_order_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_order_id, editable=False, max_length=40, unique=True)),
                 ('type', models.CharField(choices=[('residential', 'Residential'), ('datacenter', 'Datacenter'), ('isp', 'ISP'), ('mobile', 'Mobile'), ('ipv6', 'IPv6')], max_length=20)),
                 ('quantity', models.DecimalField(decimal_places=3, help_text='GB for residential, IPs otherwise', max_digits=12)),
                 ('period_days', models.PositiveIntegerField(blank=True, null=True)),

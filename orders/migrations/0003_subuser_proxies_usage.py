@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import portal.ids
+import core.ids
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='SubUserProxy',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=portal.ids.new_proxy_id, editable=False, max_length=40, unique=True)),
+                ('public_id', models.CharField(default=core.ids.new_proxy_id, editable=False, max_length=40, unique=True)),
                 ('name', models.CharField(max_length=100)),
                 ('protocol', models.CharField(choices=[('http', 'HTTP'), ('socks5', 'SOCKS5')], default='http', max_length=10)),
                 ('username', models.CharField(help_text='Base login; targeting is appended', max_length=40, unique=True)),

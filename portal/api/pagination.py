@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from portal import numbers
+from core import numbers
 from portal.api.errors import DomainValidationError
 
 

@@ -19,8 +19,8 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json
 
-from portal import numbers
-from portal.text import CONTROL_CHARACTERS_MESSAGE
+from core import numbers
+from core.text import CONTROL_CHARACTERS_MESSAGE
 
 NUL = "\x00"
 NOT_TEXT = re.compile("[\x00\ud800-\udfff]")

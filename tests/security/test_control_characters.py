@@ -4,7 +4,7 @@ A line break in an account name used to make every invitation answer 500 (Django
 `BadHeaderError` on the subject). Every free-text name a user, an API client or an operator
 sets — account, API key, sub-user proxy, an e-mail address — now refuses control characters
 with a clear error beside the field (or a 400 `validation_error`), and every e-mail subject is
-built by `portal.text.email_subject`, so a name stored before this still sends.
+built by `core.text.email_subject`, so a name stored before this still sends.
 """
 
 import ast
@@ -17,8 +17,8 @@ from django.test import Client
 
 from accounts.models import Account, Invitation, User
 from apikeys.models import ApiKey
+from core.text import CONTROL_CHARACTERS_MESSAGE, email_subject, single_line, validate_plain_text
 from orders.models import SubUserProxy
-from portal.text import CONTROL_CHARACTERS_MESSAGE, email_subject, single_line, validate_plain_text
 from tests.conftest import PASSWORD
 from tests.orders.subuser_fixtures import residential_order
 
@@ -88,7 +88,7 @@ def test_every_send_mail_builds_its_subject_with_email_subject():
             built = isinstance(subject, ast.Call) and getattr(subject.func, "id", None) == "email_subject"
             if not built:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not offenders, f"subjects not built by portal.text.email_subject: {offenders}"
+    assert not offenders, f"subjects not built by core.text.email_subject: {offenders}"
 
 
 # --- account name ------------------------------------------------------------------------------

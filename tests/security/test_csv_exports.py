@@ -3,7 +3,7 @@
 A proxy line, an imported pool proxy, a delivered proxy's login or a sub-user's name that
 starts with `=`, `+`, `-`, `@` (or a tab, a line break, a full-width sign) comes out of the
 CSV as text with a leading `'`, through the API and through the dashboard alike; numbers
-stay numbers. One writer does it: `portal.files`.
+stay numbers. One writer does it: `core.files`.
 """
 
 import csv
@@ -19,9 +19,9 @@ from django.utils import timezone
 from checker import services as checker_services
 from checker.engine.testing import closed_port
 from checker.models import CheckItem, PoolProxy
+from core.files import FORMULA_TRIGGERS
 from orders import subusers
 from orders.models import InventoryProxy, Order, OrderProxy
-from portal.files import FORMULA_TRIGGERS
 from tests.conftest import dashboard_client
 from tests.orders.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
@@ -202,7 +202,7 @@ def test_stats_csv_export_neutralises_formula_names_dashboard(tenants, formula_s
 
 def test_money_stays_numeric_in_csv():
     """A negative amount written as a Decimal (or as plain-number text) is not prefixed."""
-    from portal.files import csv_text
+    from core.files import csv_text
 
     text = csv_text(["amount", "note"], [[Decimal("-5.00"), "-5.00"], [Decimal("12.50"), "-refund"]])
     assert rows_of(text) == [["amount", "note"], ["-5.00", "-5.00"], ["12.50", "'-refund"]]

@@ -1,4 +1,4 @@
-"""The kept PostgreSQL connection's health check (portal.postgresql): a connection the server
+"""The kept PostgreSQL connection's health check (core.postgresql): a connection the server
 closed is replaced before it fails a request; a healthy one is reused without a query."""
 
 import time

@@ -1,4 +1,4 @@
-"""portal.numbers: user-sent numbers are refused or bounded before anything computes with them."""
+"""core.numbers: user-sent numbers are refused or bounded before anything computes with them."""
 
 import math
 import time
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal import numbers
-from portal.numbers import NumberError, parse_decimal, parse_float, parse_int
+from core import numbers
+from core.numbers import NumberError, parse_decimal, parse_float, parse_int
 
 LIMIT = Decimal(10) ** numbers.MAX_INTEGER_DIGITS
 FAST = settings(max_examples=400, deadline=timedelta(milliseconds=200),

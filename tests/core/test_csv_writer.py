@@ -1,4 +1,4 @@
-"""portal.files: the one CSV writer every export uses. Text that a spreadsheet would evaluate
+"""core.files: the one CSV writer every export uses. Text that a spreadsheet would evaluate
 gets a leading `'`; numbers stay numbers; the streamed form equals the whole-file form."""
 
 import csv
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.files import FORMULA_TRIGGERS, CsvWriter, csv_cell, csv_chunks, csv_text
+from core.files import FORMULA_TRIGGERS, CsvWriter, csv_cell, csv_chunks, csv_text
 
 
 @pytest.mark.parametrize("text", [

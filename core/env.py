@@ -92,7 +92,7 @@ def database_from_url(url: str) -> dict:
         raise ImproperlyConfigured("DATABASE_URL must name a database")
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     return {
-        "ENGINE": "portal.postgresql",  # Django's, with a cheaper health check
+        "ENGINE": "core.postgresql",  # Django's, with a cheaper health check
         "NAME": name,
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

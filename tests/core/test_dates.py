@@ -1,4 +1,4 @@
-"""portal.dates: user-sent dates lie in a window, so range arithmetic never leaves the calendar."""
+"""core.dates: user-sent dates lie in a window, so range arithmetic never leaves the calendar."""
 
 from datetime import date, timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.dates import (
+from core.dates import (
     EARLIEST,
     FUTURE_DAYS,
     DateRange,

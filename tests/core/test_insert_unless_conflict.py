@@ -1,4 +1,4 @@
-"""portal.db.insert_unless_conflict: the row once, however often it is offered."""
+"""core.db.insert_unless_conflict: the row once, however often it is offered."""
 
 from datetime import timedelta
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from portal.db import insert_unless_conflict
+from core.db import insert_unless_conflict
 from portal.models import IdempotencyRecord
 
 
