@@ -9,13 +9,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
+from core.errors import Conflict, DomainValidationError, NotFound
 from core.text import (
     CONTROL_CHARACTERS_MESSAGE,
     email_subject,
     has_control_characters,
     single_line,
 )
-from portal.api.errors import Conflict, DomainValidationError, NotFound
 
 INVITATION_TTL = timedelta(days=7)
 

@@ -22,7 +22,7 @@ from accounts.services import (
     membership_change_role,
     membership_remove,
 )
-from portal.api.errors import DomainValidationError, NotFound
+from core.errors import DomainValidationError, NotFound
 from portal.http import client_ip
 
 

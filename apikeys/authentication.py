@@ -12,7 +12,7 @@ from apikeys import keyformat, snapshots
 from apikeys.models import ApiKey
 from apikeys.selectors import apikey_by_hash
 from apikeys.services import apikey_touch
-from portal.api.errors import RateLimited
+from core.errors import RateLimited
 from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
 from portal.http import client_ip
 

@@ -12,8 +12,8 @@ from accounts.services import audit_log
 from apikeys import keyformat
 from apikeys.models import ApiKey
 from apikeys.scopes import ALL_SCOPES
+from core.errors import Conflict, DomainValidationError, NotFound
 from core.text import CONTROL_CHARACTERS_MESSAGE, has_control_characters
-from portal.api.errors import Conflict, DomainValidationError, NotFound
 
 EXPIRATION_CHOICES = {
     "30d": ("30 days", relativedelta(days=30)),

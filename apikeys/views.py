@@ -21,7 +21,7 @@ from accounts.permissions import dashboard_view
 from apikeys import selectors
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.services import apikey_create, apikey_revoke
-from portal.api.errors import Conflict, DomainValidationError, NotFound
+from core.errors import Conflict, DomainValidationError, NotFound
 from portal.http import client_ip
 
 REVEAL_SESSION_KEY = "apikeys:new-key"

@@ -20,7 +20,7 @@ from billing.models import (
 )
 from billing.selectors import forget_plan_limits
 from billing.services import balance_adjust
-from portal.api.errors import PortalError
+from core.errors import PortalError
 from portal.http import client_ip
 
 

@@ -33,8 +33,8 @@ from billing.models import (
     Plan,
 )
 from core.db import insert_unless_conflict
+from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 from core.money import MONEY_MAX, money_str, to_money
-from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 
 MAX_UNUSED_ADDRESSES = 5
 REFERENCE_MAX_LENGTH = 200

@@ -10,7 +10,7 @@ from accounts.permissions import dashboard_view
 from billing import selectors, services
 from billing.derivation import NETWORKS, payment_uri
 from billing.forms import DepositAddressForm
-from portal.api.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
+from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 from portal.http import client_ip
 
 TRANSACTIONS_PER_PAGE = 20

@@ -24,9 +24,10 @@ from rest_framework import serializers
 from billing import services
 from billing.models import DepositDelivery
 from billing.services import BALANCE_MAX
+from core.errors import PortalError
 from core.money import money_str
 from portal.api.envelope import envelope, error_envelope
-from portal.api.errors import PortalError
+from portal.api.errors import http_error
 from portal.api.exceptions import _flatten
 from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
 from portal.http import client_ip
@@ -158,7 +159,8 @@ def deposit_webhook(request):
         )
     except PortalError as exc:
         delivery.outcome = f"refused: {exc.message}"[:255]
-        return _answer(exc.status_code, error_envelope(exc.message, exc.error_type, meta=exc.meta), delivery)
+        status, error_type = http_error(exc)
+        return _answer(status, error_envelope(exc.message, error_type, meta=exc.meta), delivery)
     delivery.deposit = deposit
     delivery.outcome = outcome[:255]
     return _answer(200, envelope({

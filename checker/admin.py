@@ -9,7 +9,7 @@ from django.urls import path, reverse
 
 from checker import selectors, services
 from checker.models import FINISHED_STATUSES, CheckItem, CheckJob, Pool, PoolProxy
-from portal.api.errors import PortalError
+from core.errors import PortalError
 
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 

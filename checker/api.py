@@ -15,8 +15,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from checker import selectors, services
 from checker.models import PROTOCOLS, Pool
 from core.db import UtcIsoText
+from core.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
 from core.files import csv_chunks
-from portal.api.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
 from portal.api.idempotency import idempotent
 from portal.api.pagination import page_params, paginate
 from portal.api.renderers import ApiResponse

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Account
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
 from core import numbers
-from portal.api.errors import DomainValidationError, NotFound
+from core.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440
 MAX_FRESH_MINUTES = 366 * 24 * 60

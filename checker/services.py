@@ -38,7 +38,7 @@ from checker.models import (
     PoolProxy,
     PoolStatus,
 )
-from portal.api.errors import BadRequest, Conflict, DomainValidationError
+from core.errors import BadRequest, Conflict, DomainValidationError
 
 logger = logging.getLogger("checker")
 

@@ -21,7 +21,7 @@ from checker.api import (
 )
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
-from portal.api.errors import BadRequest, Conflict, DomainValidationError, NotFound
+from core.errors import BadRequest, Conflict, DomainValidationError, NotFound
 
 JOBS_PER_PAGE = 20
 ITEMS_PER_PAGE = 50

@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from accounts.services import audit_log
-from portal.api.errors import PortalError
+from core.errors import PortalError
 from portal.http import client_ip
 
 from . import services

@@ -9,9 +9,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from core.errors import BadRequest, DomainValidationError, NotFound
 from core.files import csv_text
 from core.money import CURRENCY
-from portal.api.errors import BadRequest, DomainValidationError, NotFound
 from portal.api.idempotency import idempotent
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse

@@ -8,8 +8,8 @@ from decimal import Decimal
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
-from portal.api.errors import BadRequest, DomainValidationError
 from portal.api.pagination import paginate
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from portal.api.errors import DomainValidationError
+from core.errors import DomainValidationError
 
 from . import pricing, selectors
 

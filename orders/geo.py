@@ -25,7 +25,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 
-from portal.api.errors import DomainValidationError
+from core.errors import DomainValidationError
 
 # Countries whose GeoNames admin1 codes are ISO 3166-2 subdivision suffixes.
 CITY_STATE_COUNTRIES = frozenset({"US", "GB", "CH", "JP", "BE", "IE"})

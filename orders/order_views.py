@@ -9,13 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
-from portal.api.errors import (
+from core.errors import (
     Conflict,
     DomainValidationError,
     InsufficientFunds,
     NotFound,
     UpstreamError,
 )
+from portal.api.errors import http_error
 
 from . import pricing, selectors, services
 from .api import DOWNLOAD_FORMATS, render_proxy_list
@@ -174,7 +175,7 @@ def order_extend(request, order_id: str):
         return order_detail(request, order_id, extend_form=form, status=400)
     except (InsufficientFunds, Conflict, UpstreamError) as exc:
         form.add_error(None, exc.message)
-        return order_detail(request, order_id, extend_form=form, status=exc.status_code)
+        return order_detail(request, order_id, extend_form=form, status=http_error(exc)[0])
     messages.success(request, f"Order {order.public_id} extended by {form.cleaned_data['period']} days.")
     return redirect("dashboard:order_detail", order_id=order.public_id)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core import numbers
+from core.errors import DomainValidationError
 from core.money import CENT, CURRENCY, MONEY_MAX, to_money
-from portal.api.errors import DomainValidationError
 
 from .catalogue import Catalogue, catalogue
 from .models import QUANTITY_PLACES, ProxyType

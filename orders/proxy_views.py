@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
-from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError
+from core.errors import Conflict, DomainValidationError, NotFound, PortalError
 
 from . import geo, subusers
 from .subuser_forms import SubUserCreateForm, SubUserEditForm

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, Sum
 
 from accounts.models import Account
-from portal.api.errors import DomainValidationError, NotFound
+from core.errors import DomainValidationError, NotFound
 
 from .models import Country, Order, OrderProxy, OrderStatus, Period, ProxyType, ProxyTypeCode
 

@@ -19,9 +19,7 @@ from accounts.models import Account, Membership, Role, User
 from accounts.services import account_lock
 from billing.models import EntryType, LedgerEntry
 from billing.services import ledger_post
-from core.money import to_money
-from core.text import email_subject
-from portal.api.errors import (
+from core.errors import (
     Conflict,
     DomainValidationError,
     NotFound,
@@ -29,6 +27,8 @@ from portal.api.errors import (
     PortalError,
     UpstreamError,
 )
+from core.money import to_money
+from core.text import email_subject
 
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.permissions import dashboard_view
 from core import dates
-from portal.api.errors import DomainValidationError, NotFound
+from core.errors import DomainValidationError, NotFound
 
 from . import subusers
 from .api_stats import EXPORT_FORMATS, render_stats

@@ -34,8 +34,8 @@ from accounts.models import Account
 from accounts.services import account_lock
 from billing.selectors import plan_for_tier
 from core import dates
+from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62
-from portal.api.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 
 from . import geo
 from .models import (

@@ -42,7 +42,7 @@ USAGE_PULL_WINDOW = timedelta(days=2)
 def pull_usage() -> dict:
     """Every 5 minutes: pull residential usage through the provider adapter and ingest it (each
     record once, by id), then re-evaluate sub-users the system disabled (a top-up re-enables)."""
-    from portal.api.errors import PortalError
+    from core.errors import PortalError
 
     from .subusers import subusers_reconcile, usage_pull
 

@@ -21,8 +21,9 @@ from rest_framework import serializers
 
 from billing.webhooks import refuse_bad_signature, signature_valid
 from core import dates
+from core.errors import PortalError
 from portal.api.envelope import envelope, error_envelope
-from portal.api.errors import PortalError
+from portal.api.errors import http_error
 from portal.api.exceptions import _flatten
 
 from . import subusers
@@ -88,5 +89,6 @@ def usage_webhook(request):
     try:
         result = subusers.usage_ingest(records=records, source="webhook")
     except PortalError as exc:
-        return JsonResponse(error_envelope(exc.message, exc.error_type, meta=exc.meta), status=exc.status_code)
+        status, error_type = http_error(exc)
+        return JsonResponse(error_envelope(exc.message, error_type, meta=exc.meta), status=status)
     return JsonResponse(envelope(result.as_dict()), status=200)

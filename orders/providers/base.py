@@ -28,7 +28,7 @@ class UsageRecord:
 
 
 class Provider:
-    """Subclasses implement allocate/extend/release/usage; errors raise portal.api.errors.UpstreamError
+    """Subclasses implement allocate/extend/release/usage; errors raise core.errors.UpstreamError
     (or OutOfStock for the inventory when stock runs short)."""
 
     name = "base"

@@ -26,7 +26,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from portal.api.errors import UpstreamError
+from core.errors import UpstreamError
 
 from .base import Provider, ProxyCredentials, UsageRecord
 

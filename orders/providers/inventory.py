@@ -4,8 +4,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import OutOfStock
 from core.ids import random_base62
-from portal.api.errors import OutOfStock
 
 from ..models import InventoryProxy, ProxyTypeCode, StockStatus
 from .base import Provider, ProxyCredentials

@@ -16,8 +16,9 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from portal.api import errors
+from core import errors
 from portal.api.envelope import error_envelope
+from portal.api.errors import http_error
 
 logger = logging.getLogger("portal.api")
 
@@ -67,7 +68,8 @@ def request_limit_refusal(exc: Exception) -> tuple[int, str, str] | None:
 
 def envelope_exception_handler(exc, context):
     if isinstance(exc, errors.PortalError):
-        response = _response(exc.status_code, exc.message, exc.error_type, exc.meta)
+        status, error_type = http_error(exc)
+        response = _response(status, exc.message, error_type, exc.meta)
         if isinstance(exc, errors.RateLimited):
             response["Retry-After"] = str(exc.retry_after)
         return response

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from core.db import insert_unless_conflict
-from portal.api.errors import Conflict, DomainValidationError, PortalError
+from core.errors import Conflict, DomainValidationError, PortalError
 from portal.api.exceptions import envelope_exception_handler
 from portal.api.renderers import ApiResponse
 from portal.models import IdempotencyRecord

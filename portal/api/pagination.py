@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from core import numbers
-from portal.api.errors import DomainValidationError
+from core.errors import DomainValidationError
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django_ratelimit.core import get_usage
 from redis.exceptions import NoScriptError
 
-from portal.api.errors import RateLimited
+from core.errors import RateLimited
 
 CATEGORY_WINDOW_S = {"general": 60, "order_create": 60, "check": 3600, "export": 3600}
 CATEGORIES = tuple(CATEGORY_WINDOW_S)

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from apikeys import snapshots
 from apikeys.authentication import key_of_request
+from core.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
 from portal.api.envelope import envelope
-from portal.api.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
 from portal.api.negotiation import wants_the_envelope
 from portal.api.parsers import BoundedJSONParser
 from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota

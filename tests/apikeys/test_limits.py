@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Account
 from apikeys.models import ApiKey
 from apikeys.services import apikey_create
-from portal.api.errors import Conflict, DomainValidationError
+from core.errors import Conflict, DomainValidationError
 
 
 def _create(account, owner, name="k"):

@@ -11,7 +11,7 @@ from accounts.models import Account
 from accounts.services import user_create_with_account
 from billing.models import LedgerEntry
 from billing.services import DuplicateReference, ledger_post
-from portal.api.errors import InsufficientFunds
+from core.errors import InsufficientFunds
 from tests.billing.conftest import fund, requires_postgres, run_concurrently
 
 

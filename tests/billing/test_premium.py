@@ -10,7 +10,7 @@ from billing.models import LedgerEntry, Plan
 from billing.selectors import plan_rate_limits
 from billing.services import premium_purchase
 from billing.tasks import lapse_premium
-from portal.api.errors import InsufficientFunds
+from core.errors import InsufficientFunds
 from tests.billing.conftest import fund
 
 

@@ -64,7 +64,7 @@ def test_cancelling_stops_the_run_at_the_next_batch(account, checker_on, silent_
 
 
 def test_cancel_of_a_finished_job_is_a_conflict(account):
-    from portal.api.errors import Conflict
+    from core.errors import Conflict
 
     job = CheckJob.objects.create(account=account, status=JobStatus.COMPLETED, total=1, done=1)
     with pytest.raises(Conflict):

@@ -46,7 +46,7 @@ def test_pool_import_counts_imported_duplicates_and_invalid(db):
 
 
 def test_pool_import_refuses_an_unknown_pool(db):
-    from portal.api.errors import DomainValidationError
+    from core.errors import DomainValidationError
 
     with pytest.raises(DomainValidationError):
         services.pool_import(pool="inventory", text="1.2.3.4:80")

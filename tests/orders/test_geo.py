@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.errors import DomainValidationError
 from orders import geo
-from portal.api.errors import DomainValidationError
 
 # --- the directory and validate_geo --------------------------------------------------------
 

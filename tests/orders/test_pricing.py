@@ -2,9 +2,9 @@ from decimal import Decimal
 
 import pytest
 
+from core.errors import DomainValidationError
 from orders.models import PriceRule, VolumeTier
 from orders.pricing import quote
-from portal.api.errors import DomainValidationError
 
 pytestmark = pytest.mark.django_db
 

@@ -8,12 +8,12 @@ import pytest
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from core.errors import UpstreamError
 from orders import services
 from orders.models import InventoryProxy, Order, OrderProxy
 from orders.providers import get_provider
 from orders.providers.http import HttpProvider
 from orders.tasks import expire_orders, provision_order
-from portal.api.errors import UpstreamError
 
 from .conftest import add_stock, balance, fund
 

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.urls import include, path
 from rest_framework import serializers
 
-from portal.api import errors
+from core import errors
 from portal.api.renderers import ApiResponse
 from portal.api.views import PortalAPIView
 from portal.urls import handler400, handler403, handler404, handler500  # noqa: F401

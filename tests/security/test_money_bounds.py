@@ -20,7 +20,7 @@ from django.db import transaction
 
 from billing.models import Deposit, LedgerEntry
 from billing.services import BALANCE_MAX, deposit_address_create, ledger_post
-from portal.api.errors import DomainValidationError
+from core.errors import DomainValidationError
 from tests.billing.conftest import deliver, fund
 
 MAX = Decimal("999999999999.99")

@@ -30,7 +30,8 @@ from accounts.models import Account
 from accounts.services import user_create_with_account
 from billing.models import LedgerEntry
 from billing.services import ledger_post
-from portal.api.errors import PortalError
+from core.errors import PortalError
+from portal.api.errors import http_error
 from tests.conftest import PASSWORD
 from tests.security.conftest import ensure_seed_data
 
@@ -156,7 +157,7 @@ def _worker(world, ops, seed):
                 ops[name](world, rng, account)
                 FIGURES[f"{name}:done"] += 1
             except PortalError as exc:  # refused by the domain (funds, stock, state): fine
-                FIGURES[f"{name}:refused:{exc.error_type}"] += 1
+                FIGURES[f"{name}:refused:{http_error(exc)[1]}"] += 1
             except Exception as exc:  # noqa: BLE001 - anything else is a bug (deadlock, 500…)
                 world.errors.append(f"{name}: {exc.__class__.__name__}: {exc}")
     finally:

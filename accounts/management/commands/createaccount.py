@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
 from accounts.services import user_create_with_account
-from portal.api.errors import PortalError
+from core.errors import PortalError
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Role, User
 from apikeys.services import EXPIRATION_CHOICES, apikey_create
-from portal.api.errors import PortalError
+from core.errors import PortalError
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Role, User
 from billing.services import ADJUSTMENT_MAX, balance_adjust
+from core.errors import PortalError
 from core.numbers import MAX_CHARS, NumberError, parse_decimal
-from portal.api.errors import PortalError
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checker.models import Pool
 from checker.services import pool_recheck
-from portal.api.errors import PortalError
+from core.errors import PortalError
 
 
 class Command(BaseCommand):

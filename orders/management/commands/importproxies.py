@@ -4,7 +4,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.api.errors import PortalError
+from core.errors import PortalError
 
 POOLS = ("public", "premium", "inventory")
 
