@@ -5,3 +5,4 @@ test:
 	python3 dev.py test
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache

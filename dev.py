@@ -3,7 +3,8 @@
 
     python3 dev.py run     set up and serve the portal on http://127.0.0.1:8000
                            (SQLite, file-system Celery broker, worker + beat, gunicorn)
-    python3 dev.py test    set up and run the whole test suite (pytest); extra args go to pytest
+    python3 dev.py test    set up, check the import layers (lint-imports), then run the whole
+                           test suite (pytest); extra args go to pytest
 
 Both create `.venv/` and install the project into it when pyproject.toml changed.
 """
@@ -92,6 +93,9 @@ def test(args: list[str]) -> int:
     env = dict(os.environ)
     # Tests run on the published demo secrets; production refuses them (see settings).
     env.setdefault("PORTAL_ALLOW_DEMO_SECRETS", "1")
+    # The layers first (import-linter's contracts in pyproject.toml): a back-import fails the run.
+    if subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT, env=env).returncode:
+        return 1
     code = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env).returncode
     return 0 if code == 5 else code  # 5: no tests collected (e.g. a -k that matched nothing)
 
