@@ -22,8 +22,8 @@ from accounts.services import (
     user_delete,
 )
 from billing.admin import credit_or_debit_balance
+from core.http import client_ip
 from core.text import validate_plain_text
-from portal.http import client_ip
 
 
 class ReadOnlyMixin:

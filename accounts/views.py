@@ -23,7 +23,7 @@ from accounts.services import (
     membership_remove,
 )
 from core.errors import DomainValidationError, NotFound
-from portal.http import client_ip
+from core.http import client_ip
 
 
 @dashboard_view("view")

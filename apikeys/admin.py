@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from apikeys.services import apikey_revoke
-from portal.http import client_ip
+from core.http import client_ip
 
 
 class StateFilter(admin.SimpleListFilter):

@@ -13,8 +13,8 @@ from apikeys.models import ApiKey
 from apikeys.selectors import apikey_by_hash
 from apikeys.services import apikey_touch
 from core.errors import RateLimited
+from core.http import client_ip
 from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
-from portal.http import client_ip
 
 
 class ApiKeyPrincipal:

@@ -31,7 +31,7 @@ from django.db.models.signals import post_delete, post_save
 from accounts.models import Account, Membership, User
 from apikeys.models import ApiKey
 from apikeys.selectors import KeyRow, apikey_by_hash, key_lookup
-from portal.api.ratelimit import redis_client, store_key
+from core.store import redis_client, store_key
 
 logger = logging.getLogger(__name__)
 

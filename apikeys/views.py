@@ -22,7 +22,7 @@ from apikeys import selectors
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.services import apikey_create, apikey_revoke
 from core.errors import Conflict, DomainValidationError, NotFound
-from portal.http import client_ip
+from core.http import client_ip
 
 REVEAL_SESSION_KEY = "apikeys:new-key"
 REVEAL_COOKIE = "apikey_reveal"

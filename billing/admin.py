@@ -21,7 +21,7 @@ from billing.models import (
 from billing.selectors import forget_plan_limits
 from billing.services import balance_adjust
 from core.errors import PortalError
-from portal.http import client_ip
+from core.http import client_ip
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

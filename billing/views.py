@@ -11,7 +11,7 @@ from billing import selectors, services
 from billing.derivation import NETWORKS, payment_uri
 from billing.forms import DepositAddressForm
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
-from portal.http import client_ip
+from core.http import client_ip
 
 TRANSACTIONS_PER_PAGE = 20
 ADDRESSES_SHOWN = 100

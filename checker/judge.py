@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from portal.http import client_ip
+from core.http import client_ip
 
 REDACTED = "[redacted]"
 # Names that say a header carries a secret: Authorization, Proxy-Authorization, Cookie,

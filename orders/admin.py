@@ -8,7 +8,7 @@ from django.urls import path
 
 from accounts.services import audit_log
 from core.errors import PortalError
-from portal.http import client_ip
+from core.http import client_ip
 
 from . import services
 from .models import (

@@ -1,4 +1,4 @@
-"""Per-key, per-category rate limits on the shared cache (Redis in production).
+"""Per-key, per-category rate limits on the shared store (core.store; Redis in production).
 
 Fixed windows counted atomically on the shared store, so several web processes share one
 exact count. On Redis one script call does it in one round trip (`INCR` counts, the first
@@ -7,21 +7,15 @@ checked on the way, see apikeys.snapshots); on other cache backends (the embedde
 in-process cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
 """
 
-import os
-import threading
 import time
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django_ratelimit.core import get_usage
 from redis.exceptions import NoScriptError
 
 from core.errors import RateLimited
+from core.store import Store, current_store
 
 CATEGORY_WINDOW_S = {"general": 60, "order_create": 60, "check": 3600, "export": 3600}
 CATEGORIES = tuple(CATEGORY_WINDOW_S)
@@ -51,8 +45,6 @@ def limit_for(tier: str, category: str) -> int:
 
     return plan_rate_limits(tier=tier)[category]
 
-
-_redis_lock = threading.Lock()
 
 # One round trip counts a request (or only reads the count) and, when asked, first checks
 # a version key: on a mismatch nothing is counted and the caller retries with fresh data
@@ -85,77 +77,13 @@ class VersionMismatch(Exception):
     """The version key moved since the caller's data was read; nothing was counted."""
 
 
-@dataclass(frozen=True)
-class _Store:
-    backend: object  # the cache backend the counters live in
-    client: object | None  # a redis.Redis on one held connection, or None off Redis
-    script: object | None
-
-
-_store: _Store | None = None
-
-
-def _current_store() -> _Store:
-    """The rate-limit store, looked up once per process (again after a fork or a settings change)."""
-    store = _store
-    if store is None:
-        with _redis_lock:
-            store = _store or _open_store()
-    return store
-
-
-def _forget_store_in_child() -> None:
-    global _store
-    _store = None  # the parent's connection is not the child's to use
-
-
-os.register_at_fork(after_in_child=_forget_store_in_child)
-
-
-def _open_store() -> _Store:
-    """One connection of the cache's pool, held by this process for every count.
-
-    Every API request makes one call here; looking the cache up, taking a connection from
-    the pool and checking it for stray data each time costs about as much as the call
-    itself. redis-py locks the single connection, so threads share it safely.
-    """
-    global _store
-    backend = caches[settings.RATELIMIT_USE_CACHE]
-    if isinstance(backend, RedisCache):
-        pool = backend._cache.get_client(write=True).connection_pool
-        client = redis.Redis(connection_pool=pool, single_connection_client=True)
-        _store = _Store(backend, client, client.register_script(_COUNT_LUA))
-    else:
-        _store = _Store(backend, None, None)
-    return _store
-
-
-@receiver(setting_changed)
-def _forget_store(setting, **kwargs) -> None:
-    global _store
-    if setting in {"CACHES", "RATELIMIT_USE_CACHE"} and _store is not None:
-        if _store.client is not None:
-            _store.client.close()
-        _store = None
-
-
 def _redis():
-    """(Redis client or None off Redis, cache backend) of the rate-limit store."""
-    store = _current_store()
+    """(Redis client or None off Redis, cache backend) of the shared store."""
+    store = current_store()
     return store.client, store.backend
 
 
-def redis_client():
-    """The shared store's Redis client, or None when the cache is not Redis."""
-    return _current_store().client
-
-
-def store_key(name: str) -> str:
-    """`name` as stored in the rate-limit cache (its key prefix and version applied)."""
-    return _current_store().backend.make_key(name)
-
-
-def _run_count_script(store: _Store, keys: tuple, args: tuple):
+def _run_count_script(store: Store, keys: tuple, args: tuple):
     """The count script's reply, sent straight on the held connection.
 
     redis-py's script and command layers cost an API request about as much Python as the
@@ -166,9 +94,9 @@ def _run_count_script(store: _Store, keys: tuple, args: tuple):
     loads it and runs it. Anything else, a timeout included, propagates; redis-py has
     dropped the connection then, so no late reply is read by the next command.
     """
-    client = store.client
+    client, script = store.client, store.script(_COUNT_LUA)
     conn = client.connection
-    command = conn.pack_command("EVALSHA", store.script.sha, len(keys), *keys, *args)
+    command = conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def send_and_read():
         conn.send_packed_command(command)
@@ -179,7 +107,7 @@ def _run_count_script(store: _Store, keys: tuple, args: tuple):
             return conn.retry.call_with_retry(send_and_read, lambda _error: conn.disconnect())
         except NoScriptError:
             pass
-    return store.script(keys=list(keys), args=list(args))
+    return script(keys=list(keys), args=list(args))
 
 
 def _redis_count(cache_key: str, window_s: int, *, increment: bool,
@@ -187,7 +115,7 @@ def _redis_count(cache_key: str, window_s: int, *, increment: bool,
     """(count in the current window, seconds until it ends), in one round trip."""
     version_key, expected = verify if verify is not None else (cache_key, None)
     count, ttl, _ = _run_count_script(
-        _current_store(), (cache_key, version_key), (window_s, int(increment), int(verify is not None), expected or "")
+        current_store(), (cache_key, version_key), (window_s, int(increment), int(verify is not None), expected or "")
     )
     if count == -1:
         raise VersionMismatch

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apikeys import keyformat
-from portal.api.ratelimit import redis_client
+from core.store import redis_client
 
 
 def test_free_account_gets_the_free_general_limit(account, make_key, api):

@@ -20,7 +20,7 @@ from accounts.services import account_set_active
 from apikeys import snapshots
 from apikeys.models import ApiKey
 from apikeys.services import apikey_revoke
-from portal.api.ratelimit import redis_client, store_key
+from core.store import redis_client, store_key
 from tests.billing.conftest import fund
 
 ROOT = Path(__file__).resolve().parents[2]

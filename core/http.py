@@ -1,3 +1,5 @@
+"""What the project needs of an HTTP request everywhere: the caller's address."""
+
 from django.conf import settings
 
 
