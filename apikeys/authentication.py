@@ -8,13 +8,13 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import SAFE_METHODS
 
+from api.ratelimit import auth_failures_exceeded, record_auth_failure
 from apikeys import keyformat, snapshots
 from apikeys.models import ApiKey
 from apikeys.selectors import apikey_by_hash
 from apikeys.services import apikey_touch
 from core.errors import RateLimited
 from core.http import client_ip
-from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
 
 
 class ApiKeyPrincipal:

@@ -4,7 +4,7 @@ Authenticating from the database costs an API request one PostgreSQL round trip,
 small machine that is most of its cost. So each web process keeps the key's row, its
 account's row and the owner's e-mail (a *snapshot*), and trusts it only while the
 account's *auth version* in Redis is the one it was taken at. Every request reads that
-version in the same Redis round trip that counts its rate limit (`portal.api.ratelimit`,
+version in the same Redis round trip that counts its rate limit (`api.ratelimit`,
 called by `PortalAPIView`), so the check adds no round trip.
 
 Whatever changes what a snapshot holds moves the version: saving or deleting a key, its

@@ -4,11 +4,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from api.pagination import paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from billing import selectors, services
 from billing.derivation import CURRENCIES, NETWORKS, payment_uri
-from portal.api.pagination import paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 
 TRANSACTIONS_DEFAULT_LIMIT, TRANSACTIONS_MAX_LIMIT = 20, 100
 ADDRESSES_DEFAULT_LIMIT, ADDRESSES_MAX_LIMIT = 50, 100

@@ -21,16 +21,16 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
+from api.envelope import envelope, error_envelope
+from api.errors import http_error
+from api.exceptions import _flatten
+from api.ratelimit import auth_failures_exceeded, record_auth_failure
 from billing import services
 from billing.models import DepositDelivery
 from billing.services import BALANCE_MAX
 from core.errors import PortalError
 from core.http import client_ip
 from core.money import money_str
-from portal.api.envelope import envelope, error_envelope
-from portal.api.errors import http_error
-from portal.api.exceptions import _flatten
-from portal.api.ratelimit import auth_failures_exceeded, record_auth_failure
 
 RAW_BODY_KEEP = 64 * 1024
 REJECTED_KEEP = 1000  # rows of refused (badly signed) calls kept, newest first

@@ -12,15 +12,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from api.idempotency import idempotent
+from api.pagination import page_params, paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from checker import selectors, services
 from checker.models import PROTOCOLS, Pool
 from core.db import UtcIsoText
 from core.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
 from core.files import csv_chunks
-from portal.api.idempotency import idempotent
-from portal.api.pagination import page_params, paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100

@@ -9,13 +9,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from api.idempotency import idempotent
+from api.pagination import paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError, NotFound
 from core.files import csv_text
 from core.money import CURRENCY
-from portal.api.idempotency import idempotent
-from portal.api.pagination import paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 
 from . import pricing, selectors, services
 from .models import TRAFFIC_PLACES, Order, OrderStatus

@@ -6,9 +6,9 @@ Every list is paginated (`page`, `limit`: default 50, maximum 200) and searchabl
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from portal.api.pagination import paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
+from api.pagination import paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 
 from . import geo
 

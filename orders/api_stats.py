@@ -12,11 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from api.pagination import paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from core.errors import DomainValidationError
 from core.files import csv_text
-from portal.api.pagination import paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 
 from . import subusers
 from .api import IgnoreFormatParam

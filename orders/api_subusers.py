@@ -8,11 +8,11 @@ from decimal import Decimal
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from api.pagination import paginate
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
-from portal.api.pagination import paginate
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 
 from . import subusers
 from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, Rotation, SubUserProtocol, SubUserStatus

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
+from api.errors import http_error
 from core.errors import (
     Conflict,
     DomainValidationError,
@@ -16,7 +17,6 @@ from core.errors import (
     NotFound,
     UpstreamError,
 )
-from portal.api.errors import http_error
 
 from . import pricing, selectors, services
 from .api import DOWNLOAD_FORMATS, render_proxy_list

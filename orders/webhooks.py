@@ -19,12 +19,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
+from api.envelope import envelope, error_envelope
+from api.errors import http_error
+from api.exceptions import _flatten
 from billing.webhooks import refuse_bad_signature, signature_valid
 from core import dates
 from core.errors import PortalError
-from portal.api.envelope import envelope, error_envelope
-from portal.api.errors import http_error
-from portal.api.exceptions import _flatten
 
 from . import subusers
 

@@ -7,4 +7,3 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from portal import checks  # noqa: F401 - registers the deployment checks
-        from portal.api import schema  # noqa: F401 - registers the OpenAPI auth extension

@@ -6,7 +6,7 @@ from django.contrib.messages.middleware import MessageMiddleware as _MessageMidd
 from django.contrib.sessions.middleware import SessionMiddleware as _SessionMiddleware
 from django.http import Http404
 
-from portal.api.envelope import error_json_response
+from api.envelope import error_json_response
 
 logger = logging.getLogger("portal.api")
 
@@ -66,7 +66,7 @@ class ApiRequestGuardMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from portal.api.exceptions import _is_redis_down, request_limit_refusal
+        from api.exceptions import _is_redis_down, request_limit_refusal
 
         if _is_redis_down(exception):  # cache/broker down (e.g. allauth's login rate limit): retry later
             logger.warning("cache/broker unavailable: %s", exception.__class__.__name__)

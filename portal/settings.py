@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "portal",
+    "api",
     "accounts",
     "apikeys",
     "billing",
@@ -272,13 +273,13 @@ NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["portal.api.renderers.EnvelopeRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "portal.api.negotiation.JsonFirstNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.JsonFirstNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.EnvelopeAutoSchema",
-    "EXCEPTION_HANDLER": "portal.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.EnvelopeAutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.envelope_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "COERCE_DECIMAL_TO_STRING": True,

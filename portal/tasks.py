@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from portal.api.idempotency import purge_expired_idempotency_records
+from api.idempotency import purge_expired_idempotency_records
 
 
 @shared_task(name="portal.tasks.purge_idempotency_records")

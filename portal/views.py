@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.response import Response
 
-from portal.api.envelope import error_json_response
+from api.envelope import error_json_response
 from portal.middleware import is_api_path
 
 logger = logging.getLogger("portal")

@@ -11,8 +11,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.views import PortalAPIView
 from apikeys.scopes import ALL_SCOPES
-from portal.api.views import PortalAPIView
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

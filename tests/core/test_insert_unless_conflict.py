@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from api.models import IdempotencyRecord
 from core.db import insert_unless_conflict
-from portal.models import IdempotencyRecord
 
 
 def _record(account, key="k-1"):

@@ -167,7 +167,7 @@ def test_an_idempotency_key_past_its_24_hours_places_a_new_order(account, client
 
     from django.utils import timezone
 
-    from portal.models import IdempotencyRecord
+    from api.models import IdempotencyRecord
     from portal.tasks import purge_idempotency_records
 
     fund(account, "100")

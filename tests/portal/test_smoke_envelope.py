@@ -21,8 +21,8 @@ def test_envelope_renderer_writes_exactly_what_drfs_json_renderer_writes():
 
     from rest_framework.renderers import JSONRenderer
 
-    from portal.api.envelope import envelope
-    from portal.api.renderers import ApiResponse, EnvelopeRenderer
+    from api.envelope import envelope
+    from api.renderers import ApiResponse, EnvelopeRenderer
 
     payload = {"name": "Zoë \u2028 line \u2029 para ✓", "amount": Decimal("1.50"), "at": datetime(2026, 1, 2, tzinfo=UTC),
                "nested": [1, None, True, {"k": "v"}]}

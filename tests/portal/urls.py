@@ -7,9 +7,9 @@ from django.http import Http404
 from django.urls import include, path
 from rest_framework import serializers
 
+from api.renderers import ApiResponse
+from api.views import PortalAPIView
 from core import errors
-from portal.api.renderers import ApiResponse
-from portal.api.views import PortalAPIView
 from portal.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from portal.urls import urlpatterns as portal_urlpatterns
 

@@ -28,10 +28,10 @@ from django.db.models import Sum
 
 from accounts.models import Account
 from accounts.services import user_create_with_account
+from api.errors import http_error
 from billing.models import LedgerEntry
 from billing.services import ledger_post
 from core.errors import PortalError
-from portal.api.errors import http_error
 from tests.conftest import PASSWORD
 from tests.security.conftest import ensure_seed_data
 

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
+from api.views import PortalAPIView
 from apikeys.scopes import ALL_SCOPES
-from portal.api.views import PortalAPIView
 from tests.security.conftest import call
 from tests.security.objects import random_id_for
 from tests.security.routes import PARAM, api_routes, for_method
@@ -109,7 +109,7 @@ def _call(key, method, path):
 def test_operation_declares_the_spec_scope_and_rate_category(route, method):
     view = route.view_class
     assert view is not None and issubclass(view, PortalAPIView), (
-        f"/{route.template}: every API view must extend portal.api.views.PortalAPIView "
+        f"/{route.template}: every API view must extend api.views.PortalAPIView "
         f"(tenant from the key, scope check, rate limits), got {view!r}"
     )
     scope = for_method(view.required_scope, method)

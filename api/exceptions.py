@@ -16,11 +16,11 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from api.envelope import error_envelope
+from api.errors import http_error
 from core import errors
-from portal.api.envelope import error_envelope
-from portal.api.errors import http_error
 
-logger = logging.getLogger("portal.api")
+logger = logging.getLogger("portal.api")  # the name operators filter on, kept from portal/api/
 
 
 def _flatten(detail) -> dict[str, list[str]]:

@@ -12,14 +12,14 @@ common case is then answered without DRF's machinery, with the same checks (see
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
+from api.envelope import envelope
+from api.negotiation import wants_the_envelope
+from api.parsers import BoundedJSONParser
+from api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
+from api.renderers import EnvelopeRenderer
 from apikeys import snapshots
 from apikeys.authentication import key_of_request
 from core.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
-from portal.api.envelope import envelope
-from portal.api.negotiation import wants_the_envelope
-from portal.api.parsers import BoundedJSONParser
-from portal.api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
-from portal.api.renderers import EnvelopeRenderer
 
 
 def _body_length(request) -> int:
@@ -45,7 +45,7 @@ class PortalAPIView(APIView):
     # A GET whose payload comes from the key's account alone may define
     # `direct_payload(self, account)`; see `_answer_directly`.
     direct_payload = None
-    # JSON bodies only, with number literals of bounded length (portal.api.parsers).
+    # JSON bodies only, with number literals of bounded length (api.parsers).
     parser_classes = [BoundedJSONParser]
 
     # DRF builds these per request; none holds per-request state, so each view class (and

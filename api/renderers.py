@@ -4,7 +4,7 @@ from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from portal.api.envelope import envelope
+from api.envelope import envelope
 
 
 class ApiResponse(Response):

@@ -1,3 +1,5 @@
+"""The API platform's one table: the responses kept for `Idempotency-Key` replays."""
+
 from django.db import models
 from django.utils import timezone
 
@@ -14,6 +16,7 @@ class IdempotencyRecord(models.Model):
     expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        db_table = "portal_idempotencyrecord"  # made by portal's migrations before api/ had its own
         constraints = [
             models.UniqueConstraint(fields=["account", "key"], name="idempotency_unique_account_key"),
         ]

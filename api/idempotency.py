@@ -18,11 +18,11 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from api.exceptions import envelope_exception_handler
+from api.models import IdempotencyRecord
+from api.renderers import ApiResponse
 from core.db import insert_unless_conflict
 from core.errors import Conflict, DomainValidationError, PortalError
-from portal.api.exceptions import envelope_exception_handler
-from portal.api.renderers import ApiResponse
-from portal.models import IdempotencyRecord
 
 NOT_STORED = {429, 500, 503}
 
