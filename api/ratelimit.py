@@ -3,7 +3,7 @@
 Fixed windows counted atomically on the shared store, so several web processes share one
 exact count. On Redis one script call does it in one round trip (`INCR` counts, the first
 count of a window sets its expiry, `TTL` gives the reset, and the account's auth version is
-checked on the way, see apikeys.snapshots); on other cache backends (the embedded default's
+checked on the way, see api.snapshots); on other cache backends (the embedded default's
 in-process cache) django-ratelimit's `cache.add` + `cache.incr` does the same.
 """
 
@@ -14,6 +14,7 @@ from django.conf import settings
 from django_ratelimit.core import get_usage
 from redis.exceptions import NoScriptError
 
+from api.hooks import rate_limits
 from core.errors import RateLimited
 from core.store import Store, current_store
 
@@ -41,14 +42,13 @@ class RateUsage:
 
 
 def limit_for(tier: str, category: str) -> int:
-    from billing.selectors import plan_rate_limits
-
-    return plan_rate_limits(tier=tier)[category]
+    """The tier's limit for the category, from the plans (`API_RATE_LIMITS`, see api.hooks)."""
+    return rate_limits()(tier=tier)[category]
 
 
 # One round trip counts a request (or only reads the count) and, when asked, first checks
 # a version key: on a mismatch nothing is counted and the caller retries with fresh data
-# (apikeys.snapshots). Returns {count, seconds left, version}; count -1 means mismatch.
+# (api.snapshots). Returns {count, seconds left, version}; count -1 means mismatch.
 _COUNT_LUA = """
 local version = redis.call('GET', KEYS[2])
 if ARGV[3] == '1' and (version or '') ~= ARGV[4] then

@@ -171,7 +171,7 @@ class EnvelopeAutoSchema(AutoSchema):
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "apikeys.authentication.ApiKeyAuthentication"
+    target_class = "api.authentication.ApiKeyAuthentication"
     name = ["BearerAuth", "ApiKeyHeader"]
 
     def get_security_requirement(self, auto_schema):

@@ -12,13 +12,13 @@ common case is then answered without DRF's machinery, with the same checks (see
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
+from api import snapshots
+from api.authentication import key_of_request
 from api.envelope import envelope
 from api.negotiation import wants_the_envelope
 from api.parsers import BoundedJSONParser
 from api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
 from api.renderers import EnvelopeRenderer
-from apikeys import snapshots
-from apikeys.authentication import key_of_request
 from core.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
 
 

@@ -6,6 +6,6 @@ class ApikeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from .snapshots import connect_signals
+        from .signals import connect_signals
 
         connect_signals()

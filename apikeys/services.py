@@ -117,7 +117,7 @@ def apikey_revoke(
     details: dict | None = None,
 ) -> ApiKey:
     """Revokes at once and for good: the save moves the account's auth version, so every web
-    process refuses the key from its next request on (apikeys.snapshots)."""
+    process refuses the key from its next request on (api.snapshots)."""
     api_key = ApiKey.objects.select_for_update().for_account(account).filter(public_id=key_id).first()
     if api_key is None:
         raise NotFound("No such API key.")

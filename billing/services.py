@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, User
 from accounts.services import account_lock, audit_log
-from apikeys.snapshots import account_auth_changed
+from api.snapshots import account_auth_changed
 from billing.derivation import (
     CURRENCIES,
     CURRENCY_NETWORKS,

@@ -276,7 +276,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["api.renderers.EnvelopeRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.JsonFirstNegotiation",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.EnvelopeAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.envelope_exception_handler",
@@ -303,9 +303,13 @@ API_KEY_PREFIX = env_str("API_KEY_PREFIX", "pk_live_")
 API_KEYS_PER_ACCOUNT = env_int("API_KEYS_PER_ACCOUNT", 10, minimum=1)
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
 # Seconds a web process may keep an API key and its account in memory, checked against the
-# account's version in Redis on every request (apikeys.snapshots); 0 reads the database
+# account's version in Redis on every request (api.snapshots); 0 reads the database
 # for every request. Only used on Redis.
 AUTH_SNAPSHOT_MAX_AGE_S = env_int("AUTH_SNAPSHOT_MAX_AGE_S", 5, minimum=0)
+# What the API platform (api/) takes from the apps, by dotted path (api.hooks): the keys it
+# authenticates, and each tier's rate limits per category.
+API_KEY_SOURCE = "apikeys.keysource"
+API_RATE_LIMITS = "billing.selectors.plan_rate_limits"
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # Requests per window when no Plan row overrides them (SPEC §3). Windows are fixed per
 # category: general and order_create per minute, check and export per hour.

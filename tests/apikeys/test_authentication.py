@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from api.authentication import ApiKeyAuthentication
 from apikeys import keyformat
-from apikeys.authentication import ApiKeyAuthentication
 from apikeys.models import ApiKey
 
 UNAUTHORIZED = {"result": False, "data": None, "error": "API key not found or expired", "error_type": "unauthorized"}

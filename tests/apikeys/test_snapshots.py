@@ -1,4 +1,4 @@
-"""Keys kept in process (apikeys.snapshots): no query per request, yet every change seen at once.
+"""Keys kept in process (api.snapshots): no query per request, yet every change seen at once.
 
 These need Redis (the shared version lives there); off Redis every request reads the
 database, which the last test pins.
@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.services import account_set_active
-from apikeys import snapshots
+from api import snapshots
 from apikeys.models import ApiKey
 from apikeys.services import apikey_revoke
 from core.store import redis_client, store_key

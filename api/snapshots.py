@@ -7,9 +7,9 @@ account's *auth version* in Redis is the one it was taken at. Every request read
 version in the same Redis round trip that counts its rate limit (`api.ratelimit`,
 called by `PortalAPIView`), so the check adds no round trip.
 
-Whatever changes what a snapshot holds moves the version: saving or deleting a key, its
-account or a membership, a user's e-mail (signals below), and the ledger and premium
-writes that update the account by query (`account_auth_changed`). The version moves
+Whatever changes what a snapshot holds moves the version (`account_auth_changed`): saving
+or deleting a key, its account or a membership, a user's e-mail (receivers in
+apikeys.signals), and the ledger and premium writes that update the account by query. The version moves
 before the change commits and again after it, so no process keeps a snapshot read in
 between. A revoked key, a suspended account or a new balance is therefore seen by every
 process on its next request. Snapshots also age out after `AUTH_SNAPSHOT_MAX_AGE_S`
@@ -26,11 +26,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 
-from accounts.models import Account, Membership, User
-from apikeys.models import ApiKey
-from apikeys.selectors import KeyRow, apikey_by_hash, key_lookup
+from api.hooks import key_source
 from core.store import redis_client, store_key
 
 logger = logging.getLogger(__name__)
@@ -41,7 +38,7 @@ VERSION_TTL_S = 86_400  # a version unseen for a day is dropped; a snapshot then
 
 @dataclass
 class _Snapshot:
-    row: KeyRow
+    row: object  # the key source's row (api.hooks.KeySource)
     version: str | None
     loaded_at: float
 
@@ -76,7 +73,7 @@ def snapshotted_key(key_hash: str):
         return None
     if not settings.RATELIMIT_ENABLE:  # nothing would confirm it (the check rides on the count)
         return None
-    api_key = key_lookup().build(snapshot.row)
+    api_key = key_source().build(snapshot.row)
     api_key.snapshot_version = snapshot.version
     api_key.snapshot_hash = key_hash
     return api_key
@@ -85,16 +82,17 @@ def snapshotted_key(key_hash: str):
 def load_key(key_hash: str):
     """The key with this hash and its account from the database, or None; remembered as a
     snapshot when Redis can confirm it later."""
+    source = key_source()
     if not enabled():
-        return apikey_by_hash(key_hash)
-    lookup = key_lookup()
+        key_row = source.row(key_hash)
+        return source.build(key_row) if key_row is not None else None
     account_id = _account_of_key.get(key_hash)
     version = _read_version(account_id) if account_id is not None else None
-    key_row = lookup.row(key_hash)  # read after the version: a later change moves it again
+    key_row = source.row(key_hash)  # read after the version: a later change moves it again
     if key_row is None:
         _snapshots.pop(key_hash, None)
         return None
-    api_key = lookup.build(key_row)
+    api_key = source.build(key_row)
     if account_id == api_key.account_id:
         if len(_snapshots) >= MAX_SNAPSHOTS:
             _snapshots.clear()
@@ -115,7 +113,7 @@ def note_use(api_key) -> None:
     """Keeps the snapshot's `last_used_at` in step with the once-a-minute touch."""
     snapshot = _snapshots.get(getattr(api_key, "snapshot_hash", None) or api_key.key_hash)
     if snapshot is not None:
-        snapshot.row.key_values[key_lookup().last_used_index] = api_key.last_used_at
+        key_source().note_touch(snapshot.row, api_key)
 
 
 def _move_version(account_id: int) -> None:
@@ -134,24 +132,3 @@ def account_auth_changed(account_id: int | None) -> None:
         return
     _move_version(account_id)
     transaction.on_commit(lambda: _move_version(account_id))
-
-
-def _on_key_or_account_write(sender, instance, **kwargs) -> None:
-    account_auth_changed(instance.pk if sender is Account else instance.account_id)
-
-
-def _on_user_write(sender, instance, update_fields=None, **kwargs) -> None:
-    if update_fields is not None and "email" not in update_fields:
-        return  # e.g. the last_login written at every sign-in
-    for account_id in Membership.objects.filter(user_id=instance.pk).values_list("account_id", flat=True):
-        account_auth_changed(account_id)
-
-
-def connect_signals() -> None:
-    """Receivers per model whose rows a snapshot holds (a key, its account, the owner's
-    membership and e-mail)."""
-    for model in (ApiKey, Account, Membership):
-        post_save.connect(_on_key_or_account_write, sender=model, dispatch_uid=f"snapshot-save-{model.__name__}")
-        post_delete.connect(_on_key_or_account_write, sender=model,
-                            dispatch_uid=f"snapshot-delete-{model.__name__}")
-    post_save.connect(_on_user_write, sender=User, dispatch_uid="snapshot-save-User")

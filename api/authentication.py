@@ -1,18 +1,21 @@
-"""DRF authentication by API key (`Authorization: Bearer` or `X-API-Key`)."""
+"""DRF authentication by API key (`Authorization: Bearer` or `X-API-Key`).
+
+The keys are the issuing app's (`API_KEY_SOURCE`, see api.hooks): this module checks a
+presented key's format and checksum before any query, finds it by its hash (or in this
+process's snapshot, api.snapshots), and refuses it when revoked, expired or used from an
+address its allowlist does not hold.
+"""
 
 import hmac
 import ipaddress
 
-from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import SAFE_METHODS
 
+from api import snapshots
+from api.hooks import key_source
 from api.ratelimit import auth_failures_exceeded, record_auth_failure
-from apikeys import keyformat, snapshots
-from apikeys.models import ApiKey
-from apikeys.selectors import apikey_by_hash
-from apikeys.services import apikey_touch
 from core.errors import RateLimited
 from core.http import client_ip
 
@@ -25,7 +28,7 @@ class ApiKeyPrincipal:
     is_staff = False
     is_superuser = False
 
-    def __init__(self, api_key: ApiKey):
+    def __init__(self, api_key):
         self.api_key = api_key
         self.account = api_key.account
         self.pk = None
@@ -43,7 +46,7 @@ def presented_key(request) -> str:
     return request.META.get("HTTP_X_API_KEY", "").strip()
 
 
-def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
+def _ip_allowed(api_key, ip: str) -> bool:
     if not api_key.ip_allowlist:
         return True
     try:
@@ -53,29 +56,34 @@ def _ip_allowed(api_key: ApiKey, ip: str) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in api_key.ip_allowlist)
 
 
-def find_key(raw_key: str, *, snapshot_ok: bool = False, snapshot_only: bool = False) -> ApiKey | None:
+def find_key(raw_key: str, *, snapshot_ok: bool = False, snapshot_only: bool = False):
     """The key for `raw_key`, or None: format and checksum (no query), then one lookup
     through the unique hash index.
 
     `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
-    apikeys.snapshots), so a key this process has served may come from memory, without a
+    api.snapshots), so a key this process has served may come from memory, without a
     query. Only well-formed keys are ever snapshotted, so that lookup comes first.
     `snapshot_only`: only from memory (None when this process holds no young snapshot).
     """
-    key_hash = keyformat.digest(raw_key)
+    source = key_source()
+    key_hash = source.digest(raw_key)
     api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok or snapshot_only else None
     if api_key is None and snapshot_only:
         return None
     if api_key is None:
-        if not keyformat.is_well_formed(raw_key, settings.API_KEY_PREFIX):
+        if not source.is_well_formed(raw_key):
             return None
-        api_key = snapshots.load_key(key_hash) if snapshot_ok else apikey_by_hash(key_hash)
+        if snapshot_ok:
+            api_key = snapshots.load_key(key_hash)
+        else:
+            key_row = source.row(key_hash)
+            api_key = source.build(key_row) if key_row is not None else None
     if api_key is None or not hmac.compare_digest(api_key.key_hash, key_hash) or not api_key.is_active:
         return None
     return api_key
 
 
-def key_of_request(request, *, snapshot_ok: bool, snapshot_only: bool = False) -> ApiKey | None:
+def key_of_request(request, *, snapshot_ok: bool, snapshot_only: bool = False):
     """The request's valid key, allowed from the caller's address, or None (nothing counted).
 
     Sets `request.account` and `request.api_key` on the Django request and records the use.
@@ -86,7 +94,7 @@ def key_of_request(request, *, snapshot_ok: bool, snapshot_only: bool = False) -
         return None
     request.account = api_key.account
     request.api_key = api_key
-    if apikey_touch(api_key):
+    if key_source().touch(api_key):
         snapshots.note_use(api_key)
     return api_key
 
