@@ -1,4 +1,4 @@
-"""The response envelope of SPEC §3, built in one place."""
+"""The response envelope (`result`, `data`, `error`, `error_type`, `meta`), built in one place."""
 
 from typing import Any
 

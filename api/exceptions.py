@@ -1,4 +1,4 @@
-"""One exception handler: every error the API can raise becomes the SPEC §3 envelope."""
+"""One exception handler: every error the API can raise becomes the error envelope."""
 
 import logging
 

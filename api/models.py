@@ -5,7 +5,7 @@ from django.utils import timezone
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to an `Idempotency-Key`, replayed for 24 h (SPEC §3)."""
+    """The first response to an `Idempotency-Key`, replayed for `IDEMPOTENCY_TTL_HOURS` (24 h)."""
 
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)

@@ -1,4 +1,4 @@
-"""`page`/`limit` pagination of SPEC §3: out-of-range values are a 400, never clamped."""
+"""`page`/`limit` pagination of every list endpoint: out-of-range values are a 400, never clamped."""
 
 from dataclasses import dataclass
 

@@ -6,7 +6,7 @@ the running API to (every documented response, nothing else):
 - every JSON success payload sits in `{result: true, data, error: "", error_type: "", meta}`;
 - every operation documents the error statuses the platform itself can answer with
   (authentication, scope, validation, not found, rate limits, unavailability…), each as the
-  error envelope with the `error_type` values SPEC §3 allows for that status; unsafe methods
+  error envelope with the `error_type` values the API answers that status with; unsafe methods
   also document 402, 409, 413, 415 and 502;
 - operations in the `export` rate category are file downloads: `text/plain`, `text/csv`
   or `application/json`, not wrapped in the envelope;
@@ -20,7 +20,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 JSON_MEDIA = "application/json"
 DOWNLOAD_MEDIA = ("text/plain", "text/csv", "application/json")
 
-# status → (description, allowed error_type values), SPEC §3 plus the platform's own.
+# status → (description, allowed error_type values): the one list the schema documents.
 ERROR_STATUSES: dict[str, tuple[str, list[str]]] = {
     "400": ("Bad body or query", ["validation_error", "bad_request"]),
     "401": ("API key missing, unknown, malformed, expired or revoked", ["unauthorized"]),
