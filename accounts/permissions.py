@@ -1,4 +1,5 @@
-"""Role rights in the dashboard (SPEC §2) and the suspension guard (SPEC §10.7), checked in one place."""
+"""Role rights in the dashboard (`CAPABILITY_MIN_ROLE` below) and the suspension guard (a
+suspended account reads but changes nothing), checked in one place."""
 
 from functools import wraps
 

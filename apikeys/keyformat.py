@@ -1,4 +1,4 @@
-"""Key format of SPEC §5: `<prefix><32 random base62><6 base62 checksum>`.
+"""Key format (docs/api.md#authentication): `<prefix><32 random base62><6 base62 checksum>`.
 
 The checksum (CRC32 of prefix and random part, base62, 6 characters) lets a mistyped key be
 refused without touching the database, and gives secret scanners a pattern to verify.

@@ -1,4 +1,4 @@
-"""The scopes of SPEC §4, grouped by area for the creation form."""
+"""The scopes (docs/api.md#scopes), grouped by area for the creation form."""
 
 SCOPE_GROUPS: dict[str, dict[str, str]] = {
     "Proxies": {

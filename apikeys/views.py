@@ -1,4 +1,4 @@
-"""The API Keys page (SPEC §5): list, search, sort, create (shown once), revoke.
+"""The API Keys page: list, search, sort, create (shown once), revoke.
 
 The full key never touches storage. After a successful creation the key is split in two
 halves that are each useless alone: a random one-time pad goes to the browser in a short-lived

@@ -27,7 +27,7 @@ class Network:
     uri_scheme: str
 
 
-# (currency, network) → how its addresses are made. The only networks SPEC §6 allows.
+# (currency, network) → how its addresses are made. The only networks the API allows (docs/api.md#account-and-billing).
 NETWORKS: dict[tuple[str, str], Network] = {
     ("BTC", "BTC"): Network("BTC", "BTC", Chain.BTC, "bitcoin"),
     ("LTC", "LTC"): Network("LTC", "LTC", Chain.LTC, "litecoin"),

@@ -97,7 +97,7 @@ class Plan(models.Model):
 
 
 class Chain(models.TextChoices):
-    """The extended public keys deposit addresses derive from (SPEC §9 `DEPOSIT_XPUB_<CHAIN>`)."""
+    """The extended public keys deposit addresses derive from (settings `DEPOSIT_XPUB_<CHAIN>`)."""
 
     BTC = "BTC", "Bitcoin"
     LTC = "LTC", "Litecoin"

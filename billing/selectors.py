@@ -18,7 +18,7 @@ def _plan_cache_key(tier: str) -> str:
 
 
 def plan_rate_limits(*, tier: str) -> dict[str, int]:
-    """Limits of the tier's plan, cached briefly; falls back to the defaults of SPEC §3."""
+    """Limits of the tier's plan, cached briefly; falls back to settings.RATE_LIMIT_DEFAULTS."""
     now = time.monotonic()
     local = _local_limits.get(tier)
     if local is not None and local[0] > now:

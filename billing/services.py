@@ -76,7 +76,7 @@ def ledger_post(
 ) -> LedgerEntry | None:
     """Posts one signed movement and updates the cached balance, atomically.
 
-    Locks the account row first (the fixed lock order of ARCHITECTURE.md), so concurrent
+    Locks the account row first (the fixed lock order of docs/architecture.md), so concurrent
     posts to one account queue behind each other and each sees the balance the previous
     one left. A debit larger than the balance raises InsufficientFunds and writes nothing.
     A reference already posted raises DuplicateReference, or returns None when
@@ -183,7 +183,7 @@ def balance_adjust(
 
 
 def resolve_network(*, currency, network) -> tuple[str, str]:
-    """Validates a (currency, network) choice of SPEC §6; returns it upper-cased."""
+    """Validates a (currency, network) choice (docs/api.md#account-and-billing); returns it upper-cased."""
     if not isinstance(currency, str) or currency.strip().upper() not in CURRENCIES:
         raise DomainValidationError({"currency": f"Choose one of {', '.join(CURRENCIES)}."})
     currency = currency.strip().upper()

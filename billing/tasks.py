@@ -1,4 +1,4 @@
-"""Billing background work: premium lapsing and the e-mails of SPEC issue 4. Thin: ids in, services do the work."""
+"""Billing background work: premium lapsing and its e-mails. Thin: ids in, services do the work."""
 
 from celery import shared_task
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""Proxy checker API (SPEC §6): check jobs, their results, the public and premium pools."""
+"""Proxy checker API (docs/api.md#proxy-checker): check jobs, their results, the public and premium pools."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from core.db import UtcIsoText
 from core.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
 from core.files import csv_chunks
 
-CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; SPEC: body over 2 MB is a 413
+CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; a body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100
 ITEMS_DEFAULT_LIMIT, ITEMS_MAX_LIMIT = 50, 200
 POOL_DEFAULT_LIMIT, POOL_MAX_LIMIT = 50, 200

@@ -264,7 +264,7 @@ class InventoryProxyAdmin(admin.ModelAdmin):
         })
 
 
-# --- sub-user proxies and usage (h5) ----------------------------------------------------------
+# --- sub-user proxies and usage -------------------------------------------------------------
 
 from . import subusers as _subusers  # noqa: E402
 from .models import SubUserProxy, UsageRecord  # noqa: E402

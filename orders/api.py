@@ -1,4 +1,4 @@
-"""Reference data and orders API (SPEC §6). One view per operation; services do the work."""
+"""Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
 import json
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Geo directory API (SPEC §6) [geo:read]: countries, states, cities and US ZIP codes.
+"""Geo directory API [geo:read]: countries, states, cities and US ZIP codes.
 
 Every list is paginated (`page`, `limit`: default 50, maximum 200) and searchable with `q`.
 """

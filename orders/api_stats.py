@@ -1,4 +1,4 @@
-"""Traffic statistics API (SPEC §6) [stats:read]: GET /stats and GET /stats/export.
+"""Traffic statistics API [stats:read]: GET /stats and GET /stats/export.
 
 `from`/`to` are dates (YYYY-MM-DD, UTC, inclusive; default the last 30 days; between 2000-01-01
 and 366 days after today, see core.dates). Bytes are exact integers; bytes_total = bytes_in +

@@ -1,4 +1,4 @@
-"""Sub-user proxies API (SPEC §6): GET|POST /proxy [proxies:read|write], GET|PATCH|DELETE /proxy/{id}.
+"""Sub-user proxies API: GET|POST /proxy [proxies:read|write], GET|PATCH|DELETE /proxy/{id}.
 
 Another tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
 """

@@ -13,7 +13,7 @@ urlpatterns = [
     path("orders/<str:order_id>/proxies", api.OrderProxiesView.as_view(), name="api-order-proxies"),
     path("orders/<str:order_id>/download", api.OrderDownloadView.as_view(), name="api-order-download"),
     path("orders/<str:order_id>/extend", api.OrderExtendView.as_view(), name="api-order-extend"),
-    # geo directory, sub-user proxies and statistics (h5)
+    # geo directory, sub-user proxies and statistics (the residential wing)
     path("geo/countries", api_geo.GeoCountriesView.as_view(), name="api-geo-countries"),
     path("geo/states", api_geo.GeoStatesView.as_view(), name="api-geo-states"),
     path("geo/cities", api_geo.GeoCitiesView.as_view(), name="api-geo-cities"),

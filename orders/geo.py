@@ -1,4 +1,4 @@
-"""The geo directory (SPEC §6): countries, states, cities and US ZIP codes from packaged data.
+"""The geo directory (docs/api.md#sub-user-proxies-statistics-and-geo): countries, states, cities and US ZIP codes from packaged data.
 
 Sources, all shipped inside installed packages (nothing is downloaded at run time):
 - countries and their subdivisions ("states"): `pycountry` (ISO 3166-1 / 3166-2);

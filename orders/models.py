@@ -1,6 +1,6 @@
 """Orders: the catalogue (proxy types, periods, countries, price rules), orders and stock.
 
-Sub-user proxies, usage and geo models (h5) live further down in this module.
+Sub-user proxies, usage and geo models (the residential wing) live further down in this module.
 """
 
 from decimal import Decimal
@@ -364,7 +364,7 @@ class OrderProxy(models.Model):
         return f"{self.host}:{self.port}"
 
 
-# --- residential sub-user proxies, usage (h5) ----------------------------------------------------
+# --- residential sub-user proxies, usage -------------------------------------------------------
 
 BYTES_PER_GB = 10**9  # traffic is metered in decimal gigabytes: 1 GB = 10^9 bytes
 

@@ -1,7 +1,7 @@
 """Orders: placement, provisioning, failure and refund, extension, expiry, cancellation.
 
 Money moves only through `billing.services.ledger_post`; every amount comes from
-`orders.pricing.quote`. Lock order (ARCHITECTURE): the account row first, then the order row,
+`orders.pricing.quote`. Lock order (docs/architecture.md#the-lock-order-for-money): the account row first, then the order row,
 then stock rows — except placement, which locks only new rows and stock (skip_locked) before
 its charge takes the account lock.
 """

@@ -1,9 +1,9 @@
-"""Residential sub-user proxies and their usage (SPEC §6): services and selectors.
+"""Residential sub-user proxies and their usage: services and selectors.
 
 A sub-user draws on one of its account's active residential orders. Traffic is metered in
 bytes and shown in decimal gigabytes (1 GB = 10^9 bytes; bytes_total = bytes_in + bytes_out).
 
-Lock order (ARCHITECTURE "The flow of a request"): the account row first, then its orders,
+Lock order (docs/architecture.md#the-lock-order-for-money): the account row first, then its orders,
 then its sub-users.
 
 Provider hooks. The provider interface (`orders/providers/base.py`) is allocate / extend /

@@ -1,4 +1,4 @@
-"""POST /webhooks/usage: the provider's signed usage records (SPEC §6).
+"""POST /webhooks/usage: the provider's signed usage records.
 
 No API key: `X-Signature: sha256=<hex HMAC-SHA256 of the raw body keyed with
 USAGE_WEBHOOK_SECRET>`, compared in constant time before anything else is done (bad or

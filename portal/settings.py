@@ -298,7 +298,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-# --- Product settings (SPEC §9) -------------------------------------------------------
+# --- Product settings ----------------------------------------------------------------
 API_KEY_PREFIX = env_str("API_KEY_PREFIX", "pk_live_")
 API_KEYS_PER_ACCOUNT = env_int("API_KEYS_PER_ACCOUNT", 10, minimum=1)
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
@@ -311,7 +311,7 @@ AUTH_SNAPSHOT_MAX_AGE_S = env_int("AUTH_SNAPSHOT_MAX_AGE_S", 5, minimum=0)
 API_KEY_SOURCE = "apikeys.keysource"
 API_RATE_LIMITS = "billing.selectors.plan_rate_limits"
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
-# Requests per window when no Plan row overrides them (SPEC §3). Windows are fixed per
+# Requests per window when no Plan row overrides them (docs/api.md#rate-limits). Windows are fixed per
 # category: general and order_create per minute, check and export per hour.
 RATE_LIMIT_DEFAULTS = {
     "free": {"general": 60, "order_create": 10, "check": 20, "export": 10},

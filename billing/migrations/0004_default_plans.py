@@ -1,4 +1,4 @@
-"""Installs the default plans of SPEC §3 (free and premium). Existing rows are left as edited."""
+"""Installs the default plans (free and premium; docs/api.md#rate-limits). Existing rows are left as edited."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""Order providers (ARCHITECTURE "Providers"): `get_provider()` returns the configured one."""
+"""Order providers (docs/architecture.md#providers): `get_provider()` returns the configured one."""
 
 from django.conf import settings
 

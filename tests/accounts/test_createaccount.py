@@ -1,4 +1,4 @@
-"""`manage.py createaccount` (SPEC §8): a verified user and its own account, as owner."""
+"""`manage.py createaccount` (README: Operator tools): a verified user and its own account, as owner."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Team page: members, invitations, roles, removal; role rights of SPEC §2."""
+"""Team page: members, invitations, roles, removal; role rights of accounts/permissions.py."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Authenticating API requests by key (SPEC §3, §5)."""
+"""Authenticating API requests by key (docs/api.md#authentication)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""`manage.py createapikey` (SPEC §8)."""
+"""`manage.py createapikey` (README: Operator tools)."""
 
 import io
 import re

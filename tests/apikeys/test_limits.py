@@ -1,4 +1,4 @@
-"""At most 10 active keys per account (SPEC §5), also under concurrent creation."""
+"""At most 10 active keys per account (docs/api.md#authentication), also under concurrent creation."""
 
 import threading
 from datetime import timedelta

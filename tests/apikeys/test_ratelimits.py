@@ -1,4 +1,4 @@
-"""Rate limits are counted per API key, with the limits of the account's tier (SPEC §3)."""
+"""Rate limits are counted per API key, with the limits of the account's tier (docs/api.md#rate-limits)."""
 
 import socket
 from datetime import timedelta
@@ -60,7 +60,7 @@ def test_scope_refusals_do_not_consume_the_quota(account, make_key, api):
 
 
 def test_refusals_carry_the_rate_limit_headers_too(account, make_key, api, settings):
-    """SPEC §3: every API response carries X-RateLimit-*; a refusal shows the budget as it is."""
+    """Every API response carries X-RateLimit-*; a refusal shows the budget as it is."""
     client = api(make_key(account, scopes=["geo:read", "balance:read"]))
     assert client.get("account")["X-RateLimit-Remaining"] == "59"
     refused = client.post("deposits/addresses", {"currency": "BTC"})

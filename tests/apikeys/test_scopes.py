@@ -1,4 +1,4 @@
-"""Each scope grants exactly its endpoints (SPEC §4).
+"""Each scope grants exactly its endpoints (docs/api.md#scopes).
 
 The matrix is built from the URL conf at collection time: every route whose view is a
 PortalAPIView subclass, each HTTP method it implements, and the scope it declares. Endpoints

@@ -1,4 +1,4 @@
-"""Every error path of SPEC §3 answers with the envelope, the right status and error_type."""
+"""Every error path of docs/api.md#errors answers with the envelope, the right status and error_type."""
 
 import json
 from datetime import timedelta

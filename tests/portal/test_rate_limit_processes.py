@@ -1,4 +1,4 @@
-"""Rate limiting is exact across separate web processes sharing Redis (SPEC §3, issue 2).
+"""Rate limiting is exact across separate web processes sharing Redis (docs/api.md#rate-limits).
 
 Two independent gunicorn servers (separate processes, separate ports) serve the same
 PostgreSQL test database and the same Redis; requests fired concurrently at both share one

@@ -1,4 +1,4 @@
-"""Per-key rate limits by category and plan (SPEC §3), and the failed-auth limit per IP."""
+"""Per-key rate limits by category and plan (docs/api.md#rate-limits), and the failed-auth limit per IP."""
 
 import time
 from datetime import timedelta

@@ -222,7 +222,7 @@ def test_api_key_is_accepted_only_in_headers(tenants):
 
 
 def test_guessing_keys_is_rate_limited_per_address_while_valid_keys_work(tenants, settings):
-    """SPEC §3: failed authentication is limited per client IP; valid keys keep working."""
+    """docs/api.md#rate-limits: failed authentication is limited per client IP; valid keys keep working."""
     limit = settings.AUTH_FAILURES_PER_MINUTE
     ip = {"REMOTE_ADDR": "203.0.113.9"}
     statuses = [call(f"pk_live_{i:040d}", "GET", "account", **ip).status_code for i in range(limit + 3)]

@@ -1,4 +1,4 @@
-"""A member who leaves an account takes the API keys they created with them (SPEC §10.7).
+"""A member who leaves an account takes the API keys they created with them.
 
 Whatever ends an admin's right to keys in an account — removal from the Team page or the
 admin, the user deleted, the role lowered below admin — revokes the keys that member created

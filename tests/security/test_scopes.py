@@ -4,7 +4,7 @@ Generated from the URL resolver: each route's view class declares `required_scop
 string, or a dict by HTTP method). For every operation, a key holding every scope but
 the required one gets 403 `insufficient_scope` with `meta.required` naming it; a key
 holding only that scope gets past the scope check. The declared scopes and rate
-categories are also held to SPEC §4/§6, so a mis-declared endpoint fails here.
+categories are also held to docs/api.md (Scopes, Endpoints), so a mis-declared endpoint fails here.
 """
 
 import re
@@ -17,8 +17,8 @@ from tests.security.conftest import call
 from tests.security.objects import random_id_for
 from tests.security.routes import PARAM, api_routes, for_method
 
-# SPEC §6: "METHOD path" (parameters as {}) → scope; None = any valid key.
-SPEC_SCOPES = {
+# docs/api.md#endpoints: "METHOD path" (parameters as {}) → scope; None = any valid key.
+DOCUMENTED_SCOPES = {
     "GET account": "balance:read",
     "GET account/transactions": "balance:read",
     "GET plans": "balance:read",
@@ -56,8 +56,8 @@ SPEC_SCOPES = {
     "GET jobs/{}/items": "checker:read",
     "GET jobs/{}/export": "checker:read",
 }
-# Families for routes SPEC does not list one by one (e.g. proxy/{}/whitelist).
-SPEC_PREFIX_SCOPES = {
+# Families for routes docs/api.md does not list one by one (e.g. proxy/{}/whitelist).
+DOCUMENTED_PREFIX_SCOPES = {
     "proxy": ("proxies:read", "proxies:write"),
     "geo": ("geo:read", None),
     "stats": ("stats:read", None),
@@ -73,16 +73,16 @@ def normalized(route) -> str:
 
 def spec_scope(route, method: str):
     key = f"{method} {normalized(route)}"
-    if key in SPEC_SCOPES:
-        return True, SPEC_SCOPES[key]
+    if key in DOCUMENTED_SCOPES:
+        return True, DOCUMENTED_SCOPES[key]
     family = normalized(route).split("/", 1)[0]
-    if family in SPEC_PREFIX_SCOPES:
-        read, write = SPEC_PREFIX_SCOPES[family]
+    if family in DOCUMENTED_PREFIX_SCOPES:
+        read, write = DOCUMENTED_PREFIX_SCOPES[family]
         return True, read if method == "GET" else (write or read)
     return False, None
 
 
-def spec_category(route, method: str) -> str:
+def documented_category(route, method: str) -> str:
     path = normalized(route)
     if re.search(r"/(export|download)$", path):
         return "export"
@@ -115,12 +115,12 @@ def test_operation_declares_the_spec_scope_and_rate_category(route, method):
     scope = for_method(view.required_scope, method)
     known, expected = spec_scope(route, method)
     if known:
-        assert scope == expected, f"{method} /{route.template}: scope {scope!r}, SPEC says {expected!r}"
+        assert scope == expected, f"{method} /{route.template}: scope {scope!r}, docs/api.md says {expected!r}"
     else:
         assert scope in ALL_SCOPES, f"{method} /{route.template}: declares no scope (only /reference may)"
     category = for_method(view.rate_category, method) or "general"
-    assert category == spec_category(route, method), (
-        f"{method} /{route.template}: rate category {category!r}, SPEC says {spec_category(route, method)!r}"
+    assert category == documented_category(route, method), (
+        f"{method} /{route.template}: rate category {category!r}, docs/api.md says {documented_category(route, method)!r}"
     )
 
 

@@ -1,4 +1,4 @@
-"""A suspended account reads its dashboard but changes nothing through it (SPEC §10.7).
+"""A suspended account reads its dashboard but changes nothing through it.
 
 Every route of the dashboard namespace is POSTed to as the suspended account's owner, with
 data that would really act on an active account (the control test below proves it does):
