@@ -1,4 +1,5 @@
-"""Operator tools for users, accounts (tenants), memberships, invitations and the audit log.
+"""Operator tools for users, accounts (tenants), memberships, invitations, the audit log and
+plans (tiers, rate limits and quotas; `/admin/accounts/plan/`).
 
 Suspension goes through `accounts.services.account_set_active` (audited); the balance is
 read-only here and moves only through the ledger (the "Credit or debit balance" action).
@@ -12,7 +13,8 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from accounts.models import Account, AuditLogEntry, Invitation, Membership, User
+from accounts.models import Account, AuditLogEntry, Invitation, Membership, Plan, User
+from accounts.selectors import forget_plan_limits
 from accounts.services import (
     ACCOUNT_NAME_MAX,
     account_set_active,
@@ -270,3 +272,29 @@ class AuditLogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["actor_label", "action", "target", "account__name", "account__public_id", "ip_address"]
     list_select_related = ["account"]
     date_hierarchy = "created_at"
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name", "tier", "price", "period_days", "limit_general", "limit_order_create", "limit_check",
+        "limit_export", "max_check_job_size", "max_subusers", "is_public",
+    ]
+    list_editable = ["price", "limit_general", "limit_order_create", "limit_check", "limit_export"]
+    fieldsets = [
+        (None, {"fields": ["name", "tier", "price", "period_days", "is_public"]}),
+        ("Rate limits", {"fields": ["limit_general", "limit_order_create", "limit_check", "limit_export"]}),
+        ("Quotas", {"fields": ["max_check_job_size", "max_subusers"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(forget_plan_limits)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        transaction.on_commit(forget_plan_limits)
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(forget_plan_limits)

@@ -157,3 +157,36 @@ class AuditLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
+
+
+class Plan(models.Model):
+    """Operator-edited plan: the tier it grants, its price, rate limits per category and quotas."""
+
+    name = models.CharField(max_length=80)
+    tier = models.CharField(max_length=10, choices=Tier.choices, unique=True)
+    price = MoneyField()
+    period_days = models.PositiveIntegerField(default=30)
+    limit_general = models.PositiveIntegerField(help_text="Requests per minute")
+    limit_order_create = models.PositiveIntegerField(help_text="Orders per minute")
+    limit_check = models.PositiveIntegerField(help_text="Check jobs per hour")
+    limit_export = models.PositiveIntegerField(help_text="Exports per hour")
+    max_check_job_size = models.PositiveIntegerField(default=1000, help_text="Proxies per check job")
+    max_subusers = models.PositiveIntegerField(default=20, help_text="Residential sub-user proxies")
+    is_public = models.BooleanField(default=True)
+
+    class Meta:
+        # Moved from billing; the table keeps its name (state-only migrations).
+        db_table = "billing_plan"
+        ordering = ["price"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tier})"
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return {
+            "general": self.limit_general,
+            "order_create": self.limit_order_create,
+            "check": self.limit_check,
+            "export": self.limit_export,
+        }

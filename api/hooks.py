@@ -6,7 +6,7 @@ classes, so `portal/settings.py` is the one place where an app plugs into the pl
 - `API_KEY_SOURCE`: a module with the `KeySource` functions below, giving the keys an app
   issues (`apikeys.keysource`).
 - `API_RATE_LIMITS`: a callable `(*, tier) -> {category: requests per window}`
-  (`billing.selectors.plan_rate_limits`).
+  (`accounts.selectors.plan_rate_limits`).
 
 Each is imported once per process (again after a settings change, for tests).
 """

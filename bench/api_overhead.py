@@ -82,7 +82,7 @@ def main() -> None:
     ensure_database(env["DATABASE_URL"])
     manage(env, "migrate", "--noinput")
     manage(env, "shell", "-c", (
-        "from billing.models import Plan; from billing.selectors import forget_plan_limits;"
+        "from accounts.models import Plan; from accounts.selectors import forget_plan_limits;"
         "Plan.objects.update_or_create(tier='free', defaults=dict(name='Free', limit_general=10**9,"
         " limit_order_create=10, limit_check=20, limit_export=10));"
         "forget_plan_limits()"

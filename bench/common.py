@@ -114,8 +114,7 @@ from django.contrib.admin.sites import site
 from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import reverse
-from accounts.models import User
-from billing.models import Plan
+from accounts.models import Plan, User
 
 admin_email = "bench-operator@example.com"
 operator = User.objects.filter(email=admin_email).first()
@@ -127,7 +126,7 @@ data.update(CHANGES)
 data = {k: v for k, v in data.items() if not (v is False)}  # unchecked boxes are absent
 client = Client()
 client.force_login(operator)
-url = reverse("admin:billing_plan_change", args=[plan.pk])
+url = reverse("admin:accounts_plan_change", args=[plan.pk])
 response = client.post(url, data, HTTP_HOST="127.0.0.1")
 assert response.status_code == 302, (response.status_code, getattr(response, "context_data", {}) and
     response.context_data["adminform"].form.errors)

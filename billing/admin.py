@@ -1,9 +1,8 @@
-"""Operator tools: the ledger (read-only), balances with the credit/debit action, plans,
+"""Operator tools: the ledger (read-only), balances with the credit/debit action,
 deposit addresses (with a CSV export), deposits and webhook deliveries."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -16,9 +15,7 @@ from billing.models import (
     DepositDelivery,
     DerivationCounter,
     LedgerEntry,
-    Plan,
 )
-from billing.selectors import forget_plan_limits
 from billing.services import balance_adjust
 from core.errors import PortalError
 from core.http import client_ip
@@ -111,32 +108,6 @@ class AccountBalanceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
-    list_display = [
-        "name", "tier", "price", "period_days", "limit_general", "limit_order_create", "limit_check",
-        "limit_export", "max_check_job_size", "max_subusers", "is_public",
-    ]
-    list_editable = ["price", "limit_general", "limit_order_create", "limit_check", "limit_export"]
-    fieldsets = [
-        (None, {"fields": ["name", "tier", "price", "period_days", "is_public"]}),
-        ("Rate limits", {"fields": ["limit_general", "limit_order_create", "limit_check", "limit_export"]}),
-        ("Quotas", {"fields": ["max_check_job_size", "max_subusers"]}),
-    ]
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        transaction.on_commit(forget_plan_limits)
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        transaction.on_commit(forget_plan_limits)
-
-    def delete_queryset(self, request, queryset):
-        super().delete_queryset(request, queryset)
-        transaction.on_commit(forget_plan_limits)
 
 
 @admin.action(description="Export selected addresses as CSV")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Account, AuditLogEntry, User
+from accounts.models import Account, AuditLogEntry, Plan, User
 from accounts.services import account_lock, audit_log
 from api.snapshots import account_auth_changed
 from billing.derivation import (
@@ -30,7 +30,6 @@ from billing.models import (
     DerivationCounter,
     EntryType,
     LedgerEntry,
-    Plan,
 )
 from core.db import insert_unless_conflict
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account
-from billing.selectors import plan_for_tier
+from accounts.selectors import plan_for_tier
 from checker import selectors
 from checker.engine.check import CheckConfig, CheckResult, check_many, fetch_own_ip
 from checker.engine.parse import ParseResult, ProxySpec, parse_proxy_line, parse_proxy_list

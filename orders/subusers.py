@@ -31,8 +31,8 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.selectors import plan_for_tier
 from accounts.services import account_lock
-from billing.selectors import plan_for_tier
 from core import dates
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62

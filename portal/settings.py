@@ -309,7 +309,7 @@ AUTH_SNAPSHOT_MAX_AGE_S = env_int("AUTH_SNAPSHOT_MAX_AGE_S", 5, minimum=0)
 # What the API platform (api/) takes from the apps, by dotted path (api.hooks): the keys it
 # authenticates, and each tier's rate limits per category.
 API_KEY_SOURCE = "apikeys.keysource"
-API_RATE_LIMITS = "billing.selectors.plan_rate_limits"
+API_RATE_LIMITS = "accounts.selectors.plan_rate_limits"
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 # Requests per window when no Plan row overrides them (docs/api.md#rate-limits). Windows are fixed per
 # category: general and order_create per minute, check and export per hour.

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from billing.models import Plan
+from accounts.models import Plan
 from billing.services import ledger_post
 from tests.billing.conftest import fund
 

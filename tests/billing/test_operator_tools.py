@@ -94,10 +94,13 @@ def test_ledger_admin_is_read_only(admin_client, account):
     assert LedgerEntry.objects.get(pk=entry.pk).description == "Test funding"
 
 
-@pytest.mark.parametrize("page", ["accountbalance", "plan", "depositaddress", "deposit", "depositdelivery"])
+@pytest.mark.parametrize(
+    "page",
+    ["billing/accountbalance", "accounts/plan", "billing/depositaddress", "billing/deposit", "billing/depositdelivery"],
+)
 def test_operator_admin_lists_open(admin_client, account, page):
     deposit_address_create(account=account, currency="BTC")
-    assert admin_client.get(f"/admin/billing/{page}/").status_code == 200
+    assert admin_client.get(f"/admin/{page}/").status_code == 200
 
 
 def test_exportaddresses_writes_every_issued_address(account, outsider_account):

@@ -5,9 +5,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from accounts.models import AuditLogEntry
-from billing.models import LedgerEntry, Plan
-from billing.selectors import plan_rate_limits
+from accounts.models import AuditLogEntry, Plan
+from accounts.selectors import plan_rate_limits
+from billing.models import LedgerEntry
 from billing.services import premium_purchase
 from billing.tasks import lapse_premium
 from core.errors import InsufficientFunds
@@ -113,6 +113,6 @@ def test_plan_admin_save_makes_new_limits_apply(admin_client, django_capture_on_
         "max_check_job_size": 1000, "max_subusers": 20,
     }
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(f"/admin/billing/plan/{plan.pk}/change/", data)
+        response = admin_client.post(f"/admin/accounts/plan/{plan.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
     assert plan_rate_limits(tier="free")["general"] == 99

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from billing.models import Plan
+from accounts.models import Plan
 from checker.engine.testing import closed_port
 from checker.models import CheckItem, CheckJob
 
@@ -269,7 +269,7 @@ def test_idempotency_key_replays_the_first_job(account, make_key, api):
 
 def test_check_rate_category_is_check(account, make_key, api):
     Plan.objects.filter(tier="free").update(limit_check=2)
-    from billing.selectors import forget_plan_limits
+    from accounts.selectors import forget_plan_limits
 
     forget_plan_limits()
     key = make_key(account, scopes=BOTH)

@@ -260,8 +260,8 @@ def test_export_refuses_bad_format_and_filters_with_the_envelope(account, make_k
 
 
 def test_export_counts_against_the_export_rate_category(account, make_key):
-    from billing.models import Plan
-    from billing.selectors import forget_plan_limits
+    from accounts.models import Plan
+    from accounts.selectors import forget_plan_limits
 
     Plan.objects.filter(tier="free").update(limit_export=1)
     forget_plan_limits()

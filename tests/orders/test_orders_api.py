@@ -350,8 +350,8 @@ def test_extend_with_insufficient_funds_is_402_and_keeps_expiry(account, client_
 
 
 def test_order_creation_and_downloads_use_their_rate_categories(account, client_for):
-    from billing.models import Plan
-    from billing.selectors import forget_plan_limits
+    from accounts.models import Plan
+    from accounts.selectors import forget_plan_limits
 
     Plan.objects.update_or_create(
         tier="free", defaults={"name": "Free", "limit_general": 100, "limit_order_create": 2,

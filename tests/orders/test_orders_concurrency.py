@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
-from billing.models import LedgerEntry, Plan
-from billing.selectors import forget_plan_limits
+from accounts.models import Plan
+from accounts.selectors import forget_plan_limits
+from billing.models import LedgerEntry
 from orders.models import InventoryProxy, Order
 from tests.conftest import ApiClient
 

@@ -130,7 +130,7 @@ def test_export_csv_and_json(client, ingested, proxies):
 
 
 def test_export_uses_the_export_rate_category(client, settings):
-    from billing.models import Plan
+    from accounts.models import Plan
 
     Plan.objects.filter(tier="free").update(limit_export=2)
     assert client.get("stats/export").status_code == 200

@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing.models import Plan
+from accounts.models import Plan
 from orders.models import SubUserProxy
 
 from .subuser_fixtures import datacenter_order, residential_order

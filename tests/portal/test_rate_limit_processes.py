@@ -20,8 +20,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from billing.models import Plan
-from billing.selectors import forget_plan_limits
+from accounts.models import Plan
+from accounts.selectors import forget_plan_limits
 from tests.conftest import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Plan
-from billing.selectors import forget_plan_limits
+from accounts.models import Plan
+from accounts.selectors import forget_plan_limits
 
 pytestmark = pytest.mark.urls("tests.portal.urls")
 
