@@ -2,6 +2,7 @@ from importlib import import_module
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -32,6 +33,9 @@ urlpatterns = [
     # First: API requests are the most frequent and resolve soonest.
     *[route for urlconf in API_URLCONFS for route in mounted("api/v1/", urlconf)],
     path("api/v1/", include(api_v1)),  # the schema, the docs and the envelope 404
+    # Plans moved from the billing app to accounts: bookmarks of their old admin pages still work.
+    re_path(r"^admin/billing/plan/(?P<rest>.*)$",
+            RedirectView.as_view(url="/admin/accounts/plan/%(rest)s", query_string=True, permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("billing.webhook_urls")),

@@ -116,3 +116,11 @@ def test_plan_admin_save_makes_new_limits_apply(admin_client, django_capture_on_
         response = admin_client.post(f"/admin/accounts/plan/{plan.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
     assert plan_rate_limits(tier="free")["general"] == 99
+
+
+def test_the_plans_old_admin_address_leads_to_the_new_one(admin_client):
+    plan = Plan.objects.get(tier="free")
+    listing = admin_client.get("/admin/billing/plan/?q=free")
+    assert listing.status_code == 301 and listing.url == "/admin/accounts/plan/?q=free"
+    change = admin_client.get(f"/admin/billing/plan/{plan.pk}/change/", follow=True)
+    assert change.status_code == 200 and b'name="limit_general"' in change.content
