@@ -110,18 +110,16 @@ def csv_chunks(header: Iterable[str] | None, rows: Iterable[Iterable], *, batch:
     raw = csv.writer(buffer)
     safe = CsvWriter(buffer)
 
-    def flush(pending: list) -> str:
-        raw.writerows(pending)
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if not _may_hold_a_formula(text):
-            return text
-        safe.writerows(pending)
+    def written(writer, pending: list) -> str:
+        writer.writerows(pending)
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
         return text
+
+    def flush(pending: list) -> str:
+        text = written(raw, pending)
+        return text if not _may_hold_a_formula(text) else written(safe, pending)
 
     if header is not None:
         yield csv_text(header, ())

@@ -89,11 +89,16 @@ def _as_decimal(raw, *, max_chars: int, lo, hi) -> Decimal:
         return value if -MAX_PLACES <= value.as_tuple().exponent <= 0 else Decimal(0)
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise NumberError("range", _range_message(lo, hi))
-    if value.as_tuple().exponent < -MAX_PLACES:
-        # Cheap: the digits are few. Trailing zeros ("1.50000") are not real places.
-        if -value.as_tuple().exponent - _trailing_zeros(value) > MAX_PLACES:
-            raise NumberError("places", f"Use at most {MAX_PLACES} decimal places.")
+    _check_places(value, MAX_PLACES)
     return value
+
+
+def _check_places(value: Decimal, places: int) -> None:
+    """NumberError unless `value` carries at most `places` decimal places. Cheap: the digits
+    are few. Trailing zeros ("1.50000") are not real places."""
+    exponent = value.as_tuple().exponent
+    if exponent < -places and -exponent - _trailing_zeros(value) > places:
+        raise NumberError("places", f"Use at most {places} decimal places.")
 
 
 def _trailing_zeros(value: Decimal) -> int:
@@ -113,9 +118,8 @@ def parse_decimal(raw, *, lo=None, hi=None, places: int | None = None, max_chars
     ("2.50" has one). Raises NumberError.
     """
     value = _as_decimal(raw, max_chars=max_chars, lo=lo, hi=hi)
-    if places is not None and value.as_tuple().exponent < -places:
-        if -value.as_tuple().exponent - _trailing_zeros(value) > places:
-            raise NumberError("places", f"Use at most {places} decimal places.")
+    if places is not None:
+        _check_places(value, places)
     return _check_range(value, lo, hi)
 
 
