@@ -15,7 +15,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from api import snapshots
 from api.hooks import key_source
-from api.ratelimit import auth_failures_exceeded, record_auth_failure
+from api.ratelimit import TOO_MANY_AUTH_FAILURES, failed_authentication
 from core.errors import RateLimited
 from core.http import client_ip
 
@@ -109,11 +109,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         api_key = key_of_request(request._request, snapshot_ok=snapshot_ok)
         if api_key is not None:
             return ApiKeyPrincipal(api_key), api_key
-        ip = client_ip(request)
-        over = auth_failures_exceeded(request, ip)
+        over = failed_authentication(request, client_ip(request))
         if over is not None:
-            raise RateLimited(over.retry_after, "Too many failed authentication attempts from this address.")
-        record_auth_failure(request, ip)
+            raise RateLimited(over.retry_after, TOO_MANY_AUTH_FAILURES)
         raise AuthenticationFailed("API key not found or expired")
 
     def authenticate_header(self, request):

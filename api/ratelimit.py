@@ -191,6 +191,19 @@ def auth_failures_exceeded(request, ip: str) -> RateUsage | None:
     return usage
 
 
+TOO_MANY_AUTH_FAILURES = "Too many failed authentication attempts from this address."
+
+
+def failed_authentication(request, ip: str) -> RateUsage | None:
+    """A failed authentication from `ip` (a bad API key, a bad webhook signature): the usage
+    to refuse it with (429) when the address's budget is already spent, else None once the
+    failure is counted (the caller answers 401)."""
+    over = auth_failures_exceeded(request, ip)
+    if over is None:
+        record_auth_failure(request, ip)
+    return over
+
+
 def record_auth_failure(request, ip: str) -> None:
     """Counts a failed authentication; the 401 then carries this address's failure budget
     in its X-RateLimit-* headers (a request without a valid key has no key budget)."""

@@ -24,7 +24,7 @@ from rest_framework import serializers
 from api.envelope import envelope, error_envelope
 from api.errors import http_error
 from api.exceptions import _flatten
-from api.ratelimit import auth_failures_exceeded, record_auth_failure
+from api.ratelimit import TOO_MANY_AUTH_FAILURES, failed_authentication
 from billing import services
 from billing.models import DepositDelivery
 from billing.services import BALANCE_MAX
@@ -54,15 +54,11 @@ def refuse_bad_signature(request) -> JsonResponse:
     consulted and a good one is never counted, so the real sender is never refused because
     of someone else's bad calls, whatever its address.
     """
-    ip = client_ip(request)
-    over = auth_failures_exceeded(request, ip)
+    over = failed_authentication(request, client_ip(request))
     if over is not None:
-        response = JsonResponse(error_envelope(
-            "Too many failed authentication attempts from this address.", "rate_limited"
-        ), status=429)
+        response = JsonResponse(error_envelope(TOO_MANY_AUTH_FAILURES, "rate_limited"), status=429)
         response["Retry-After"] = str(over.retry_after)
     else:
-        record_auth_failure(request, ip)
         response = JsonResponse(error_envelope(BAD_SIGNATURE, "unauthorized"), status=401)
     usage = getattr(request, "rate_usage", None)
     if usage is not None:
