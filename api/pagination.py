@@ -17,15 +17,11 @@ class PageParams:
 
 
 def _parse_int(name: str, raw: str | None, default: int, lo: int, hi: int | None) -> int:
-    if raw is None or raw == "":
-        return default
-    bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
     try:
-        return numbers.parse_int(raw, lo=lo, hi=hi)
+        value = numbers.parse_int_param(raw, name=name, lo=lo, hi=hi)
     except numbers.NumberError as exc:
-        if exc.kind == "invalid":
-            raise DomainValidationError({name: f"{name} must be a whole number in plain digits, {bound}."}) from None
-        raise DomainValidationError({name: f"{name} must be {bound}."}) from None
+        raise DomainValidationError({name: str(exc)}) from None
+    return default if value is None else value
 
 
 def page_params(query, *, default_limit: int, max_limit: int) -> PageParams:

@@ -71,14 +71,10 @@ class PoolFilters:
 
 
 def _int(query, name: str, lo: int, hi: int, errors: dict) -> int | None:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
     try:
-        return numbers.parse_int(raw, lo=lo, hi=hi)
+        return numbers.parse_int_param(query.get(name), name=name, lo=lo, hi=hi)
     except numbers.NumberError as exc:
-        errors[name] = [f"{name} must be a whole number." if exc.kind == "invalid" else
-                        f"{name} must be between {lo} and {hi}."]
+        errors[name] = [str(exc)]
         return None
 
 

@@ -147,6 +147,20 @@ def parse_int(raw, *, lo: int | None = None, hi: int | None = None, max_chars: i
     return _check_range(int(value), lo, hi)
 
 
+def parse_int_param(raw, *, name: str, lo: int, hi: int | None = None) -> int | None:
+    """A whole-number query parameter (`page`, `max_latency_ms`, …): None when absent or
+    blank, else NumberError with a message that names the parameter and its range."""
+    if raw is None or raw == "":
+        return None
+    bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+    try:
+        return parse_int(raw, lo=lo, hi=hi)
+    except NumberError as exc:
+        if exc.kind == "invalid":
+            raise NumberError("invalid", f"{name} must be a whole number in plain digits, {bound}.") from None
+        raise NumberError(exc.kind, f"{name} must be {bound}.") from None
+
+
 def parse_float(raw, *, lo: float | None = None, hi: float | None = None, max_chars: int = MAX_CHARS) -> float:
     """A finite float within `lo`..`hi`, parsed as a bounded decimal first. Raises NumberError."""
     return _check_range(float(_as_decimal(raw, max_chars=max_chars, lo=lo, hi=hi)), lo, hi)
