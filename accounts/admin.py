@@ -23,7 +23,6 @@ from accounts.services import (
     membership_ends_key_right,
     user_delete,
 )
-from billing.admin import credit_or_debit_balance
 from core.http import client_ip
 from core.text import validate_plain_text
 
@@ -163,7 +162,7 @@ class AccountAdmin(admin.ModelAdmin):
     fields = ["name", "public_id", "balance", "premium_until", "is_active", "suspended_reason", "created_at"]
     date_hierarchy = "created_at"
     inlines = [MembershipInline]
-    actions = [suspend_accounts, reactivate_accounts, credit_or_debit_balance]
+    actions = [suspend_accounts, reactivate_accounts]
 
     @admin.display(description="Owner")
     def owner_email(self, obj):
@@ -184,6 +183,12 @@ class AccountAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         queryset, _ = super().get_search_results(request, queryset, search_term)
         return queryset.distinct(), False
+
+
+def account_admin_add_action(action) -> None:
+    """Adds an action of an app built on accounts to the Accounts admin (billing adds
+    "Credit or debit balance"), so that accounts needs no import of the apps above it."""
+    AccountAdmin.actions = [*AccountAdmin.actions, action]
 
 
 # --- Memberships, invitations, audit log ------------------------------------------------

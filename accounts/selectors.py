@@ -3,27 +3,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from accounts.models import Account, Plan
-
-
-def overview_summary(*, account: Account) -> dict:
-    """Figures for the Overview page; each feature app contributes its own part."""
-    from apikeys.models import ApiKey
-
-    summary = {
-        "balance": account.balance,
-        "tier": account.tier,
-        "premium_until": account.premium_until,
-        "active_keys": ApiKey.objects.for_account(account).active().count(),
-    }
-    try:
-        from orders.selectors import overview_figures
-    except ImportError:
-        overview_figures = None
-    if overview_figures is not None:
-        summary.update(overview_figures(account=account))
-    return summary
-
+from accounts.models import Plan
 
 PLAN_CACHE_S = 30
 # Every API request reads its tier's limits: a process-local copy saves the shared-cache

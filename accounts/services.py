@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
@@ -198,17 +199,23 @@ def _owner_count(account: Account) -> int:
 KEY_ROLES = frozenset({Role.OWNER, Role.ADMIN})  # the roles that may hold API keys (permissions.CAPABILITY_MIN_ROLE)
 
 
+member_key_right_ended = Signal()
+"""Sent inside the transaction that ends a member's right to hold API keys (removal, a role
+below admin, the user deleted), with `user`, `account` (None: every account), `by`, `reason`,
+`ip` and `actor_label`. The apikeys app revokes the keys that member created and answers how
+many; accounts sits below apikeys and so reaches it only through this signal."""
+
+
 def member_keys_revoke(
     *, user: User, account: Account | None, by: User | None, reason: str, ip: str | None = None,
     actor_label: str = "",
 ) -> int:
     """Revokes the API keys `user` created in `account` (every account when None), for `reason`
     (the audit action that ended their right to them). Call it inside that change's transaction."""
-    from apikeys.services import apikeys_revoke_created_by
-
-    return apikeys_revoke_created_by(
-        user=user, account=account, revoked_by=by, reason=reason, ip=ip, actor_label=actor_label,
+    answers = member_key_right_ended.send(
+        sender=Membership, user=user, account=account, by=by, reason=reason, ip=ip, actor_label=actor_label,
     )
+    return sum(revoked for _receiver, revoked in answers)
 
 
 def membership_ends_key_right(old: Membership | None, new: Membership | None) -> bool:

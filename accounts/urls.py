@@ -3,7 +3,6 @@ from django.urls import path
 from accounts import views
 
 urlpatterns = [
-    path("", views.overview, name="overview"),
     path("no-account/", views.no_account, name="no_account"),
     path("switch-account/", views.switch_account, name="switch_account"),
     path("team/", views.team, name="team"),

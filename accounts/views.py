@@ -12,7 +12,6 @@ from accounts.forms import AccountSettingsForm, InvitationSignupForm, InviteForm
 from accounts.middleware import SESSION_ACCOUNT_KEY
 from accounts.models import AuditLogEntry, Membership, User
 from accounts.permissions import dashboard_view, has_capability, suspended_refusal
-from accounts.selectors import overview_summary
 from accounts.services import (
     account_rename,
     invitation_accept,
@@ -23,12 +22,8 @@ from accounts.services import (
     membership_remove,
 )
 from core.errors import DomainValidationError, NotFound
+from core.forms import form_add_service_error
 from core.http import client_ip
-
-
-@dashboard_view("view")
-def overview(request):
-    return render(request, "accounts/overview.html", {"summary": overview_summary(account=request.account)})
 
 
 @login_required
@@ -65,8 +60,7 @@ def team(request):
                     invited_by=request.user, ip=client_ip(request),
                 )
             except DomainValidationError as exc:
-                for field, errors in exc.meta["fields"].items():
-                    form.add_error(field if field in form.fields else None, errors)
+                form_add_service_error(form, exc)
             else:
                 messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
                 return redirect("dashboard:team")
@@ -200,8 +194,7 @@ def account_settings(request):
                     ip=client_ip(request),
                 )
             except DomainValidationError as exc:
-                for field, errors in exc.meta["fields"].items():
-                    form.add_error(field if field in form.fields else None, errors)
+                form_add_service_error(form, exc)
             else:
                 messages.success(request, "Account settings saved.")
                 return redirect("dashboard:settings")

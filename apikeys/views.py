@@ -22,6 +22,7 @@ from apikeys import selectors
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.services import apikey_create, apikey_revoke
 from core.errors import Conflict, DomainValidationError, NotFound
+from core.forms import form_add_service_error
 from core.http import client_ip
 
 REVEAL_SESSION_KEY = "apikeys:new-key"
@@ -129,8 +130,7 @@ def _create(request):
                 created_by=request.user, ip=client_ip(request),
             )
         except DomainValidationError as exc:
-            for field, errors in exc.meta["fields"].items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_service_error(form, exc)
         except Conflict as exc:
             form.add_error(None, exc.message)
         else:

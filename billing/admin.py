@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from accounts.admin import account_admin_add_action
 from billing.exports import write_addresses_csv
 from billing.models import (
     AccountBalance,
@@ -19,6 +20,7 @@ from billing.models import (
 from billing.services import balance_adjust
 from core.errors import PortalError
 from core.http import client_ip
+from core.money import money_str
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -74,7 +76,7 @@ def credit_or_debit_balance(modeladmin, request, queryset):
                 modeladmin.message_user(request, f"{account}: {exc.message}", messages.ERROR)
             else:
                 modeladmin.message_user(
-                    request, f"{account}: adjusted by {entry.amount:.2f} USD, balance now {entry.balance_after:.2f} USD.",
+                    request, f"{account}: adjusted by {money_str(entry.amount)} USD, balance now {money_str(entry.balance_after)} USD.",
                     messages.SUCCESS,
                 )
         return None
@@ -87,6 +89,9 @@ def credit_or_debit_balance(modeladmin, request, queryset):
         "action_name": "credit_or_debit_balance",
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     })
+
+
+account_admin_add_action(credit_or_debit_balance)
 
 
 @admin.register(AccountBalance)

@@ -9,6 +9,7 @@ from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from billing import selectors, services
 from billing.derivation import CURRENCIES, NETWORKS, payment_uri
+from core.money import money_str
 
 TRANSACTIONS_DEFAULT_LIMIT, TRANSACTIONS_MAX_LIMIT = 20, 100
 ADDRESSES_DEFAULT_LIMIT, ADDRESSES_MAX_LIMIT = 50, 100
@@ -48,7 +49,7 @@ def account_data(account) -> dict:
         "id": account.public_id,
         "name": account.name,
         "email": account.owner_email,
-        "balance": f"{account.balance:.2f}",  # a MoneyField holds exactly two places
+        "balance": money_str(account.balance),
         "currency": "USD",
         "tier": account.tier,
         "premium_until": _utc_text(account.premium_until) if account.premium_until else None,

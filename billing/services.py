@@ -59,7 +59,7 @@ class BalanceLimitExceeded(DomainValidationError):
     def __init__(self, *, balance: Decimal | None = None, field: str = "amount", message: str | None = None):
         if message is None:
             message = (f"This amount is more than {self.LIMIT}." if balance is None
-                       else f"This would take the balance of {balance:.2f} USD above {self.LIMIT}.")
+                       else f"This would take the balance of {money_str(balance)} USD above {self.LIMIT}.")
         super().__init__({field: message})
 
 
@@ -125,7 +125,7 @@ def ledger_post(
             raise BalanceLimitExceeded(balance=locked.balance)
         if not duplicate:
             raise InsufficientFunds(
-                f"Your balance is {locked.balance:.2f} USD, lower than the {-amount:.2f} USD needed."
+                f"Your balance is {money_str(locked.balance)} USD, lower than the {money_str(-amount)} USD needed."
             )
         if allow_duplicate:
             return None

@@ -9,6 +9,7 @@ from accounts.models import Account
 from billing import services
 from billing.models import Deposit
 from billing.selectors import billing_contacts
+from core.money import money_str
 from core.text import email_subject
 
 
@@ -39,7 +40,7 @@ def send_deposit_credited_email(deposit_id: int) -> int:
         return 0
     return _mail(
         account=deposit.account, template="deposit_credited",
-        subject=f"Deposit of {deposit.amount_usd:.2f} USD credited",
+        subject=f"Deposit of {money_str(deposit.amount_usd)} USD credited",
         context={"deposit": deposit, "entry": deposit.ledger_entry},
     )
 

@@ -11,6 +11,7 @@ from billing import selectors, services
 from billing.derivation import NETWORKS, payment_uri
 from billing.forms import DepositAddressForm
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
+from core.forms import form_add_service_error
 from core.http import client_ip
 
 TRANSACTIONS_PER_PAGE = 20
@@ -67,8 +68,7 @@ def address_create(request):
             network=form.cleaned_data["network"] or None, actor=request.user,
         )
     except DomainValidationError as exc:
-        for field, errors in exc.meta["fields"].items():
-            form.add_error(field if field in form.fields else None, errors)
+        form_add_service_error(form, exc)
         return _render_page(request, form=form, status=400)
     except Conflict as exc:
         form.add_error(None, exc.message)

@@ -22,6 +22,7 @@ from checker.api import (
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
 from core.errors import BadRequest, Conflict, DomainValidationError, NotFound
+from core.forms import form_add_service_error
 
 JOBS_PER_PAGE = 20
 ITEMS_PER_PAGE = 50
@@ -64,8 +65,7 @@ def checker_page(request):
                 expect_text=data["expect_text"], created_by=request.user,
             )
         except DomainValidationError as exc:
-            for field, errors in exc.meta["fields"].items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_service_error(form, exc)
         except BadRequest as exc:
             form.add_error("proxies_text", exc.message)
         else:

@@ -16,8 +16,9 @@ def to_money(value) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def money_str(value) -> str:
-    return f"{to_money(value):.2f}"
+def money_str(value, *, signed: bool = False) -> str:
+    """The one way an amount is written: two places, rounded half up ("+" before a credit when signed)."""
+    return f"{to_money(value):{'+' if signed else ''}.2f}"
 
 
 def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class

@@ -8,7 +8,9 @@ from django.urls import path
 
 from accounts.services import audit_log
 from core.errors import PortalError
+from core.forms import form_add_service_error
 from core.http import client_ip
+from core.money import money_str
 
 from . import services
 from .models import (
@@ -138,10 +140,10 @@ def cancel_and_refund(modeladmin, request, queryset):
             audit_log(
                 account=order.account, action="order.cancelled", actor=request.user, actor_label="operator",
                 target=order.public_id, ip=client_ip(request),
-                details={"refund": refund, "refunded": f"{amount:.2f}", "reason": reason},
+                details={"refund": refund, "refunded": money_str(amount), "reason": reason},
             )
             modeladmin.message_user(
-                request, f"{order.public_id}: cancelled, {amount:.2f} USD refunded.", messages.SUCCESS
+                request, f"{order.public_id}: cancelled, {money_str(amount)} USD refunded.", messages.SUCCESS
             )
         return None
     return TemplateResponse(request, "orders/admin/cancel_orders.html", {
@@ -245,8 +247,7 @@ class InventoryProxyAdmin(admin.ModelAdmin):
             try:
                 result = services.inventory_import(type=data["type"], country=data["country"], text=data["all_text"])
             except PortalError as exc:
-                for field, errors in exc.meta.get("fields", {}).items():
-                    form.add_error(field if field in form.fields else None, errors)
+                form_add_service_error(form, exc)
             else:
                 self.message_user(
                     request,

@@ -3,6 +3,8 @@
 from django import forms
 
 from core.errors import DomainValidationError
+from core.forms import form_add_service_error
+from core.money import money_str
 
 from . import pricing, selectors
 
@@ -47,8 +49,7 @@ class OrderForm(forms.Form):
                 period=data.get("period") or None, country=data.get("country") or None,
             )
         except DomainValidationError as exc:
-            for field, messages in exc.meta["fields"].items():
-                self.add_error(field if field in self.fields else None, messages)
+            form_add_service_error(self, exc)
         return data
 
     def order_kwargs(self) -> dict:
@@ -68,7 +69,7 @@ class ExtendForm(forms.Form):
         for value, label in _period_choices(None):
             try:
                 q = pricing.quote(type=order.type, quantity=order.quantity, period=value, country=order.country or None)
-                label = f"{label} — {q.total:.2f} USD"
+                label = f"{label} — {money_str(q.total)} USD"
             except DomainValidationError:
                 continue
             choices.append((value, label))

@@ -17,6 +17,8 @@ from core.errors import (
     NotFound,
     UpstreamError,
 )
+from core.forms import form_add_service_error
+from core.money import money_str
 
 from . import pricing, selectors, services
 from .api import DOWNLOAD_FORMATS, render_proxy_list
@@ -32,10 +34,10 @@ def _quote_dict(quote) -> dict:
         "quantity": pricing.format_quantity(quote.quantity, quote.spec.proxy_type.unit),
         "period": quote.period,
         "country": quote.country or None,
-        "unit_price": f"{quote.unit_price:.2f}",
-        "subtotal": f"{quote.subtotal:.2f}",
-        "discount": f"{quote.discount:.2f}",
-        "total": f"{quote.total:.2f}",
+        "unit_price": money_str(quote.unit_price),
+        "subtotal": money_str(quote.subtotal),
+        "discount": money_str(quote.discount),
+        "total": money_str(quote.total),
         "currency": quote.currency,
     }
 
@@ -93,8 +95,7 @@ def _order_post(request):
     try:
         order = services.order_place(account=request.account, created_by=request.user, **form.order_kwargs())
     except DomainValidationError as exc:
-        for field, errors in exc.meta["fields"].items():
-            form.add_error(field if field in form.fields else None, errors)
+        form_add_service_error(form, exc)
         return _render_orders(request, form=form, status=400)
     except InsufficientFunds as exc:
         form.add_error(None, f"{exc.message} Top up your balance on the Billing page.")
@@ -109,7 +110,7 @@ def _order_post(request):
     if token:
         placed[token] = order.public_id
         request.session["orders_placed_tokens"] = dict(list(placed.items())[-PLACED_TOKENS_KEPT:])
-    messages.success(request, f"Order {order.public_id} placed: {order.total:.2f} USD charged.")
+    messages.success(request, f"Order {order.public_id} placed: {money_str(order.total)} USD charged.")
     return redirect("dashboard:order_detail", order_id=order.public_id)
 
 
@@ -170,8 +171,7 @@ def order_extend(request, order_id: str):
             created_by=request.user,
         )
     except DomainValidationError as exc:
-        for field, errors in exc.meta["fields"].items():
-            form.add_error(field if field in form.fields else None, errors)
+        form_add_service_error(form, exc)
         return order_detail(request, order_id, extend_form=form, status=400)
     except (InsufficientFunds, Conflict, UpstreamError) as exc:
         form.add_error(None, exc.message)

@@ -2,9 +2,12 @@
 
 from django.urls import include, path
 
+from portal import views
+
 app_name = "dashboard"
 
 urlpatterns = [
+    path("", views.overview, name="overview"),
     path("", include("accounts.urls")),
     path("keys/", include("apikeys.urls")),
     path("billing/", include("billing.urls")),

@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
             ],
+            "builtins": ["core.templatefilters"],
         },
     },
 ]

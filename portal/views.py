@@ -10,8 +10,10 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.response import Response
 
+from accounts.permissions import dashboard_view
 from api.envelope import error_json_response
 from portal.middleware import is_api_path
+from portal.overview import overview_summary
 
 logger = logging.getLogger("portal")
 
@@ -36,6 +38,11 @@ def healthz(request):
         checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+@dashboard_view("view")
+def overview(request):
+    return render(request, "portal/overview.html", {"summary": overview_summary(account=request.account)})
 
 
 @csrf_exempt  # API clients send no CSRF cookie: an unknown path must stay a JSON 404, not a CSRF 403 page

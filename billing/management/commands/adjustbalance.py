@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Membership, Role, User
 from billing.services import ADJUSTMENT_MAX, balance_adjust
 from core.errors import PortalError
+from core.money import money_str
 from core.numbers import MAX_CHARS, NumberError, parse_decimal
 
 
@@ -36,8 +37,8 @@ class Command(BaseCommand):
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()) or exc.message
             raise CommandError(f"Refused: {detail}") from None
         self.stdout.write(
-            f"Posted {entry.public_id}: {entry.amount:+.2f} USD to {account.name} ({account.public_id}); "
-            f"balance now {entry.balance_after:.2f} USD."
+            f"Posted {entry.public_id}: {money_str(entry.amount, signed=True)} USD to {account.name} ({account.public_id}); "
+            f"balance now {money_str(entry.balance_after)} USD."
         )
 
     @staticmethod
