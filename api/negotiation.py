@@ -27,3 +27,11 @@ class JsonFirstNegotiation(DefaultContentNegotiation):
         if not format_suffix and wants_the_envelope(request._request.META):
             return renderers[0], renderers[0].media_type
         return super().select_renderer(request, renderers, format_suffix)
+
+
+class FileDownloadNegotiation(DefaultContentNegotiation):
+    """For downloads, `?format=txt|csv|json` names the file's format, not a DRF renderer;
+    errors still render as the JSON envelope."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

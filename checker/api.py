@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii
 
@@ -10,23 +9,23 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 
 from api.idempotency import idempotent
+from api.negotiation import FileDownloadNegotiation
 from api.pagination import page_params, paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from checker import selectors, services
 from checker.models import PROTOCOLS, Pool
 from core.db import UtcIsoText
-from core.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
-from core.files import csv_chunks
+from core.errors import PayloadTooLarge, PremiumRequired
+from core.files import DOWNLOAD_FORMATS, csv_chunks, download_format, download_response, rows_file
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; a body over 2 MB is a 413
 JOBS_DEFAULT_LIMIT, JOBS_MAX_LIMIT = 20, 100
 ITEMS_DEFAULT_LIMIT, ITEMS_MAX_LIMIT = 50, 200
 POOL_DEFAULT_LIMIT, POOL_MAX_LIMIT = 50, 200
-EXPORT_FORMATS = ("txt", "csv", "json")
+EXPORT_FORMATS = DOWNLOAD_FORMATS
 EXPORT_CHUNK = 2000
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -143,74 +142,6 @@ POOL_FILTER_PARAMS = [
 FORMAT_PARAM = OpenApiParameter("format", OpenApiTypes.STR, enum=list(EXPORT_FORMATS), description="Default txt")
 
 
-# ----------------------------------------------------------------------------- file exports
-class FileNegotiation(DefaultContentNegotiation):
-    """Exports take `?format=txt|csv|json` for the file, not for DRF's renderer choice;
-    errors still render as the JSON envelope."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        renderer = renderers[0]
-        return renderer, renderer.media_type
-
-
-def export_format(query) -> str:
-    fmt = (query.get("format") or "txt").lower()
-    if fmt not in EXPORT_FORMATS:
-        raise DomainValidationError({"format": f"format must be one of: {', '.join(EXPORT_FORMATS)}."})
-    return fmt
-
-
-STREAM_PIECE_CHARS = 64 * 1024
-
-
-def _pieces(parts) -> Iterator[bytes]:
-    """Joins small strings into ~64 KiB pieces: the WSGI server writes every yielded
-    piece with its own system call, which one piece per row made the export's bottleneck."""
-    buffer: list[str] = []
-    size = 0
-    for part in parts:
-        buffer.append(part)
-        size += len(part)
-        if size >= STREAM_PIECE_CHARS:
-            yield "".join(buffer).encode()
-            buffer.clear()
-            size = 0
-    if buffer:
-        yield "".join(buffer).encode()
-
-
-def stream_rows(rows, *, fmt: str, columns: list[str], to_dict, to_line, filename: str) -> StreamingHttpResponse:
-    """A file streamed from a row iterator in constant memory whatever its size.
-
-    `to_line(row)` is the txt line (without newline), `to_dict(row)` the csv/json item."""
-
-    def txt():
-        for row in rows:
-            yield to_line(row) + "\n"
-
-    def csv_lines():
-        return csv_chunks(columns, ([item[c] for c in columns] for item in map(to_dict, rows)), batch=EXPORT_CHUNK)
-
-    def json_array():
-        yield "["
-        first = True
-        for row in rows:
-            yield ("" if first else ",") + json.dumps(to_dict(row), separators=(",", ":"))
-            first = False
-        yield "]\n"
-
-    generators = {"txt": (txt, "text/plain"), "csv": (csv_lines, "text/csv"), "json": (json_array, "application/json")}
-    generator, content_type = generators[fmt]
-    return file_response(_pieces(generator()), fmt=fmt, content_type=content_type, filename=filename)
-
-
-def file_response(pieces, *, fmt: str, content_type: str, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(pieces, content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 # ----------------------------------------------------------------------------- jobs
 class CheckCreateView(PortalAPIView):
     required_scope = "checker:write"
@@ -292,16 +223,16 @@ def job_export_response(*, account, job, fmt: str, status: str | None) -> Stream
         selectors.job_items(account=account, job=job, status=status)
         .values(*ITEM_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
     )
-    return stream_rows(
-        rows, fmt=fmt, columns=ITEM_FIELDS, to_dict=item_dict, to_line=lambda r: r["proxy_norm"],
-        filename=f"check-{job.job_id}",
+    pieces = rows_file(
+        rows, fmt=fmt, columns=ITEM_FIELDS, to_dict=item_dict, to_line=lambda r: r["proxy_norm"], batch=EXPORT_CHUNK,
     )
+    return download_response(pieces, fmt=fmt, filename=f"check-{job.job_id}")
 
 
 class JobExportView(PortalAPIView):
     required_scope = "checker:read"
     rate_category = "export"
-    content_negotiation_class = FileNegotiation
+    content_negotiation_class = FileDownloadNegotiation
 
     @extend_schema(
         parameters=[FORMAT_PARAM, OpenApiParameter("status", OpenApiTypes.STR, enum=["live", "dead"])],
@@ -309,7 +240,7 @@ class JobExportView(PortalAPIView):
     )
     def get(self, request, job_id: str):
         job = selectors.job_get(account=self.account, job_id=job_id)
-        fmt = export_format(request.query_params)
+        fmt = download_format(request.query_params.get("format"), allowed=EXPORT_FORMATS)
         status = selectors.parse_item_status(request.query_params.get("status"))
         return job_export_response(account=self.account, job=job, fmt=fmt, status=status)
 
@@ -329,7 +260,7 @@ def pool_page(request, pool: str) -> ApiResponse:
 
 
 def pool_export(request, pool: str) -> StreamingHttpResponse:
-    fmt = export_format(request.query_params)
+    fmt = download_format(request.query_params.get("format"), allowed=EXPORT_FORMATS)
     filters = selectors.parse_pool_filters(request.query_params)
     return pool_export_response(pool=pool, filters=filters, fmt=fmt)
 
@@ -339,15 +270,15 @@ def pool_export_response(*, pool: str, filters: selectors.PoolFilters, fmt: str)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
     if fmt == "txt":  # one column, no per-row conversion of the other six
         rows = qs.values_list("proxy_norm", flat=True).iterator(chunk_size=EXPORT_CHUNK)
-        return stream_rows(rows, fmt=fmt, columns=POOL_FIELDS, to_dict=None, to_line=str,
-                           filename=f"{pool}-proxies")
+        return download_response(rows_file(rows, fmt=fmt, columns=POOL_FIELDS, to_line=str), fmt=fmt,
+                                 filename=f"{pool}-proxies")
     # The database formats the check time (parsing a million timestamps into datetimes only
     # to format them again was most of the export's time); rows then go out nearly as read.
     rows = qs.annotate(checked_text=UtcIsoText("last_checked_at")).values_list(
         *POOL_COLUMNS[:-1], "checked_text"
     ).iterator(chunk_size=EXPORT_CHUNK)
-    generator, content_type = (_pool_csv, "text/csv") if fmt == "csv" else (_pool_json, "application/json")
-    return file_response(_pieces(generator(rows)), fmt=fmt, content_type=content_type, filename=f"{pool}-proxies")
+    pieces = _pool_csv(rows) if fmt == "csv" else _pool_json(rows)
+    return download_response(pieces, fmt=fmt, filename=f"{pool}-proxies")
 
 
 def _pool_csv(rows) -> Iterator[str]:
@@ -388,7 +319,7 @@ class PublicProxyListView(PortalAPIView):
 class PublicProxyExportView(PortalAPIView):
     required_scope = "checker:read"
     rate_category = "export"
-    content_negotiation_class = FileNegotiation
+    content_negotiation_class = FileDownloadNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM, *POOL_FILTER_PARAMS], responses={200: OpenApiTypes.STR},
                    summary="Verified public proxies as a file (streamed)")
@@ -412,7 +343,7 @@ class PremiumProxyListView(PortalAPIView):
 class PremiumProxyExportView(PortalAPIView):
     required_scope = "checker:read"
     rate_category = "export"
-    content_negotiation_class = FileNegotiation
+    content_negotiation_class = FileDownloadNegotiation
 
     @extend_schema(parameters=[FORMAT_PARAM, *POOL_FILTER_PARAMS], responses={200: OpenApiTypes.STR},
                    summary="The premium pool as a file (streamed)")

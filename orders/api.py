@@ -1,30 +1,27 @@
 """Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
-import json
 from decimal import Decimal
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 
 from api.idempotency import idempotent
+from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError, NotFound
-from core.files import csv_text
+from core.files import DOWNLOAD_FORMATS, download_format, download_response
 from core.money import CURRENCY
 
 from . import pricing, selectors, services
+from .exports import proxy_list_file
 from .models import TRAFFIC_PLACES, Order, OrderStatus
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
 REFERENCE_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT = 250, 250
-DOWNLOAD_FORMATS = ("txt", "csv", "json")
-PROXY_COLUMNS = ["host", "port", "username", "password", "protocol", "country"]
 
 
 def format_gb(value):
@@ -39,13 +36,6 @@ def _body(request) -> dict:
     if not isinstance(request.data, dict):
         raise BadRequest("The body must be a JSON object.")
     return request.data
-
-
-class IgnoreFormatParam(DefaultContentNegotiation):
-    """`?format=` names the download's format here, not a DRF renderer."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 # --- reference data -------------------------------------------------------------------------
@@ -300,21 +290,10 @@ class OrderProxiesView(_OrderView):
         return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
 
 
-def render_proxy_list(proxies, fmt: str) -> tuple[str, str]:
-    """(body, content type) of an order's proxy list in txt, csv or json."""
-    rows = [{c: (getattr(p, c) if c != "country" else (p.country or None)) for c in PROXY_COLUMNS} for p in proxies]
-    if fmt == "txt":
-        body = "".join(f"{r['host']}:{r['port']}:{r['username']}:{r['password']}\n" for r in rows)
-        return body, "text/plain; charset=utf-8"
-    if fmt == "csv":
-        return csv_text(PROXY_COLUMNS, ([r[c] for c in PROXY_COLUMNS] for r in rows)), "text/csv; charset=utf-8"
-    return json.dumps(rows, indent=1) + "\n", "application/json"
-
-
 class OrderDownloadView(_OrderView):
     required_scope = "orders:read"
     rate_category = "export"
-    content_negotiation_class = IgnoreFormatParam
+    content_negotiation_class = FileDownloadNegotiation
 
     @extend_schema(
         summary="Download an order's proxy list (not enveloped)",
@@ -323,15 +302,10 @@ class OrderDownloadView(_OrderView):
                    (200, "application/json"): OpenApiTypes.OBJECT},
     )
     def get(self, request, order_id: str):
-        fmt = (request.query_params.get("format") or "txt").lower()
-        if fmt not in DOWNLOAD_FORMATS:
-            raise DomainValidationError({"format": [f"Must be one of: {', '.join(DOWNLOAD_FORMATS)}."]})
+        fmt = download_format(request.query_params.get("format"))
         order = self.get_order(order_id)
-        body, content_type = render_proxy_list(selectors.order_proxies(account=self.account, order=order), fmt)
-        response = HttpResponse(body, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{order.public_id}.{fmt}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        proxies = selectors.order_proxies(account=self.account, order=order)
+        return download_response("".join(proxy_list_file(proxies, fmt)), fmt=fmt, filename=order.public_id)
 
 
 class ExtendIn(serializers.Serializer):

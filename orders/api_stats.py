@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
@@ -19,7 +20,6 @@ from core.errors import DomainValidationError
 from core.files import csv_text
 
 from . import subusers
-from .api import IgnoreFormatParam
 
 STATS_DEFAULT_LIMIT, STATS_MAX_LIMIT = 1000, 10000
 EXPORT_FORMATS = ("csv", "json")
@@ -86,7 +86,7 @@ def render_stats(rows: list[dict], fmt: str) -> tuple[str, str]:
 class StatsExportView(PortalAPIView):
     required_scope = "stats:read"
     rate_category = "export"
-    content_negotiation_class = IgnoreFormatParam
+    content_negotiation_class = FileDownloadNegotiation
 
     @extend_schema(
         summary="Download usage by day (or hour) and proxy (not enveloped)",

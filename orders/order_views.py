@@ -4,7 +4,7 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,11 +17,12 @@ from core.errors import (
     NotFound,
     UpstreamError,
 )
+from core.files import DOWNLOAD_FORMATS, download_response
 from core.forms import form_add_service_error
 from core.money import money_str
 
 from . import pricing, selectors, services
-from .api import DOWNLOAD_FORMATS, render_proxy_list
+from .exports import proxy_list_file
 from .forms import ExtendForm, OrderFilterForm, OrderForm
 
 ORDERS_PER_PAGE = 20
@@ -186,8 +187,5 @@ def order_download(request, order_id: str, fmt: str):
     if fmt not in DOWNLOAD_FORMATS:
         raise Http404("Unknown format")
     order = _get_order(request, order_id)
-    body, content_type = render_proxy_list(selectors.order_proxies(account=request.account, order=order), fmt)
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{order.public_id}.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    proxies = selectors.order_proxies(account=request.account, order=order)
+    return download_response("".join(proxy_list_file(proxies, fmt)), fmt=fmt, filename=order.public_id)
