@@ -92,12 +92,14 @@ class UpstreamError(PortalError):
         upstream_status: int | None = None,
         upstream_error_type: str = "",
         upstream_message: str = "",
+        upstream_meta: dict | None = None,
         retry_after: float | None = None,
         meta: dict | None = None,
     ):
         self.upstream_status = upstream_status  # its HTTP status; None: no answer came
         self.upstream_error_type = upstream_error_type
         self.upstream_message = upstream_message
+        self.upstream_meta = upstream_meta or {}  # e.g. its validation errors' `fields`
         self.retry_after = retry_after  # seconds it asked to wait (429), when it did
         super().__init__(message, meta=meta)
 
