@@ -161,6 +161,7 @@ class UpstreamSubUser:
     status: str  # active | disabled
     disabled_reason: str | None
     created_at: datetime
+    base_username: str  # the login without targeting (the username itself where a seller has no other)
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,7 @@ def _subuser(d: dict) -> UpstreamSubUser:
         traffic_used_gb=_decimal(d.get("traffic_used_gb") or 0),
         whitelist=tuple(str(ip) for ip in d.get("whitelist") or ()), status=str(d["status"]),
         disabled_reason=_text_or_none(d.get("disabled_reason")), created_at=_time(d["created_at"]),
+        base_username=str(d.get("base_username") or d["username"]),
     )
 
 

@@ -4,10 +4,13 @@ A's own 402 and 429, A down and back, and the key kept out of every log and erro
 No HTTP is mocked here.
 """
 
+import hashlib
+import hmac
+import json
 import logging
 import time
 import traceback
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -190,6 +193,49 @@ def test_a_wrong_key_is_a_401_and_stays_out_of_the_error(portal_a, secrets_watch
     assert caught.value.upstream_status == 401 and caught.value.upstream_error_type == "unauthorized"
     assert_secret(caught.value, wrong)
     assert wrong not in secrets_watch.text
+
+
+def _usage_on_a(portal_a, username: str, hour: datetime) -> None:
+    """Traffic of a sub-user as A's gateway reports it: A's signed usage webhook."""
+    body = json.dumps({"records": [{"id": f"usage-{username}-1", "username": username,
+                                    "period_start": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                    "bytes_in": 3_000_000, "bytes_out": 1_000_000, "requests": 42}]}).encode()
+    signature = hmac.new(b"demo-webhook-secret", body, hashlib.sha256).hexdigest()  # A runs on the demo secrets
+    answer = httpx.post(f"{portal_a.base_url}/webhooks/usage", content=body, trust_env=False,
+                        headers={"Content-Type": "application/json", "X-Signature": f"sha256={signature}"})
+    assert answer.status_code == 200, answer.text
+
+
+def test_sub_users_and_their_hourly_traffic_through_the_client(client, portal_a, secrets_watch):
+    order = client.place_order(type="residential", quantity="1.5", country="US", idempotency_key="b-order-res-1")
+    assert order.quantity == Decimal("1.5") and order.period is None
+    assert wait_active(client, order.id).traffic_gb == Decimal("1.5")
+
+    created = client.subuser_create(order_id=order.id, name="first", country="US", rotation="sticky",
+                                    sticky_ttl_minutes=30, traffic_limit_gb=Decimal("0.5"))
+    assert created.order_id == order.id and created.status == "active" and created.password
+    assert created.traffic_limit_gb == Decimal("0.5") and created.traffic_used_gb == 0
+    assert created.host and created.port > 0 and created.password not in repr(created)
+
+    updated = client.subuser_update(created.id, name="renamed", whitelist=["198.51.100.7"], traffic_limit_gb=None)
+    assert (updated.name, updated.whitelist, updated.traffic_limit_gb) == ("renamed", ("198.51.100.7",), None)
+    assert client.subuser(created.id) == updated
+    assert created.id in {s.id for s in client.subusers(page_size=1)}
+    with pytest.raises(TypeError, match="unknown fields: colour"):
+        client.subuser_update(created.id, colour="red")
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    assert updated.username.startswith(updated.base_username + "-country-us")
+    _usage_on_a(portal_a, updated.base_username, hour)
+    rows = client.stats(date_from=hour.date(), date_to=hour.date(), proxy_id=created.id)
+    assert [(r.period_start, r.proxy_id, r.bytes_in, r.bytes_out, r.bytes_total, r.requests) for r in rows] == [
+        (hour, created.id, 3_000_000, 1_000_000, 4_000_000, 42)]
+
+    assert client.subuser_delete(created.id) is True
+    assert client.subuser_delete(created.id) is False  # already gone: as after a retried delete
+    with pytest.raises(UpstreamError) as caught:
+        client.subuser_delete(created.id, missing_ok=False)
+    assert caught.value.upstream_status == 404
 
 
 def test_an_upstream_down_is_retried_then_unreachable_and_back_on_the_same_port_and_data(
