@@ -60,7 +60,12 @@ class ResellerSeed:
 
 
 def _backing(name: str) -> tuple[str | None, str | None]:
-    return os.environ.get(f"UPSTREAM_TEST_DB_{name}") or None, os.environ.get(f"UPSTREAM_TEST_REDIS_{name}") or None
+    database_url = os.environ.get(f"UPSTREAM_TEST_DB_{name}") or None
+    redis_url = os.environ.get(f"UPSTREAM_TEST_REDIS_{name}") or None
+    if redis_url and redis_url.rstrip("/") == (os.environ.get("REDIS_URL") or "").rstrip("/"):
+        # The other tests clear their cache after each test: on Redis that flushes the whole db.
+        raise pytest.UsageError(f"UPSTREAM_TEST_REDIS_{name} must be another Redis db than REDIS_URL's")
+    return database_url, redis_url
 
 
 @pytest.fixture(scope="session")
