@@ -50,13 +50,15 @@ def run() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     sh(PY, "manage.py", "migrate", "--noinput", env=env)
     sh(PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0", env=env)
-    (ROOT / "var").mkdir(exist_ok=True)
+    # A second portal from the same checkout (reselling the first) keeps its data apart: PORTAL_VAR_DIR.
+    var = Path(env.get("PORTAL_VAR_DIR") or ROOT / "var")
+    var.mkdir(parents=True, exist_ok=True)
     bind = env.get("BIND", "127.0.0.1:8000")
     procs = [
         subprocess.Popen(
             [str(BIN / "celery"), "-A", "portal", "worker", "--beat", "--loglevel", "INFO",
              "--concurrency", env.get("WORKER_CONCURRENCY", "2"),
-             "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+             "--schedule", str(var / "celerybeat-schedule")],
             cwd=ROOT, env=env,
         ),
         subprocess.Popen(

@@ -79,7 +79,43 @@ class RateLimited(PortalError):
 
 
 class UpstreamError(PortalError):
+    """The proxy provider failed. When it is another seller's API, what it answered is kept
+    apart from `meta` (which customers see): the caller tells an upstream 402 (the operator's
+    balance there is short) from another refusal, and both from no answer at all."""
+
     default_message = "The proxy provider failed; any charge has been refunded."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        upstream_status: int | None = None,
+        upstream_error_type: str = "",
+        upstream_message: str = "",
+        upstream_meta: dict | None = None,
+        retry_after: float | None = None,
+        meta: dict | None = None,
+    ):
+        self.upstream_status = upstream_status  # its HTTP status; None: no answer came
+        self.upstream_error_type = upstream_error_type
+        self.upstream_message = upstream_message
+        self.upstream_meta = upstream_meta or {}  # e.g. its validation errors' `fields`
+        self.retry_after = retry_after  # seconds it asked to wait (429), when it did
+        super().__init__(message, meta=meta)
+
+    @property
+    def unreachable(self) -> bool:
+        """No answer: refused, timed out or cut off (the request may or may not have run)."""
+        return self.upstream_status is None
+
+    @property
+    def insufficient_funds(self) -> bool:
+        return self.upstream_status == 402
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed later: no answer, a 5xx, or 429."""
+        return self.upstream_status is None or self.upstream_status >= 500 or self.upstream_status == 429
 
 
 class Unavailable(PortalError):

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from core.env import (
     database_from_url,
     env_bool,
+    env_decimal,
     env_float,
     env_int,
     env_list,
@@ -233,6 +234,8 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Where django.core.mail.backends.filebased.EmailBackend writes (staging, the two-portal tests).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Proxy Portal <noreply@localhost>")
 # Where customers write to, e.g. to have a suspended account reactivated (shown on its pages).
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "")
@@ -358,16 +361,44 @@ CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
 
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
 RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)
-ORDER_PROVIDER = env_str("ORDER_PROVIDER", "inventory")
-if ORDER_PROVIDER not in {"inventory", "http"}:
-    raise ImproperlyConfigured(f"ORDER_PROVIDER must be 'inventory' or 'http', got {ORDER_PROVIDER!r}")
+# Who supplies each proxy type (docs/architecture.md#providers): ORDER_PROVIDER every type,
+# ORDER_PROVIDER_<TYPE> one type (orders.providers.provider_name_for_type reads both).
+ORDER_PROVIDER_NAMES = ("inventory", "http")
+ORDER_PROVIDER_TYPES = ("residential", "datacenter", "isp", "mobile", "ipv6")
+ORDER_PROVIDER = env_str("ORDER_PROVIDER", "inventory").strip()
+ORDER_PROVIDERS_BY_TYPE = {
+    type_code: value
+    for type_code in ORDER_PROVIDER_TYPES
+    if (value := env_str(f"ORDER_PROVIDER_{type_code.upper()}").strip())
+}
+_PROVIDER_SETTINGS = {
+    "ORDER_PROVIDER": ORDER_PROVIDER,
+    **{f"ORDER_PROVIDER_{t.upper()}": v for t, v in ORDER_PROVIDERS_BY_TYPE.items()},
+}
+for _name, _value in _PROVIDER_SETTINGS.items():
+    if _value not in ORDER_PROVIDER_NAMES:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(ORDER_PROVIDER_NAMES)}, got {_value!r}")
+# The upstream seller: another portal (or any seller) speaking this portal's API, at its
+# /api/v1 base. The key is a secret: from the environment only, never logged nor shown.
 UPSTREAM_API_URL = env_str("UPSTREAM_API_URL")
 UPSTREAM_API_KEY = env_str("UPSTREAM_API_KEY")
-UPSTREAM_TIMEOUT_S = env_float("UPSTREAM_TIMEOUT_S", 10.0, minimum=0.1)
+UPSTREAM_CONNECT_TIMEOUT_S = env_float("UPSTREAM_CONNECT_TIMEOUT_S", 5.0, minimum=0.1)
+UPSTREAM_TIMEOUT_S = env_float("UPSTREAM_TIMEOUT_S", 10.0, minimum=0.1)  # each wait for an answer
 UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 2, minimum=0)
 UPSTREAM_BACKOFF_S = env_float("UPSTREAM_BACKOFF_S", 0.5, minimum=0.0)  # doubles per retry
-if ORDER_PROVIDER == "http" and not UPSTREAM_API_URL:
-    raise ImproperlyConfigured("ORDER_PROVIDER=http needs UPSTREAM_API_URL")
+UPSTREAM_BACKOFF_MAX_S = env_float("UPSTREAM_BACKOFF_MAX_S", 8.0, minimum=0.0)
+# A 429's Retry-After up to this is waited out within the call; a longer one fails it at once.
+UPSTREAM_RETRY_AFTER_MAX_S = env_float("UPSTREAM_RETRY_AFTER_MAX_S", 60.0, minimum=0.0)
+UPSTREAM_MARKUP_PERCENT = env_decimal("UPSTREAM_MARKUP_PERCENT", "30")
+UPSTREAM_PLACE_DEADLINE_S = env_int("UPSTREAM_PLACE_DEADLINE_S", 300, minimum=1)
+UPSTREAM_LOW_BALANCE_USD = env_decimal("UPSTREAM_LOW_BALANCE_USD", "50")
+for _name, _value in (("UPSTREAM_MARKUP_PERCENT", UPSTREAM_MARKUP_PERCENT),
+                      ("UPSTREAM_LOW_BALANCE_USD", UPSTREAM_LOW_BALANCE_USD)):
+    if not _value.is_finite() or _value < 0:
+        raise ImproperlyConfigured(f"{_name} must be a number of at least 0, got {_value}")
+_NEEDS_UPSTREAM = [name for name, value in _PROVIDER_SETTINGS.items() if value == "http"]
+if _NEEDS_UPSTREAM and not UPSTREAM_API_URL:
+    raise ImproperlyConfigured(f"{', '.join(_NEEDS_UPSTREAM)}=http needs UPSTREAM_API_URL")
 
 
 def _refuse_demo_secrets() -> None:
@@ -398,5 +429,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # httpx logs every request it sends at INFO; the upstream client logs its retries itself.
+    "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
 }

@@ -1,10 +1,16 @@
-"""Order providers (docs/architecture.md#providers): `get_provider()` returns the configured one."""
+"""Order providers (docs/architecture.md#providers).
+
+`provider_name_for_type()` says which provider supplies a proxy type; `get_provider()` returns
+a provider by name (an order keeps the name of the provider that placed it).
+"""
 
 from django.conf import settings
 
 from .base import Provider, ProxyCredentials, UsageRecord
 
-__all__ = ["Provider", "ProxyCredentials", "UsageRecord", "get_provider", "PROVIDERS"]
+__all__ = [
+    "Provider", "ProxyCredentials", "UsageRecord", "get_provider", "provider_name_for_type", "PROVIDERS",
+]
 
 
 def _inventory():
@@ -20,6 +26,15 @@ def _http():
 
 
 PROVIDERS = {"inventory": _inventory, "http": _http}
+
+
+def provider_name_for_type(type_code: str) -> str:
+    """The provider that supplies new orders of `type_code`: `ORDER_PROVIDER_<TYPE>` when the
+    environment sets one, else `ORDER_PROVIDER`.
+
+    The one place that answers this: an operator's per-type choice in the admin is to be
+    consulted here first, before the environment."""
+    return settings.ORDER_PROVIDERS_BY_TYPE.get(type_code) or settings.ORDER_PROVIDER
 
 
 def get_provider(name: str | None = None) -> Provider:
