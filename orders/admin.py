@@ -267,7 +267,7 @@ class InventoryProxyAdmin(admin.ModelAdmin):
 # --- sub-user proxies and usage -------------------------------------------------------------
 
 from . import subusers as _subusers  # noqa: E402
-from .models import SubUserProxy, UsageRecord  # noqa: E402
+from .residential.models import SubUserProxy, UsageRecord  # noqa: E402
 
 
 @admin.action(description="Disable selected sub-user proxies", permissions=["change"])

@@ -15,7 +15,8 @@ from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
 
 from . import subusers
-from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, Rotation, SubUserProtocol, SubUserStatus
+from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES
+from .residential.models import Rotation, SubUserProtocol, SubUserStatus
 
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
 

@@ -17,7 +17,7 @@ from core.errors import DomainValidationError, NotFound
 
 from . import subusers
 from .api_stats import EXPORT_FORMATS, render_stats
-from .models import BYTES_PER_GB
+from .residential.models import BYTES_PER_GB
 
 
 def _query(request):

@@ -9,7 +9,8 @@ from core import numbers
 from core.text import validate_plain_text
 
 from . import geo, subusers
-from .models import OrderStatus, ProxyTypeCode, Rotation, SubUserProtocol
+from .models import OrderStatus, ProxyTypeCode
+from .residential.models import Rotation, SubUserProtocol
 
 
 def _country_choices():

@@ -38,19 +38,17 @@ from core.errors import Conflict, DomainValidationError, NotFound, PortalError, 
 from core.ids import random_base62
 
 from . import geo
-from .models import (
+from .models import Order, OrderStatus, ProxyTypeCode
+from .providers import get_provider
+from .residential.models import (
     BYTES_PER_GB,
     DisabledReason,
-    Order,
-    OrderStatus,
-    ProxyTypeCode,
     Rotation,
     SubUserProtocol,
     SubUserProxy,
     SubUserStatus,
     UsageRecord,
 )
-from .providers import get_provider
 
 logger = logging.getLogger(__name__)
 

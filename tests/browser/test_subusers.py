@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from orders import subusers
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 from tests.conftest import PASSWORD
 from tests.orders.subuser_fixtures import residential_order, sign
 

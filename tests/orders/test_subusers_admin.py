@@ -5,7 +5,7 @@ from django.test import Client
 
 from accounts.models import User
 from orders import subusers
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 
 from .subuser_fixtures import deliver, record, residential_order
 

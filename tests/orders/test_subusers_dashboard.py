@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Membership, Role
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 
 from ..conftest import PASSWORD
 from .subuser_fixtures import deliver, record, residential_order

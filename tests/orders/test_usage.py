@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import connection
 
 from orders import subusers
-from orders.models import Order, SubUserProxy, UsageRecord
+from orders.models import Order
+from orders.residential.models import SubUserProxy, UsageRecord
 
 from .subuser_fixtures import deliver, record, residential_order, sign
 

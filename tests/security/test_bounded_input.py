@@ -252,7 +252,7 @@ def residential(tenants):
 
 @pytest.mark.parametrize("value", ['"1e1000000"', "1e1000000", '"1e-1000000"', '"' + "1" * 100_000 + '"'])
 def test_subuser_traffic_limit_is_bounded(tenants, residential, value):
-    from orders.models import SubUserProxy
+    from orders.residential.models import SubUserProxy
 
     body = _raw_json(name='"a"', order_id=f'"{residential.public_id}"', traffic_limit_gb=value)
     response, elapsed = _timed(lambda: call(tenants.a.key, "POST", "proxy", body))

@@ -28,7 +28,7 @@ from django.test import Client
 from billing import webhooks
 from billing.models import DepositDelivery, LedgerEntry
 from billing.services import deposit_address_create
-from orders.models import UsageRecord
+from orders.residential.models import UsageRecord
 from tests.billing.conftest import sign
 from tests.conftest import stop_processes
 from tests.orders import subuser_fixtures
