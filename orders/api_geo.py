@@ -10,7 +10,7 @@ from api.pagination import paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
 
-from . import geo
+from .residential import geo
 
 GEO_DEFAULT_LIMIT, GEO_MAX_LIMIT = 50, 200
 

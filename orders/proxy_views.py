@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import dashboard_view, has_capability
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError
 
-from . import geo, subusers
+from . import subusers
+from .residential import geo
 from .subuser_forms import SubUserCreateForm, SubUserEditForm
 
 PROXIES_PER_PAGE = 25

@@ -8,8 +8,9 @@ from django import forms
 from core import numbers
 from core.text import validate_plain_text
 
-from . import geo, subusers
+from . import subusers
 from .models import OrderStatus, ProxyTypeCode
+from .residential import geo
 from .residential.models import Rotation, SubUserProtocol
 
 

@@ -37,9 +37,9 @@ from core import dates
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62
 
-from . import geo
 from .models import Order, OrderStatus, ProxyTypeCode
 from .providers import get_provider
+from .residential import geo
 from .residential.models import (
     BYTES_PER_GB,
     DisabledReason,
