@@ -267,6 +267,7 @@ class InventoryProxyAdmin(admin.ModelAdmin):
 # --- sub-user proxies and usage -------------------------------------------------------------
 
 from . import subusers as _subusers  # noqa: E402
+from .models import format_gb  # noqa: E402
 from .residential.models import SubUserProxy, UsageRecord  # noqa: E402
 
 
@@ -308,7 +309,7 @@ class SubUserProxyAdmin(admin.ModelAdmin):
 
     @admin.display(description="Used (GB)")
     def used_gb(self, obj):
-        return _subusers.format_gb(obj.traffic_used_gb)
+        return format_gb(obj.traffic_used_gb)
 
     def has_add_permission(self, request):
         return False  # customers create sub-users; the service checks orders, geo and plan limits

@@ -1,7 +1,6 @@
 """Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
 import json
-from decimal import Decimal
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -18,21 +17,13 @@ from core.files import csv_text
 from core.money import CURRENCY
 
 from . import pricing, selectors, services
-from .models import TRAFFIC_PLACES, Order, OrderStatus
+from .models import Order, OrderStatus, format_gb
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
 REFERENCE_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT = 250, 250
 DOWNLOAD_FORMATS = ("txt", "csv", "json")
 PROXY_COLUMNS = ["host", "port", "username", "password", "protocol", "country"]
-
-
-def format_gb(value):
-    """Traffic figures as decimal strings without trailing zeros ("10", "0.25"); None stays None."""
-    if value is None:
-        return None
-    text = f"{value.quantize(Decimal(1).scaleb(-TRAFFIC_PLACES)):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _body(request) -> dict:

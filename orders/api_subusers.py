@@ -15,7 +15,7 @@ from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
 
 from . import subusers
-from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES
+from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, format_gb
 from .residential.models import Rotation, SubUserProtocol, SubUserStatus
 
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
@@ -61,10 +61,10 @@ class SubUserOut(serializers.Serializer):
         return subusers.connection_username(obj)
 
     def get_traffic_limit_gb(self, obj) -> str | None:
-        return subusers.format_gb(obj.traffic_limit_gb)
+        return format_gb(obj.traffic_limit_gb)
 
     def get_traffic_used_gb(self, obj) -> str:
-        return subusers.format_gb(obj.traffic_used_gb)
+        return format_gb(obj.traffic_used_gb)
 
     def get_disabled_reason(self, obj) -> str | None:
         return obj.disabled_reason or None

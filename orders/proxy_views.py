@@ -12,6 +12,7 @@ from accounts.permissions import dashboard_view, has_capability
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError
 
 from . import subusers
+from .models import format_gb
 from .residential import geo
 from .subuser_forms import SubUserCreateForm, SubUserEditForm
 
@@ -87,9 +88,9 @@ def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=Fals
         "port": port,
         "connection_username": subusers.connection_username(proxy),
         "connection": subusers.connection_strings(proxy),
-        "used_gb": subusers.format_gb(proxy.traffic_used_gb),
-        "limit_gb": subusers.format_gb(proxy.traffic_limit_gb),
-        "order_left_gb": subusers.format_gb(proxy.order.traffic_left_gb),
+        "used_gb": format_gb(proxy.traffic_used_gb),
+        "limit_gb": format_gb(proxy.traffic_limit_gb),
+        "order_left_gb": format_gb(proxy.order.traffic_left_gb),
         "form": form or SubUserEditForm.for_proxy(proxy),
         "confirm_delete": confirm_delete,
         "can_operate": has_capability(request.membership, "operate"),

@@ -17,6 +17,7 @@ from core.errors import DomainValidationError, NotFound
 
 from . import subusers
 from .api_stats import EXPORT_FORMATS, render_stats
+from .models import format_gb
 from .residential.models import BYTES_PER_GB
 
 
@@ -67,9 +68,9 @@ def stats_page(request):
         "periods": list(periods.values()),
         "by_proxy": by_proxy,
         "totals": totals,
-        "totals_gb": subusers.format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
-        "in_gb": subusers.format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
-        "out_gb": subusers.format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
+        "totals_gb": format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
+        "in_gb": format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
+        "out_gb": format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
         "proxies": subusers.subusers_list(account=request.account).order_by("name"),
         "params": params,
         "export_qs": urlencode(params),

@@ -9,7 +9,7 @@ from core import numbers
 from core.text import validate_plain_text
 
 from . import subusers
-from .models import OrderStatus, ProxyTypeCode
+from .models import OrderStatus, ProxyTypeCode, format_gb
 from .residential import geo
 from .residential.models import Rotation, SubUserProtocol
 
@@ -87,7 +87,7 @@ class SubUserCreateForm(SubUserTargetingMixin, SubUserLimitsMixin):
         super().__init__(*args, **kwargs)
         orders = account.orders.filter(type=ProxyTypeCode.RESIDENTIAL, status=OrderStatus.ACTIVE).order_by("-created_at")
         self.fields["order"].choices = [
-            (o.public_id, f"{o.public_id} · {subusers.format_gb(o.traffic_left_gb)} of {subusers.format_gb(o.traffic_gb)} GB left")
+            (o.public_id, f"{o.public_id} · {format_gb(o.traffic_left_gb)} of {format_gb(o.traffic_gb)} GB left")
             for o in orders
         ]
         self.order_fields(self.field_order)
@@ -113,6 +113,6 @@ class SubUserEditForm(SubUserTargetingMixin, SubUserLimitsMixin):
             "name": proxy.name, "protocol": proxy.protocol, "country": proxy.country, "state": proxy.state,
             "city": proxy.city, "zip": proxy.zip, "rotation": proxy.rotation,
             "sticky_ttl_minutes": proxy.sticky_ttl_minutes,
-            "traffic_limit_gb": subusers.format_gb(proxy.traffic_limit_gb),
+            "traffic_limit_gb": format_gb(proxy.traffic_limit_gb),
             "whitelist": "\n".join(proxy.whitelist or []),
         })

@@ -103,14 +103,6 @@ def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
     }
 
 
-def format_gb(value: Decimal | None) -> str | None:
-    """GB as a decimal string without trailing zeros, to 6 places ("10", "0.25")."""
-    if value is None:
-        return None
-    text = f"{Decimal(value).quantize(Decimal('0.000001')):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 # --- input validation ---------------------------------------------------------------------------
 
 

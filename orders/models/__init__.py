@@ -25,6 +25,7 @@ from .order import (
     OrderExtension,
     OrderQuerySet,
     OrderStatus,
+    format_gb,
 )
 from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus
 
@@ -35,5 +36,5 @@ __all__ = [
     "QUANTITY_MAX_DIGITS", "QUANTITY_PLACES", "TRAFFIC_MAX_DIGITS", "TRAFFIC_PLACES",
     "Country", "InventoryProxy", "Order", "OrderExtension", "OrderProxy", "OrderQuerySet", "OrderStatus",
     "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyType", "ProxyTypeCode", "StockStatus",
-    "Unit", "VolumeTier", "quantity_display",
+    "Unit", "VolumeTier", "format_gb", "quantity_display",
 ]

@@ -16,6 +16,15 @@ TRAFFIC_MAX_DIGITS = 18
 TRAFFIC_PLACES = 6
 
 
+def format_gb(value) -> str | None:
+    """Traffic in GB as a decimal string to 6 places without trailing zeros ("10", "0.25");
+    None stays None."""
+    if value is None:
+        return None
+    text = f"{Decimal(value).quantize(Decimal(1).scaleb(-TRAFFIC_PLACES)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 class OrderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ACTIVE = "active", "Active"
