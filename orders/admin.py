@@ -266,8 +266,8 @@ class InventoryProxyAdmin(admin.ModelAdmin):
 
 # --- sub-user proxies and usage -------------------------------------------------------------
 
-from . import subusers as _subusers  # noqa: E402
 from .models import format_gb  # noqa: E402
+from .residential import services as residential_services  # noqa: E402
 from .residential.models import SubUserProxy, UsageRecord  # noqa: E402
 
 
@@ -276,9 +276,9 @@ def subuser_disable(modeladmin, request, queryset):
     count = 0
     for proxy in queryset.filter(deleted_at__isnull=True).select_related("account"):
         try:
-            _subusers.subuser_update(
+            residential_services.subuser_update(
                 account=proxy.account, public_id=proxy.public_id,
-                changes=_subusers.SubUserInput(status="disabled"),
+                changes=residential_services.SubUserInput(status="disabled"),
             )
             count += 1
         except PortalError as exc:
@@ -290,7 +290,7 @@ def subuser_disable(modeladmin, request, queryset):
 def subuser_reconcile(modeladmin, request, queryset):
     changed = 0
     for account in {p.account for p in queryset.select_related("account")}:
-        changed += _subusers.subusers_reconcile(account=account)
+        changed += residential_services.subusers_reconcile(account=account)
     messages.success(request, f"{changed} sub-user(s) changed state.")
 
 

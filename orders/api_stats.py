@@ -18,8 +18,8 @@ from api.views import PortalAPIView
 from core.errors import DomainValidationError
 from core.files import csv_text
 
-from . import subusers
 from .api import IgnoreFormatParam
+from .residential import selectors
 
 STATS_DEFAULT_LIMIT, STATS_MAX_LIMIT = 1000, 10000
 EXPORT_FORMATS = ("csv", "json")
@@ -57,8 +57,8 @@ class StatsView(PortalAPIView):
         ],
     )
     def get(self, request):
-        query = subusers.stats_query(account=self.account, params=request.query_params)
-        rows = subusers.stats_rows(account=self.account, query=query)
+        query = selectors.stats_query(account=self.account, params=request.query_params)
+        rows = selectors.stats_rows(account=self.account, query=query)
         items, meta = paginate(
             rows, request.query_params, default_limit=STATS_DEFAULT_LIMIT, max_limit=STATS_MAX_LIMIT,
             count=len(rows),
@@ -68,7 +68,7 @@ class StatsView(PortalAPIView):
             "to": query.end.isoformat(),
             "group_by": query.group_by,
             "proxy_id": query.proxy.public_id if query.proxy else None,
-            "totals": subusers.stats_totals(account=self.account, query=query),
+            "totals": selectors.stats_totals(account=self.account, query=query),
         })
         return ApiResponse(StatsRowOut(items, many=True).data, meta=meta)
 
@@ -101,8 +101,8 @@ class StatsExportView(PortalAPIView):
         fmt = (request.query_params.get("format") or "csv").lower()
         if fmt not in EXPORT_FORMATS:
             raise DomainValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
-        query = subusers.stats_query(account=self.account, params=request.query_params)
-        body, content_type = render_stats(subusers.stats_rows(account=self.account, query=query), fmt)
+        query = selectors.stats_query(account=self.account, params=request.query_params)
+        body, content_type = render_stats(selectors.stats_rows(account=self.account, query=query), fmt)
         response = HttpResponse(body, content_type=content_type)
         name = f"usage-{query.start.isoformat()}-{query.end.isoformat()}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

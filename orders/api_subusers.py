@@ -14,8 +14,8 @@ from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
 
-from . import subusers
 from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, format_gb
+from .residential import selectors, services
 from .residential.models import Rotation, SubUserProtocol, SubUserStatus
 
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
@@ -52,13 +52,13 @@ class SubUserOut(serializers.Serializer):
         return data
 
     def get_host(self, obj) -> str:
-        return subusers.gateway(obj)[0]
+        return selectors.gateway(obj)[0]
 
     def get_port(self, obj) -> int:
-        return subusers.gateway(obj)[1]
+        return selectors.gateway(obj)[1]
 
     def get_username(self, obj) -> str:
-        return subusers.connection_username(obj)
+        return selectors.connection_username(obj)
 
     def get_traffic_limit_gb(self, obj) -> str | None:
         return format_gb(obj.traffic_limit_gb)
@@ -70,7 +70,7 @@ class SubUserOut(serializers.Serializer):
         return obj.disabled_reason or None
 
     def get_connection(self, obj) -> dict:
-        return subusers.connection_strings(obj)
+        return selectors.connection_strings(obj)
 
 
 def _gb_field(**kwargs):
@@ -130,7 +130,7 @@ class SubUserListView(PortalAPIView):
         ],
     )
     def get(self, request):
-        qs = subusers.subusers_list(account=self.account)
+        qs = selectors.subusers_list(account=self.account)
         status = request.query_params.get("status")
         if status:
             if status not in SubUserStatus.values:
@@ -146,7 +146,7 @@ class SubUserListView(PortalAPIView):
         body = SubUserCreateIn(data=_body(request))
         body.is_valid(raise_exception=True)
         d = body.validated_data
-        proxy = subusers.subuser_create(
+        proxy = services.subuser_create(
             account=self.account, order_id=d["order_id"], name=d["name"], protocol=d["protocol"],
             country=d.get("country") or "", state=d.get("state") or "", city=d.get("city") or "",
             zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
@@ -160,16 +160,16 @@ class SubUserDetailView(PortalAPIView):
 
     @extend_schema(responses=SubUserOut, summary="One sub-user proxy")
     def get(self, request, proxy_id: str):
-        return ApiResponse(_out(subusers.subuser_get(account=self.account, public_id=proxy_id)))
+        return ApiResponse(_out(selectors.subuser_get(account=self.account, public_id=proxy_id)))
 
     @extend_schema(request=SubUserUpdateIn, responses=SubUserOut, summary="Update a sub-user proxy")
     def patch(self, request, proxy_id: str):
-        subusers.subuser_get(account=self.account, public_id=proxy_id)  # 404 before validation
+        selectors.subuser_get(account=self.account, public_id=proxy_id)  # 404 before validation
         raw = _body(request)
         body = SubUserUpdateIn(data=raw, partial=True)
         body.is_valid(raise_exception=True)
         d = body.validated_data
-        changes = subusers.SubUserInput(
+        changes = services.SubUserInput(
             name=d.get("name"), order_id=d.get("order_id"), protocol=d.get("protocol"),
             country=None if "country" not in d else (d["country"] or ""),
             state=None if "state" not in d else (d["state"] or ""),
@@ -181,10 +181,10 @@ class SubUserDetailView(PortalAPIView):
         if "traffic_limit_gb" in raw:
             # null removes the own limit (the service reads 0 as "none")
             changes.traffic_limit_gb = d.get("traffic_limit_gb") if d.get("traffic_limit_gb") is not None else Decimal(0)
-        proxy = subusers.subuser_update(account=self.account, public_id=proxy_id, changes=changes)
+        proxy = services.subuser_update(account=self.account, public_id=proxy_id, changes=changes)
         return ApiResponse(_out(proxy))
 
     @extend_schema(responses={200: None}, summary="Delete a sub-user proxy (released at the provider)")
     def delete(self, request, proxy_id: str):
-        subusers.subuser_delete(account=self.account, public_id=proxy_id)
+        services.subuser_delete(account=self.account, public_id=proxy_id)
         return ApiResponse({"id": proxy_id, "deleted": True})

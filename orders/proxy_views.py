@@ -2,6 +2,8 @@
 strings, edit limits/whitelist/targeting, enable/disable, delete. Works without JavaScript; the
 cascading country → state → city pickers call the small JSON endpoints at the bottom."""
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
@@ -11,9 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import dashboard_view, has_capability
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError
 
-from . import subusers
 from .models import format_gb
-from .residential import geo
+from .residential import geo, selectors, services
 from .subuser_forms import SubUserCreateForm, SubUserEditForm
 
 PROXIES_PER_PAGE = 25
@@ -31,7 +32,7 @@ def _form_errors(form, exc: PortalError) -> None:
 
 def _render_list(request, *, form=None, status=200, open_create=False):
     account = request.account
-    page = Paginator(subusers.subusers_list(account=account), PROXIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.subusers_list(account=account), PROXIES_PER_PAGE).get_page(request.GET.get("page"))
     form = form or SubUserCreateForm(account=account, initial={"rotation": "rotating", "protocol": "http"})
     return render(request, "proxies/page.html", {
         "page": page,
@@ -40,8 +41,8 @@ def _render_list(request, *, form=None, status=200, open_create=False):
         "has_orders": bool(form.fields["order"].choices),
         "open_create": open_create,
         "can_operate": has_capability(request.membership, "operate"),
-        "count": subusers.subusers_list(account=account).count(),
-        "limit": subusers.max_subusers(account),
+        "count": selectors.subusers_list(account=account).count(),
+        "limit": selectors.max_subusers(account),
     }, status=status)
 
 
@@ -59,7 +60,7 @@ def _create(request):
     if form.is_valid():
         d = form.cleaned_data
         try:
-            proxy = subusers.subuser_create(
+            proxy = services.subuser_create(
                 account=request.account, order_id=d["order"], name=d["name"], protocol=d["protocol"],
                 country=d.get("country") or "", state=d.get("state") or "", city=d.get("city") or "",
                 zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
@@ -75,19 +76,19 @@ def _create(request):
 
 def _get(request, proxy_id):
     try:
-        return subusers.subuser_get(account=request.account, public_id=proxy_id)
+        return selectors.subuser_get(account=request.account, public_id=proxy_id)
     except NotFound:
         raise Http404("No such proxy.") from None
 
 
 def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
-    host, port = subusers.gateway(proxy)
+    host, port = selectors.gateway(proxy)
     return render(request, "proxies/detail.html", {
         "proxy": proxy,
         "host": host,
         "port": port,
-        "connection_username": subusers.connection_username(proxy),
-        "connection": subusers.connection_strings(proxy),
+        "connection_username": selectors.connection_username(proxy),
+        "connection": selectors.connection_strings(proxy),
         "used_gb": format_gb(proxy.traffic_used_gb),
         "limit_gb": format_gb(proxy.traffic_limit_gb),
         "order_left_gb": format_gb(proxy.order.traffic_left_gb),
@@ -112,14 +113,14 @@ def _edit(request, proxy):
     if form.is_valid():
         d = form.cleaned_data
         limit = d.get("traffic_limit_gb")
-        changes = subusers.SubUserInput(
+        changes = services.SubUserInput(
             name=d["name"], protocol=d["protocol"], country=d.get("country") or "", state=d.get("state") or "",
             city=d.get("city") or "", zip=d.get("zip") or "", rotation=d["rotation"],
             sticky_ttl_minutes=d["sticky_ttl_minutes"], whitelist=d.get("whitelist") or [],
-            traffic_limit_gb=limit if limit is not None else subusers.Decimal(0),
+            traffic_limit_gb=limit if limit is not None else Decimal(0),
         )
         try:
-            proxy = subusers.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
+            proxy = services.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
         except (DomainValidationError, Conflict, NotFound) as exc:
             _form_errors(form, exc)
         else:
@@ -137,8 +138,8 @@ def proxy_status(request, proxy_id: str):
         messages.error(request, "Choose enable or disable.")
         return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
     try:
-        proxy = subusers.subuser_update(
-            account=request.account, public_id=proxy.public_id, changes=subusers.SubUserInput(status=wanted)
+        proxy = services.subuser_update(
+            account=request.account, public_id=proxy.public_id, changes=services.SubUserInput(status=wanted)
         )
     except PortalError as exc:
         messages.error(request, exc.message)
@@ -154,7 +155,7 @@ def proxy_status(request, proxy_id: str):
 def proxy_delete(request, proxy_id: str):
     proxy = _get(request, proxy_id)
     try:
-        subusers.subuser_delete(account=request.account, public_id=proxy.public_id)
+        services.subuser_delete(account=request.account, public_id=proxy.public_id)
     except PortalError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)

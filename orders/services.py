@@ -33,7 +33,7 @@ from core.text import email_subject
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
 from .providers import get_provider
-from .subusers import subusers_on_order_activated
+from .residential.services import subusers_on_order_activated
 
 logger = logging.getLogger("orders")
 

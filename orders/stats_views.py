@@ -15,18 +15,18 @@ from accounts.permissions import dashboard_view
 from core import dates
 from core.errors import DomainValidationError, NotFound
 
-from . import subusers
 from .api_stats import EXPORT_FORMATS, render_stats
 from .models import format_gb
+from .residential import selectors
 from .residential.models import BYTES_PER_GB
 
 
 def _query(request):
     """(query, errors): the page shows the default range with the errors beside the filters."""
     try:
-        return subusers.stats_query(account=request.account, params=request.GET), {}
+        return selectors.stats_query(account=request.account, params=request.GET), {}
     except DomainValidationError as exc:
-        return subusers.stats_query(account=request.account, params={}), exc.meta["fields"]
+        return selectors.stats_query(account=request.account, params={}), exc.meta["fields"]
     except NotFound:
         raise Http404("No such proxy.") from None
 
@@ -39,9 +39,9 @@ def _gb(value: int) -> float:
 @require_GET
 def stats_page(request):
     query, errors = _query(request)
-    rows = subusers.stats_rows(account=request.account, query=query)
-    totals = subusers.stats_totals(account=request.account, query=query)
-    by_proxy = subusers.stats_by_proxy(account=request.account, query=query)
+    rows = selectors.stats_rows(account=request.account, query=query)
+    totals = selectors.stats_totals(account=request.account, query=query)
+    by_proxy = selectors.stats_by_proxy(account=request.account, query=query)
 
     periods: OrderedDict = OrderedDict()
     for row in rows:
@@ -71,7 +71,7 @@ def stats_page(request):
         "totals_gb": format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
         "in_gb": format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
         "out_gb": format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
-        "proxies": subusers.subusers_list(account=request.account).order_by("name"),
+        "proxies": selectors.subusers_list(account=request.account).order_by("name"),
         "params": params,
         "export_qs": urlencode(params),
         "period_format": "Y-m-d H:00" if query.group_by == "hour" else "Y-m-d",
@@ -86,12 +86,12 @@ def stats_export(request, fmt: str):
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown format.")
     try:
-        query = subusers.stats_query(account=request.account, params=request.GET)
+        query = selectors.stats_query(account=request.account, params=request.GET)
     except DomainValidationError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     except NotFound:
         raise Http404("No such proxy.") from None
-    body, content_type = render_stats(subusers.stats_rows(account=request.account, query=query), fmt)
+    body, content_type = render_stats(selectors.stats_rows(account=request.account, query=query), fmt)
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="usage-{query.start}-{query.end}.{fmt}"'
     response["Cache-Control"] = "no-store"

@@ -6,11 +6,11 @@ from decimal import Decimal
 from django import forms
 
 from core import numbers
+from core.errors import DomainValidationError
 from core.text import validate_plain_text
 
-from . import subusers
 from .models import OrderStatus, ProxyTypeCode, format_gb
-from .residential import geo
+from .residential import geo, services
 from .residential.models import Rotation, SubUserProtocol
 
 
@@ -64,8 +64,8 @@ class SubUserLimitsMixin(forms.Form):
 
     def clean_whitelist(self):
         try:
-            return subusers.validate_whitelist(self.cleaned_data["whitelist"] or "")
-        except subusers.DomainValidationError as exc:
+            return services.validate_whitelist(self.cleaned_data["whitelist"] or "")
+        except DomainValidationError as exc:
             raise forms.ValidationError(exc.meta["fields"]["whitelist"]) from None
 
 

@@ -44,7 +44,7 @@ def pull_usage() -> dict:
     record once, by id), then re-evaluate sub-users the system disabled (a top-up re-enables)."""
     from core.errors import PortalError
 
-    from .subusers import subusers_reconcile, usage_pull
+    from .residential.services import subusers_reconcile, usage_pull
 
     try:
         pulled = usage_pull(since=timezone.now() - USAGE_PULL_WINDOW).as_dict()

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from orders import subusers
 from orders.models import Order
+from orders.residential import services
 from orders.residential.models import SubUserProxy, UsageRecord
 
 from .subuser_fixtures import deliver, record, residential_order, sign
@@ -24,7 +24,7 @@ def order(account):
 
 
 def make_proxy(account, order, name="p", limit=None) -> SubUserProxy:
-    return subusers.subuser_create(account=account, order_id=order.public_id, name=name, traffic_limit_gb=limit)
+    return services.subuser_create(account=account, order_id=order.public_id, name=name, traffic_limit_gb=limit)
 
 
 # --- the webhook ---------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_order_exhaustion_disables_every_proxy_on_it_and_a_new_order_re_enables(
         assert (p.status, p.disabled_reason) == ("disabled", "order_traffic_exhausted")
 
     top_up = residential_order(account, gb="5")
-    assert subusers.subusers_on_order_activated(order=top_up) == 2
+    assert services.subusers_on_order_activated(order=top_up) == 2
     for p in (a, b):
         p.refresh_from_db()
         assert (p.status, p.disabled_reason, p.order_id) == ("active", "", top_up.pk)
@@ -167,7 +167,7 @@ def test_pull_task_re_enables_after_a_top_up(account, order):
 def test_expired_order_disables_its_proxies_on_reconcile(account, order):
     proxy = make_proxy(account, order)
     Order.objects.filter(pk=order.pk).update(status="expired")
-    assert subusers.subusers_reconcile() == 1
+    assert services.subusers_reconcile() == 1
     proxy.refresh_from_db()
     assert (proxy.status, proxy.disabled_reason) == ("disabled", "order_inactive")
 
