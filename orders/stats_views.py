@@ -15,9 +15,9 @@ from accounts.permissions import dashboard_view
 from core import dates
 from core.errors import DomainValidationError, NotFound
 
-from .api_stats import EXPORT_FORMATS, render_stats
 from .models import format_gb
 from .residential import selectors
+from .residential.exports import EXPORT_FORMATS, render_stats
 from .residential.models import BYTES_PER_GB
 
 

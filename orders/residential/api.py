@@ -1,10 +1,19 @@
-"""Sub-user proxies API: GET|POST /proxy [proxies:read|write], GET|PATCH|DELETE /proxy/{id}.
+"""The residential wing's API (docs/api.md#sub-user-proxies-statistics-and-geo): one view per
+operation, each with its own serializers.
 
-Another tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
+- Sub-user proxies [proxies:read|write]: GET|POST /proxy, GET|PATCH|DELETE /proxy/{id}. Another
+  tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
+- Geo directory [geo:read]: countries, states, cities and US ZIP codes. Every list is paginated
+  (`page`, `limit`: default 50, maximum 200) and searchable with `q`.
+- Traffic statistics [stats:read]: GET /stats and GET /stats/export. `from`/`to` are dates
+  (YYYY-MM-DD, UTC, inclusive; default the last 30 days; between 2000-01-01 and 366 days after
+  today, see core.dates). Bytes are exact integers; bytes_total = bytes_in + bytes_out.
 """
 
 from decimal import Decimal
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
@@ -13,10 +22,14 @@ from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.text import validate_plain_text
+from orders.api import IgnoreFormatParam
+from orders.models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, format_gb
 
-from .models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, format_gb
-from .residential import selectors, services
-from .residential.models import Rotation, SubUserProtocol, SubUserStatus
+from . import geo, selectors, services
+from .exports import EXPORT_FORMATS, render_stats
+from .models import Rotation, SubUserProtocol, SubUserStatus
+
+# --- sub-user proxies -------------------------------------------------------------------------
 
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
 
@@ -188,3 +201,180 @@ class SubUserDetailView(PortalAPIView):
     def delete(self, request, proxy_id: str):
         services.subuser_delete(account=self.account, public_id=proxy_id)
         return ApiResponse({"id": proxy_id, "deleted": True})
+
+
+# --- geo directory ----------------------------------------------------------------------------
+
+GEO_DEFAULT_LIMIT, GEO_MAX_LIMIT = 50, 200
+
+Q_PARAM = OpenApiParameter("q", str, description="Case- and accent-insensitive search")
+PAGE_PARAMS = [
+    OpenApiParameter("page", int, description="Page number, from 1"),
+    OpenApiParameter("limit", int, description=f"Items per page (default {GEO_DEFAULT_LIMIT}, max {GEO_MAX_LIMIT})"),
+]
+
+
+class GeoCountryOut(serializers.Serializer):
+    code = serializers.CharField(help_text="ISO 3166-1 alpha-2")
+    name = serializers.CharField()
+
+
+class GeoStateOut(serializers.Serializer):
+    code = serializers.CharField(help_text="ISO 3166-2 subdivision code without the country (CA)")
+    iso_code = serializers.CharField(help_text="Full ISO 3166-2 code (US-CA)")
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="State, Province, Region, …")
+    country = serializers.CharField()
+
+
+class GeoCityOut(serializers.Serializer):
+    name = serializers.CharField()
+    state = serializers.CharField(allow_null=True, help_text="State code (short form); null where unknown")
+    country = serializers.CharField()
+    population = serializers.IntegerField()
+
+
+class GeoZipOut(serializers.Serializer):
+    zip = serializers.CharField()
+    city = serializers.CharField()
+    state = serializers.CharField()
+    country = serializers.CharField()
+
+
+class _GeoView(PortalAPIView):
+    required_scope = "geo:read"
+
+    def _list(self, request, items: list, serializer):
+        page, meta = paginate(
+            items, request.query_params, default_limit=GEO_DEFAULT_LIMIT, max_limit=GEO_MAX_LIMIT,
+            count=len(items),
+        )
+        return ApiResponse(serializer(page, many=True).data, meta=meta)
+
+
+class GeoCountriesView(_GeoView):
+    @extend_schema(responses=GeoCountryOut(many=True), summary="Countries", parameters=[Q_PARAM, *PAGE_PARAMS])
+    def get(self, request):
+        items = geo.search_countries(q=request.query_params.get("q", ""))
+        return self._list(request, items, GeoCountryOut)
+
+
+class GeoStatesView(_GeoView):
+    @extend_schema(
+        responses=GeoStateOut(many=True), summary="States (ISO 3166-2 subdivisions) of a country",
+        parameters=[OpenApiParameter("country", str, required=True), Q_PARAM, *PAGE_PARAMS],
+    )
+    def get(self, request):
+        qp = request.query_params
+        items = geo.search_states(country=qp.get("country"), q=qp.get("q", ""))
+        return self._list(request, items, GeoStateOut)
+
+
+class GeoCitiesView(_GeoView):
+    @extend_schema(
+        responses=GeoCityOut(many=True), summary="Cities (population ≥ 15,000), largest first",
+        parameters=[
+            OpenApiParameter("country", str),
+            OpenApiParameter("state", str, description="CA or US-CA"),
+            Q_PARAM, *PAGE_PARAMS,
+        ],
+    )
+    def get(self, request):
+        qp = request.query_params
+        items = geo.search_cities(country=qp.get("country"), state=qp.get("state"), q=qp.get("q", ""))
+        return self._list(request, items, GeoCityOut)
+
+
+class GeoZipView(_GeoView):
+    @extend_schema(
+        responses=GeoZipOut(many=True), summary="ZIP codes (US)",
+        parameters=[
+            OpenApiParameter("country", str, description="US (the default; the only country with ZIP data)"),
+            OpenApiParameter("state", str),
+            OpenApiParameter("q", str, description="ZIP prefix (digits) or city name prefix"),
+            *PAGE_PARAMS,
+        ],
+    )
+    def get(self, request):
+        qp = request.query_params
+        items = geo.search_zips(country=qp.get("country") or "US", state=qp.get("state"), q=qp.get("q", ""))
+        return self._list(request, items, GeoZipOut)
+
+
+# --- traffic statistics -----------------------------------------------------------------------
+
+STATS_DEFAULT_LIMIT, STATS_MAX_LIMIT = 1000, 10000
+
+RANGE_PARAMS = [
+    OpenApiParameter("from", str, description="YYYY-MM-DD (UTC), inclusive, from 2000-01-01 to 366 days after "
+                     "today, at most 366 days before `to`; default 29 days before `to`"),
+    OpenApiParameter("to", str, description="YYYY-MM-DD (UTC), inclusive, up to 366 days after today; default today"),
+    OpenApiParameter("proxy_id", str, description="Only this sub-user proxy (prx_…)"),
+]
+
+
+class StatsRowOut(serializers.Serializer):
+    period_start = serializers.DateTimeField()
+    proxy_id = serializers.CharField()
+    name = serializers.CharField(help_text="The proxy's name")
+    bytes_in = serializers.IntegerField()
+    bytes_out = serializers.IntegerField()
+    bytes_total = serializers.IntegerField()
+    requests = serializers.IntegerField()
+
+
+class StatsView(PortalAPIView):
+    required_scope = "stats:read"
+
+    @extend_schema(
+        responses=StatsRowOut(many=True),
+        summary="Traffic by period and proxy; meta.totals over the whole range",
+        parameters=[
+            *RANGE_PARAMS,
+            OpenApiParameter("group_by", str, enum=["day", "hour"], description="default day"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("limit", int, description=f"default {STATS_DEFAULT_LIMIT}, max {STATS_MAX_LIMIT}"),
+        ],
+    )
+    def get(self, request):
+        query = selectors.stats_query(account=self.account, params=request.query_params)
+        rows = selectors.stats_rows(account=self.account, query=query)
+        items, meta = paginate(
+            rows, request.query_params, default_limit=STATS_DEFAULT_LIMIT, max_limit=STATS_MAX_LIMIT,
+            count=len(rows),
+        )
+        meta.update({
+            "from": query.start.isoformat(),
+            "to": query.end.isoformat(),
+            "group_by": query.group_by,
+            "proxy_id": query.proxy.public_id if query.proxy else None,
+            "totals": selectors.stats_totals(account=self.account, query=query),
+        })
+        return ApiResponse(StatsRowOut(items, many=True).data, meta=meta)
+
+
+class StatsExportView(PortalAPIView):
+    required_scope = "stats:read"
+    rate_category = "export"
+    content_negotiation_class = IgnoreFormatParam
+
+    @extend_schema(
+        summary="Download usage by day (or hour) and proxy (not enveloped)",
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), description="default csv"),
+            OpenApiParameter("group_by", str, enum=["day", "hour"], description="default day"),
+            *RANGE_PARAMS,
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        fmt = (request.query_params.get("format") or "csv").lower()
+        if fmt not in EXPORT_FORMATS:
+            raise DomainValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
+        query = selectors.stats_query(account=self.account, params=request.query_params)
+        body, content_type = render_stats(selectors.stats_rows(account=self.account, query=query), fmt)
+        response = HttpResponse(body, content_type=content_type)
+        name = f"usage-{query.start.isoformat()}-{query.end.isoformat()}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
