@@ -19,14 +19,15 @@ from .models import format_gb
 from .residential import selectors
 from .residential.exports import EXPORT_FORMATS, render_stats
 from .residential.models import BYTES_PER_GB
+from .residential.serializers import parse_stats_query
 
 
 def _query(request):
     """(query, errors): the page shows the default range with the errors beside the filters."""
     try:
-        return selectors.stats_query(account=request.account, params=request.GET), {}
+        return parse_stats_query(account=request.account, params=request.GET), {}
     except DomainValidationError as exc:
-        return selectors.stats_query(account=request.account, params={}), exc.meta["fields"]
+        return parse_stats_query(account=request.account, params={}), exc.meta["fields"]
     except NotFound:
         raise Http404("No such proxy.") from None
 
@@ -86,7 +87,7 @@ def stats_export(request, fmt: str):
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown format.")
     try:
-        query = selectors.stats_query(account=request.account, params=request.GET)
+        query = parse_stats_query(account=request.account, params=request.GET)
     except DomainValidationError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     except NotFound:

@@ -28,6 +28,7 @@ from orders.models import TRAFFIC_MAX_DIGITS, TRAFFIC_PLACES, format_gb
 from . import geo, selectors, services
 from .exports import EXPORT_FORMATS, render_stats
 from .models import Rotation, SubUserProtocol, SubUserStatus
+from .serializers import parse_stats_query
 
 # --- sub-user proxies -------------------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class StatsView(PortalAPIView):
         ],
     )
     def get(self, request):
-        query = selectors.stats_query(account=self.account, params=request.query_params)
+        query = parse_stats_query(account=self.account, params=request.query_params)
         rows = selectors.stats_rows(account=self.account, query=query)
         items, meta = paginate(
             rows, request.query_params, default_limit=STATS_DEFAULT_LIMIT, max_limit=STATS_MAX_LIMIT,
@@ -371,7 +372,7 @@ class StatsExportView(PortalAPIView):
         fmt = (request.query_params.get("format") or "csv").lower()
         if fmt not in EXPORT_FORMATS:
             raise DomainValidationError({"format": [f"Must be one of: {', '.join(EXPORT_FORMATS)}."]})
-        query = selectors.stats_query(account=self.account, params=request.query_params)
+        query = parse_stats_query(account=self.account, params=request.query_params)
         body, content_type = render_stats(selectors.stats_rows(account=self.account, query=query), fmt)
         response = HttpResponse(body, content_type=content_type)
         name = f"usage-{query.start.isoformat()}-{query.end.isoformat()}.{fmt}"

@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
-from core import dates
-from core.errors import DomainValidationError, NotFound
+from core.errors import NotFound
 from orders.providers import get_provider
 
 from . import geo
@@ -95,10 +94,6 @@ def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
 
 # --- statistics -----------------------------------------------------------------------------------
 
-STATS_DEFAULT_DAYS = 30
-STATS_MAX_SPAN_DAYS = 366
-
-
 @dataclass(frozen=True)
 class StatsQuery:
     start: date
@@ -107,25 +102,11 @@ class StatsQuery:
     group_by: str  # day | hour
 
 
-def stats_query(*, account: Account, params) -> StatsQuery:
-    """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days; inside the window of
-    `core.dates`), proxy_id and group_by. The dashboard and the API both parse here."""
-    errors: dict[str, str] = {}
-    today = timezone.now().astimezone(UTC).date()
-    try:
-        span = dates.parse_date_range(
-            params, today=today, default_days=STATS_DEFAULT_DAYS, max_days=STATS_MAX_SPAN_DAYS
-        )
-    except dates.DateRangeError as exc:
-        errors.update(exc.fields)
-    group_by = (params.get("group_by") or "day").strip().lower()
-    if group_by not in ("day", "hour"):
-        errors["group_by"] = "group_by must be day or hour."
-    if errors:
-        raise DomainValidationError(errors)
-    start, end = span.start, span.end
+def stats_query(*, account: Account, start: date, end: date, group_by: str, proxy_id: str = "") -> StatsQuery:
+    """The account's statistics from `start` to `end`, of one proxy when `proxy_id` names one of
+    its own, deleted or not (NotFound otherwise). The parameters are parsed by
+    `serializers.parse_stats_query`."""
     proxy = None
-    proxy_id = (params.get("proxy_id") or "").strip()
     if proxy_id:
         proxy = SubUserProxy.objects.filter(account=account, public_id=proxy_id).first()
         if proxy is None:
