@@ -8,10 +8,10 @@ from django import forms
 from core import numbers
 from core.errors import DomainValidationError
 from core.text import validate_plain_text
+from orders.models import OrderStatus, ProxyTypeCode, format_gb
 
-from .models import OrderStatus, ProxyTypeCode, format_gb
-from .residential import geo, services
-from .residential.models import Rotation, SubUserProtocol
+from . import geo, services
+from .models import Rotation, SubUserProtocol
 
 
 def _country_choices():
