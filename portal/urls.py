@@ -39,7 +39,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("billing.webhook_urls")),
-    path("webhooks/", include("orders.webhook_urls")),
+    path("webhooks/", include("orders.residential.webhook_urls")),
     path("judge", include("checker.judge_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("", include("portal.dashboard_urls")),

@@ -26,7 +26,7 @@ from billing.webhooks import refuse_bad_signature, signature_valid
 from core import dates
 from core.errors import PortalError
 
-from .residential import services
+from . import services
 
 MAX_RECORDS = 5000
 MAX_BYTES = 10**15  # per record: a petabyte an hour is a provider bug, not traffic
