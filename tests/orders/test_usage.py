@@ -133,7 +133,7 @@ def test_pull_task_ingests_through_the_http_provider_once(account, order, upstre
     """The upstream stand-in on 127.0.0.1 reports one record for the sub-user `sub1`."""
     proxy = make_proxy(account, order)
     SubUserProxy.objects.filter(pk=proxy.pk).update(username="sub1")
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert pull_usage.delay().get()["accepted"] == 1
     assert pull_usage.delay().get()["duplicates"] == 1  # pulled again: counted once
@@ -145,7 +145,7 @@ def test_pull_task_ingests_through_the_http_provider_once(account, order, upstre
 
 def test_pull_task_survives_an_upstream_failure(account, order, upstream):
     upstream.mode = "error500"
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert "error" in pull_usage.delay().get()
 
@@ -155,7 +155,7 @@ def test_pull_task_re_enables_after_a_top_up(account, order):
     deliver([record(proxy.username, GB, 0)])
     proxy.refresh_from_db()
     assert proxy.status == "disabled"
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert pull_usage.delay().get()["reconciled"] == 0
     residential_order(account, gb="2")
