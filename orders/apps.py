@@ -7,6 +7,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from . import catalogue
+        from .residential import admin as residential_admin  # noqa: F401 (registers its pages)
         from .residential import signals as residential_signals
 
         catalogue.connect_signals()
