@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from orders.residential import selectors, services
 from orders.residential.models import SubUserProxy
 from tests.conftest import PASSWORD
-from tests.orders.subuser_fixtures import residential_order, sign
+from tests.orders.residential.subuser_fixtures import residential_order, sign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

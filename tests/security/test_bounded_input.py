@@ -245,7 +245,7 @@ def test_pool_filters_still_read_valid_values(tenants):
 
 @pytest.fixture
 def residential(tenants):
-    from tests.orders.subuser_fixtures import residential_order
+    from tests.orders.residential.subuser_fixtures import residential_order
 
     return residential_order(tenants.a.account, gb="10")
 

@@ -23,7 +23,7 @@ from core.files import FORMULA_TRIGGERS
 from orders.models import InventoryProxy, Order, OrderProxy
 from orders.residential import services
 from tests.conftest import dashboard_client
-from tests.orders.subuser_fixtures import deliver, record, residential_order
+from tests.orders.residential.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
 
 FORMULA = "=cmd|'/Ccalc'!A0"  # runs a program in spreadsheets that allow DDE

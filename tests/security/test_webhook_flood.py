@@ -31,7 +31,7 @@ from billing.services import deposit_address_create
 from orders.residential.models import UsageRecord
 from tests.billing.conftest import sign
 from tests.conftest import stop_processes
-from tests.orders import subuser_fixtures
+from tests.orders.residential import subuser_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACKER = "203.0.113.7"

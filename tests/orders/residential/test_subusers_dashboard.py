@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from accounts.models import Membership, Role
 from orders.residential.models import SubUserProxy
+from tests.conftest import PASSWORD
 
-from ..conftest import PASSWORD
 from .subuser_fixtures import deliver, record, residential_order
 
 
