@@ -1,6 +1,5 @@
 """Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
-from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,19 +16,11 @@ from core.money import CURRENCY
 
 from . import pricing, selectors, services
 from .exports import proxy_list_file
-from .models import TRAFFIC_PLACES, Order, OrderStatus
+from .models import Order, OrderStatus, format_gb
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
 REFERENCE_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT = 250, 250
-
-
-def format_gb(value):
-    """Traffic figures as decimal strings without trailing zeros ("10", "0.25"); None stays None."""
-    if value is None:
-        return None
-    text = f"{value.quantize(Decimal(1).scaleb(-TRAFFIC_PLACES)):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _body(request) -> dict:

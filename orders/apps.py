@@ -6,6 +6,9 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .catalogue import connect_signals
+        from . import catalogue
+        from .residential import admin as residential_admin  # noqa: F401 (registers its pages)
+        from .residential import signals as residential_signals
 
-        connect_signals()
+        catalogue.connect_signals()
+        residential_signals.connect_signals()

@@ -33,7 +33,7 @@ from core.text import email_subject
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
 from .providers import get_provider
-from .subusers import subusers_on_order_activated
+from .signals import order_activated
 
 logger = logging.getLogger("orders")
 
@@ -158,9 +158,8 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
         locked.provider_ref = order.provider_ref or locked.provider_ref
         locked.failure_reason = ""
         locked.save(update_fields=["status", "activated_at", "expires_at", "provider_ref", "failure_reason"])
-        if locked.type == "residential":
-            # A new residential order is a top-up: proxies its traffic can serve come back now.
-            transaction.on_commit(lambda: subusers_on_order_activated(order=locked))
+        # Once committed, receivers hear of it: a residential top-up re-enables sub-users.
+        transaction.on_commit(lambda: order_activated.send(sender=Order, order=locked))
     return locked
 
 

@@ -33,21 +33,3 @@ def expire_orders() -> dict:
     for pk in stale:
         provision_order.delay(pk)
     return {"expired": expired, "reminded": reminded, "stale_pending": len(stale)}
-
-
-USAGE_PULL_WINDOW = timedelta(days=2)
-
-
-@shared_task(name="orders.tasks.pull_usage", soft_time_limit=240, time_limit=300)
-def pull_usage() -> dict:
-    """Every 5 minutes: pull residential usage through the provider adapter and ingest it (each
-    record once, by id), then re-evaluate sub-users the system disabled (a top-up re-enables)."""
-    from core.errors import PortalError
-
-    from .subusers import subusers_reconcile, usage_pull
-
-    try:
-        pulled = usage_pull(since=timezone.now() - USAGE_PULL_WINDOW).as_dict()
-    except PortalError as exc:  # the upstream failed: try again next time, records are idempotent
-        pulled = {"error": exc.message}
-    return {**pulled, "reconciled": subusers_reconcile()}

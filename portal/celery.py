@@ -9,7 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks()  # every installed app's tasks.py
+app.autodiscover_tasks(["orders.residential"])  # a wing of the orders app, with a tasks.py of its own
 
 
 @task_prerun.connect

@@ -12,7 +12,6 @@ urlpatterns = [
     path("keys/", include("apikeys.urls")),
     path("billing/", include("billing.urls")),
     path("orders/", include("orders.urls")),
-    path("proxies/", include("orders.proxy_urls")),
-    path("stats/", include("orders.stats_urls")),
+    path("", include("orders.residential.urls")),  # proxies/ and stats/
     path("checker/", include("checker.urls")),
 ]

@@ -175,7 +175,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
-    "pull-usage": {"task": "orders.tasks.pull_usage", "schedule": 300.0},
+    "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
     "purge-idempotency-records": {"task": "portal.tasks.purge_idempotency_records", "schedule": 3600.0},

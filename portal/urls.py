@@ -16,7 +16,7 @@ api_v1 = [
                                                  permission_classes=[AllowAny]), name="docs"),
     re_path(r"^.*$", views.api_not_found),
 ]
-API_URLCONFS = ("billing.api_urls", "orders.api_urls", "checker.api_urls")
+API_URLCONFS = ("billing.api_urls", "orders.api_urls", "orders.residential.api_urls", "checker.api_urls")
 
 
 def mounted(prefix: str, urlconf: str) -> list:
@@ -39,7 +39,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("billing.webhook_urls")),
-    path("webhooks/", include("orders.webhook_urls")),
+    path("webhooks/", include("orders.residential.webhook_urls")),
     path("judge", include("checker.judge_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("", include("portal.dashboard_urls")),

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from orders import subusers
-from orders.models import SubUserProxy
+from orders.residential import selectors, services
+from orders.residential.models import SubUserProxy
 from tests.conftest import PASSWORD
-from tests.orders.subuser_fixtures import residential_order, sign
+from tests.orders.residential.subuser_fixtures import residential_order, sign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,14 +55,14 @@ def test_create_geo_targeted_sub_user_ingest_usage_and_see_the_chart(page, login
     expect(page.get_by_role("heading", name="LA scraper", level=1)).to_be_visible()
     proxy = SubUserProxy.objects.get(name="LA scraper")
     assert (proxy.country, proxy.state, proxy.city, proxy.rotation) == ("US", "CA", "Los Angeles", "sticky")
-    username = subusers.connection_username(proxy)
+    username = selectors.connection_username(proxy)
     assert "-country-us-state-ca-city-los_angeles-session-" in username
     strings = page.get_by_role("table", name="Connection strings")
     expect(strings).to_contain_text(f"{username}:{proxy.password}@")
     expect(strings).to_contain_text(f"http://{username}:{proxy.password}@")
     strings.get_by_role("button", name="Copy URL").click()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied == subusers.connection_strings(proxy)["url"]
+    assert copied == selectors.connection_strings(proxy)["url"]
 
     # a city outside the chosen state is refused beside the field
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Proxies").click()
@@ -78,7 +78,7 @@ def test_create_geo_targeted_sub_user_ingest_usage_and_see_the_chart(page, login
     page.get_by_role("dialog", name="Create proxy").get_by_role("link", name="Cancel").click()
 
     # usage arrives through the signed webhook, over HTTP
-    other = subusers.subuser_create(account=account, order_id=order.public_id, name="DE pool", country="DE")
+    other = services.subuser_create(account=account, order_id=order.public_id, name="DE pool", country="DE")
     today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     records = []
     for days_ago in range(7):

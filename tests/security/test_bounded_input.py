@@ -245,14 +245,14 @@ def test_pool_filters_still_read_valid_values(tenants):
 
 @pytest.fixture
 def residential(tenants):
-    from tests.orders.subuser_fixtures import residential_order
+    from tests.orders.residential.subuser_fixtures import residential_order
 
     return residential_order(tenants.a.account, gb="10")
 
 
 @pytest.mark.parametrize("value", ['"1e1000000"', "1e1000000", '"1e-1000000"', '"' + "1" * 100_000 + '"'])
 def test_subuser_traffic_limit_is_bounded(tenants, residential, value):
-    from orders.models import SubUserProxy
+    from orders.residential.models import SubUserProxy
 
     body = _raw_json(name='"a"', order_id=f'"{residential.public_id}"', traffic_limit_gb=value)
     response, elapsed = _timed(lambda: call(tenants.a.key, "POST", "proxy", body))

@@ -18,9 +18,9 @@ from django.test import Client
 from accounts.models import Account, Invitation, User
 from apikeys.models import ApiKey
 from core.text import CONTROL_CHARACTERS_MESSAGE, email_subject, single_line, validate_plain_text
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 from tests.conftest import PASSWORD
-from tests.orders.subuser_fixtures import residential_order
+from tests.orders.residential.subuser_fixtures import residential_order
 
 pytestmark = pytest.mark.django_db
 

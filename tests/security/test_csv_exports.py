@@ -20,10 +20,10 @@ from checker import services as checker_services
 from checker.engine.testing import closed_port
 from checker.models import CheckItem, PoolProxy
 from core.files import FORMULA_TRIGGERS
-from orders import subusers
 from orders.models import InventoryProxy, Order, OrderProxy
+from orders.residential import services
 from tests.conftest import dashboard_client
-from tests.orders.subuser_fixtures import deliver, record, residential_order
+from tests.orders.residential.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
 
 FORMULA = "=cmd|'/Ccalc'!A0"  # runs a program in spreadsheets that allow DDE
@@ -176,7 +176,7 @@ def formula_subusers(tenants):
     """Sub-user proxies named by the customer, with traffic on 2025-03-01."""
     order = residential_order(tenants.a.account, gb="100")
     names = [FORMULA, "\uff1dcmd|'/Ccalc'!A0", "@SUM(1+1)"]  # the second: a full-width equals sign
-    created = [subusers.subuser_create(account=tenants.a.account, order_id=order.public_id, name=n) for n in names]
+    created = [services.subuser_create(account=tenants.a.account, order_id=order.public_id, name=n) for n in names]
     assert deliver([record(p.username, 100, 10, period_start="2025-03-01T10:00:00Z") for p in created]
                    ).json_body["data"]["accepted"] == 3
     return names

@@ -9,7 +9,7 @@ import pytest
 
 from api.renderers import EnvelopeRenderer
 from checker.models import CheckJob
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 from tests.conftest import dashboard_client
 
 LONE = ["\\ud800", "\\udfff", "x\\udc00y"]

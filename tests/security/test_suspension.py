@@ -17,7 +17,7 @@ from accounts.permissions import DASHBOARD_GUARD_EXEMPT
 from accounts.services import account_set_active, invitation_create
 from orders.models import InventoryProxy
 from tests.conftest import PASSWORD
-from tests.orders.subuser_fixtures import datacenter_order
+from tests.orders.residential.subuser_fixtures import datacenter_order
 from tests.security.objects import TenantObjects
 from tests.security.routes import dashboard_routes
 

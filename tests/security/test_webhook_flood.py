@@ -28,10 +28,10 @@ from django.test import Client
 from billing import webhooks
 from billing.models import DepositDelivery, LedgerEntry
 from billing.services import deposit_address_create
-from orders.models import UsageRecord
+from orders.residential.models import UsageRecord
 from tests.billing.conftest import sign
 from tests.conftest import stop_processes
-from tests.orders import subuser_fixtures
+from tests.orders.residential import subuser_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACKER = "203.0.113.7"
@@ -165,9 +165,9 @@ def test_an_oversized_call_is_413_before_anything_is_read_or_stored(db, budget):
 
 def test_bad_usage_signatures_are_rate_limited_per_address_and_the_provider_is_not(account, budget):
     order = subuser_fixtures.residential_order(account, gb="1")
-    from orders import subusers
+    from orders.residential import services
 
-    proxy = subusers.subuser_create(account=account, order_id=order.public_id, name="p", traffic_limit_gb=None)
+    proxy = services.subuser_create(account=account, order_id=order.public_id, name="p", traffic_limit_gb=None)
     statuses = [
         post("/webhooks/usage", unsigned(i), ip=ATTACKER, signature="sha256=" + "3" * 64).status_code
         for i in range(3 * LIMIT)

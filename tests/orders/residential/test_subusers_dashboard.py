@@ -5,9 +5,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Membership, Role
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
+from tests.conftest import PASSWORD
 
-from ..conftest import PASSWORD
 from .subuser_fixtures import deliver, record, residential_order
 
 
@@ -93,9 +93,9 @@ def test_viewer_sees_but_cannot_create(account, order):
 
 
 def test_another_tenants_proxy_page_is_404(browser, outsider_account):
-    from orders import subusers
+    from orders.residential import services
 
-    theirs = subusers.subuser_create(account=outsider_account, order_id=residential_order(outsider_account).public_id,
+    theirs = services.subuser_create(account=outsider_account, order_id=residential_order(outsider_account).public_id,
                                      name="theirs")
     assert browser.get(f"/proxies/{theirs.public_id}/").status_code == 404
     assert browser.post(f"/proxies/{theirs.public_id}/delete").status_code == 404
@@ -112,9 +112,9 @@ def test_geo_picker_endpoints(browser):
 
 
 def test_statistics_page_shows_chart_data_tables_and_exports(browser, account, order):
-    from orders import subusers
+    from orders.residential import services
 
-    proxy = subusers.subuser_create(account=account, order_id=order.public_id, name="alpha")
+    proxy = services.subuser_create(account=account, order_id=order.public_id, name="alpha")
     deliver([record(proxy.username, 1500, 500, period_start="2025-03-01T10:00:00Z", requests=7)])
     r = browser.get("/stats/", {"from": "2025-03-01", "to": "2025-03-02"})
     html = r.content.decode()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders import subusers
+from orders.residential import services
 
 from .subuser_fixtures import deliver, record, residential_order
 
@@ -15,8 +15,8 @@ from .subuser_fixtures import deliver, record, residential_order
 @pytest.fixture
 def proxies(account):
     order = residential_order(account, gb="100")
-    a = subusers.subuser_create(account=account, order_id=order.public_id, name="alpha")
-    b = subusers.subuser_create(account=account, order_id=order.public_id, name="beta")
+    a = services.subuser_create(account=account, order_id=order.public_id, name="alpha")
+    b = services.subuser_create(account=account, order_id=order.public_id, name="beta")
     return a, b
 
 

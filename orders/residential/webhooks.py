@@ -26,7 +26,7 @@ from billing.webhooks import refuse_bad_signature, signature_valid
 from core import dates
 from core.errors import PortalError
 
-from . import subusers
+from . import services
 
 MAX_RECORDS = 5000
 MAX_BYTES = 10**15  # per record: a petabyte an hour is a provider bug, not traffic
@@ -80,14 +80,14 @@ def usage_webhook(request):
             f"{first_field}: {messages[0]}", "validation_error", meta={"fields": fields}
         ), status=400)
     records = [
-        subusers.UsageIn(
+        services.UsageIn(
             id=r["id"], username=r["username"], period_start=r["period_start"], bytes_in=r["bytes_in"],
             bytes_out=r["bytes_out"], requests=r.get("requests") or 0,
         )
         for r in body.validated_data["records"]
     ]
     try:
-        result = subusers.usage_ingest(records=records, source="webhook")
+        result = services.usage_ingest(records=records, source="webhook")
     except PortalError as exc:
         status, error_type = http_error(exc)
         return JsonResponse(error_envelope(exc.message, error_type, meta=exc.meta), status=status)

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import Plan
-from orders.models import SubUserProxy
+from orders.residential.models import SubUserProxy
 
 from .subuser_fixtures import datacenter_order, residential_order
 

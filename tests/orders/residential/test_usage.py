@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from orders import subusers
-from orders.models import Order, SubUserProxy, UsageRecord
+from orders.models import Order
+from orders.residential import services
+from orders.residential.models import SubUserProxy, UsageRecord
 
 from .subuser_fixtures import deliver, record, residential_order, sign
 
@@ -23,7 +24,7 @@ def order(account):
 
 
 def make_proxy(account, order, name="p", limit=None) -> SubUserProxy:
-    return subusers.subuser_create(account=account, order_id=order.public_id, name=name, traffic_limit_gb=limit)
+    return services.subuser_create(account=account, order_id=order.public_id, name=name, traffic_limit_gb=limit)
 
 
 # --- the webhook ---------------------------------------------------------------------------
@@ -116,7 +117,7 @@ def test_order_exhaustion_disables_every_proxy_on_it_and_a_new_order_re_enables(
         assert (p.status, p.disabled_reason) == ("disabled", "order_traffic_exhausted")
 
     top_up = residential_order(account, gb="5")
-    assert subusers.subusers_on_order_activated(order=top_up) == 2
+    assert services.subusers_on_order_activated(order=top_up) == 2
     for p in (a, b):
         p.refresh_from_db()
         assert (p.status, p.disabled_reason, p.order_id) == ("active", "", top_up.pk)
@@ -132,7 +133,7 @@ def test_pull_task_ingests_through_the_http_provider_once(account, order, upstre
     """The upstream stand-in on 127.0.0.1 reports one record for the sub-user `sub1`."""
     proxy = make_proxy(account, order)
     SubUserProxy.objects.filter(pk=proxy.pk).update(username="sub1")
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert pull_usage.delay().get()["accepted"] == 1
     assert pull_usage.delay().get()["duplicates"] == 1  # pulled again: counted once
@@ -144,7 +145,7 @@ def test_pull_task_ingests_through_the_http_provider_once(account, order, upstre
 
 def test_pull_task_survives_an_upstream_failure(account, order, upstream):
     upstream.mode = "error500"
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert "error" in pull_usage.delay().get()
 
@@ -154,7 +155,7 @@ def test_pull_task_re_enables_after_a_top_up(account, order):
     deliver([record(proxy.username, GB, 0)])
     proxy.refresh_from_db()
     assert proxy.status == "disabled"
-    from orders.tasks import pull_usage
+    from orders.residential.tasks import pull_usage
 
     assert pull_usage.delay().get()["reconciled"] == 0
     residential_order(account, gb="2")
@@ -166,7 +167,7 @@ def test_pull_task_re_enables_after_a_top_up(account, order):
 def test_expired_order_disables_its_proxies_on_reconcile(account, order):
     proxy = make_proxy(account, order)
     Order.objects.filter(pk=order.pk).update(status="expired")
-    assert subusers.subusers_reconcile() == 1
+    assert services.subusers_reconcile() == 1
     proxy.refresh_from_db()
     assert (proxy.status, proxy.disabled_reason) == ("disabled", "order_inactive")
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import webhooks
+from orders.residential import webhooks
 
 urlpatterns = [
     path("usage", webhooks.usage_webhook, name="webhook-usage"),

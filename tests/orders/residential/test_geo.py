@@ -3,7 +3,7 @@
 import pytest
 
 from core.errors import DomainValidationError
-from orders import geo
+from orders.residential import geo
 
 # --- the directory and validate_geo --------------------------------------------------------
 

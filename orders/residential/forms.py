@@ -6,10 +6,12 @@ from decimal import Decimal
 from django import forms
 
 from core import numbers
+from core.errors import DomainValidationError
 from core.text import validate_plain_text
+from orders.models import OrderStatus, ProxyTypeCode, format_gb
 
-from . import geo, subusers
-from .models import OrderStatus, ProxyTypeCode, Rotation, SubUserProtocol
+from . import geo, services
+from .models import Rotation, SubUserProtocol
 
 
 def _country_choices():
@@ -62,8 +64,8 @@ class SubUserLimitsMixin(forms.Form):
 
     def clean_whitelist(self):
         try:
-            return subusers.validate_whitelist(self.cleaned_data["whitelist"] or "")
-        except subusers.DomainValidationError as exc:
+            return services.validate_whitelist(self.cleaned_data["whitelist"] or "")
+        except DomainValidationError as exc:
             raise forms.ValidationError(exc.meta["fields"]["whitelist"]) from None
 
 
@@ -85,7 +87,7 @@ class SubUserCreateForm(SubUserTargetingMixin, SubUserLimitsMixin):
         super().__init__(*args, **kwargs)
         orders = account.orders.filter(type=ProxyTypeCode.RESIDENTIAL, status=OrderStatus.ACTIVE).order_by("-created_at")
         self.fields["order"].choices = [
-            (o.public_id, f"{o.public_id} · {subusers.format_gb(o.traffic_left_gb)} of {subusers.format_gb(o.traffic_gb)} GB left")
+            (o.public_id, f"{o.public_id} · {format_gb(o.traffic_left_gb)} of {format_gb(o.traffic_gb)} GB left")
             for o in orders
         ]
         self.order_fields(self.field_order)
@@ -111,6 +113,6 @@ class SubUserEditForm(SubUserTargetingMixin, SubUserLimitsMixin):
             "name": proxy.name, "protocol": proxy.protocol, "country": proxy.country, "state": proxy.state,
             "city": proxy.city, "zip": proxy.zip, "rotation": proxy.rotation,
             "sticky_ttl_minutes": proxy.sticky_ttl_minutes,
-            "traffic_limit_gb": subusers.format_gb(proxy.traffic_limit_gb),
+            "traffic_limit_gb": format_gb(proxy.traffic_limit_gb),
             "whitelist": "\n".join(proxy.whitelist or []),
         })

@@ -1,35 +1,46 @@
-"""Dashboard Proxies page (sub-users): list, create with geo targeting, detail with connection
-strings, edit limits/whitelist/targeting, enable/disable, delete. Works without JavaScript; the
-cascading country → state → city pickers call the small JSON endpoints at the bottom."""
+"""The residential wing's dashboard pages, parse → call a service → render or redirect.
+
+- Proxies (sub-users): list, create with geo targeting, detail with connection strings, edit
+  limits/whitelist/targeting, enable/disable, delete. Works without JavaScript; the cascading
+  country → state → city pickers call the small JSON endpoints below the page's views.
+- Statistics: a traffic chart (Chart.js, vendored), per-day and per-proxy breakdowns, and
+  CSV/JSON export of the same figures as GET /stats/export.
+"""
+
+from collections import OrderedDict
+from datetime import UTC
+from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
+from core import dates
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError
+from core.files import download_response
+from core.forms import form_add_service_error
+from orders.models import format_gb
 
-from . import geo, subusers
-from .subuser_forms import SubUserCreateForm, SubUserEditForm
+from . import geo, selectors, services
+from .exports import EXPORT_FORMATS, stats_file
+from .forms import SubUserCreateForm, SubUserEditForm
+from .models import BYTES_PER_GB
+from .serializers import parse_stats_query
+
+# --- Proxies page -------------------------------------------------------------------------------
 
 PROXIES_PER_PAGE = 25
 GEO_OPTIONS_MAX = 200
 
 
-def _form_errors(form, exc: PortalError) -> None:
-    if isinstance(exc, DomainValidationError):
-        for field, errors in exc.meta.get("fields", {}).items():
-            name = "order" if field == "order_id" else field
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.message)
-
-
 def _render_list(request, *, form=None, status=200, open_create=False):
     account = request.account
-    page = Paginator(subusers.subusers_list(account=account), PROXIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.subusers_list(account=account), PROXIES_PER_PAGE).get_page(request.GET.get("page"))
     form = form or SubUserCreateForm(account=account, initial={"rotation": "rotating", "protocol": "http"})
     return render(request, "proxies/page.html", {
         "page": page,
@@ -38,8 +49,8 @@ def _render_list(request, *, form=None, status=200, open_create=False):
         "has_orders": bool(form.fields["order"].choices),
         "open_create": open_create,
         "can_operate": has_capability(request.membership, "operate"),
-        "count": subusers.subusers_list(account=account).count(),
-        "limit": subusers.max_subusers(account),
+        "count": selectors.subusers_list(account=account).count(),
+        "limit": selectors.max_subusers(account),
     }, status=status)
 
 
@@ -57,14 +68,14 @@ def _create(request):
     if form.is_valid():
         d = form.cleaned_data
         try:
-            proxy = subusers.subuser_create(
+            proxy = services.subuser_create(
                 account=request.account, order_id=d["order"], name=d["name"], protocol=d["protocol"],
                 country=d.get("country") or "", state=d.get("state") or "", city=d.get("city") or "",
                 zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
                 traffic_limit_gb=d.get("traffic_limit_gb"), whitelist=d.get("whitelist") or [],
             )
         except (DomainValidationError, Conflict, NotFound) as exc:
-            _form_errors(form, exc)
+            form_add_service_error(form, exc, renamed={"order_id": "order"})
         else:
             messages.success(request, f"Proxy “{proxy.name}” was created.")
             return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
@@ -73,22 +84,22 @@ def _create(request):
 
 def _get(request, proxy_id):
     try:
-        return subusers.subuser_get(account=request.account, public_id=proxy_id)
+        return selectors.subuser_get(account=request.account, public_id=proxy_id)
     except NotFound:
         raise Http404("No such proxy.") from None
 
 
 def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
-    host, port = subusers.gateway(proxy)
+    host, port = selectors.gateway(proxy)
     return render(request, "proxies/detail.html", {
         "proxy": proxy,
         "host": host,
         "port": port,
-        "connection_username": subusers.connection_username(proxy),
-        "connection": subusers.connection_strings(proxy),
-        "used_gb": subusers.format_gb(proxy.traffic_used_gb),
-        "limit_gb": subusers.format_gb(proxy.traffic_limit_gb),
-        "order_left_gb": subusers.format_gb(proxy.order.traffic_left_gb),
+        "connection_username": selectors.connection_username(proxy),
+        "connection": selectors.connection_strings(proxy),
+        "used_gb": format_gb(proxy.traffic_used_gb),
+        "limit_gb": format_gb(proxy.traffic_limit_gb),
+        "order_left_gb": format_gb(proxy.order.traffic_left_gb),
         "form": form or SubUserEditForm.for_proxy(proxy),
         "confirm_delete": confirm_delete,
         "can_operate": has_capability(request.membership, "operate"),
@@ -110,16 +121,16 @@ def _edit(request, proxy):
     if form.is_valid():
         d = form.cleaned_data
         limit = d.get("traffic_limit_gb")
-        changes = subusers.SubUserInput(
+        changes = services.SubUserInput(
             name=d["name"], protocol=d["protocol"], country=d.get("country") or "", state=d.get("state") or "",
             city=d.get("city") or "", zip=d.get("zip") or "", rotation=d["rotation"],
             sticky_ttl_minutes=d["sticky_ttl_minutes"], whitelist=d.get("whitelist") or [],
-            traffic_limit_gb=limit if limit is not None else subusers.Decimal(0),
+            traffic_limit_gb=limit if limit is not None else Decimal(0),
         )
         try:
-            proxy = subusers.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
+            proxy = services.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
         except (DomainValidationError, Conflict, NotFound) as exc:
-            _form_errors(form, exc)
+            form_add_service_error(form, exc, renamed={"order_id": "order"})
         else:
             messages.success(request, f"Proxy “{proxy.name}” was saved.")
             return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
@@ -135,8 +146,8 @@ def proxy_status(request, proxy_id: str):
         messages.error(request, "Choose enable or disable.")
         return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
     try:
-        proxy = subusers.subuser_update(
-            account=request.account, public_id=proxy.public_id, changes=subusers.SubUserInput(status=wanted)
+        proxy = services.subuser_update(
+            account=request.account, public_id=proxy.public_id, changes=services.SubUserInput(status=wanted)
         )
     except PortalError as exc:
         messages.error(request, exc.message)
@@ -152,7 +163,7 @@ def proxy_status(request, proxy_id: str):
 def proxy_delete(request, proxy_id: str):
     proxy = _get(request, proxy_id)
     try:
-        subusers.subuser_delete(account=request.account, public_id=proxy.public_id)
+        services.subuser_delete(account=request.account, public_id=proxy.public_id)
     except PortalError as exc:
         messages.error(request, exc.message)
         return redirect("dashboard:proxy_detail", proxy_id=proxy.public_id)
@@ -186,3 +197,80 @@ def geo_cities(request):
         "items": [{"name": c.name, "state": c.state} for c in cities[:GEO_OPTIONS_MAX]],
         "total": len(cities),
     })
+
+
+# --- Statistics page ----------------------------------------------------------------------------
+
+
+def _query(request):
+    """(query, errors): the page shows the default range with the errors beside the filters."""
+    try:
+        return parse_stats_query(account=request.account, params=request.GET), {}
+    except DomainValidationError as exc:
+        return parse_stats_query(account=request.account, params={}), exc.meta["fields"]
+    except NotFound:
+        raise Http404("No such proxy.") from None
+
+
+def _gb(value: int) -> float:
+    return round(value / BYTES_PER_GB, 6)
+
+
+@dashboard_view("view")
+@require_GET
+def stats_page(request):
+    query, errors = _query(request)
+    rows = selectors.stats_rows(account=request.account, query=query)
+    totals = selectors.stats_totals(account=request.account, query=query)
+    by_proxy = selectors.stats_by_proxy(account=request.account, query=query)
+
+    periods: OrderedDict = OrderedDict()
+    for row in rows:
+        key = row["period_start"]
+        agg = periods.setdefault(key, {"period_start": key, "bytes_in": 0, "bytes_out": 0, "bytes_total": 0, "requests": 0})
+        for k in ("bytes_in", "bytes_out", "bytes_total", "requests"):
+            agg[k] += row[k]
+    fmt = "%Y-%m-%d %H:00" if query.group_by == "hour" else "%Y-%m-%d"
+    chart = {
+        "labels": [p.strftime(fmt) for p in periods],
+        "datasets": [
+            {"label": "Downloaded (GB)", "data": [_gb(p["bytes_in"]) for p in periods.values()]},
+            {"label": "Uploaded (GB)", "data": [_gb(p["bytes_out"]) for p in periods.values()]},
+        ],
+        "unit": "GB",
+    }
+    params = {"from": query.start.isoformat(), "to": query.end.isoformat(), "group_by": query.group_by}
+    if query.proxy:
+        params["proxy_id"] = query.proxy.public_id
+    return render(request, "stats/page.html", {
+        "query": query,
+        "errors": errors,
+        "chart": chart,
+        "periods": list(periods.values()),
+        "by_proxy": by_proxy,
+        "totals": totals,
+        "totals_gb": format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
+        "in_gb": format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
+        "out_gb": format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
+        "proxies": selectors.subusers_list(account=request.account).order_by("name"),
+        "params": params,
+        "export_qs": urlencode(params),
+        "period_format": "Y-m-d H:00" if query.group_by == "hour" else "Y-m-d",
+        "date_min": dates.EARLIEST.isoformat(),
+        "date_max": dates.latest(timezone.now().astimezone(UTC).date()).isoformat(),
+    })
+
+
+@dashboard_view("view")
+@require_GET
+def stats_export(request, fmt: str):
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown format.")
+    try:
+        query = parse_stats_query(account=request.account, params=request.GET)
+    except DomainValidationError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
+    except NotFound:
+        raise Http404("No such proxy.") from None
+    body = stats_file(selectors.stats_rows(account=request.account, query=query), fmt)
+    return download_response(body, fmt=fmt, filename=f"usage-{query.start}-{query.end}")

@@ -1,4 +1,5 @@
-"""Residential sub-user proxies and their usage: services and selectors.
+"""The residential wing's writes: sub-user proxies (create, update, delete, re-evaluate) and usage
+ingestion (the signed webhook and the provider pull).
 
 A sub-user draws on one of its account's active residential orders. Traffic is metered in
 bytes and shown in decimal gigabytes (1 GB = 10^9 bytes; bytes_total = bytes_in + bytes_out).
@@ -21,96 +22,38 @@ import secrets
 import string
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.selectors import plan_for_tier
 from accounts.services import account_lock
-from core import dates
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62
+from orders.models import Order, OrderStatus, ProxyTypeCode
+from orders.providers import get_provider
 
 from . import geo
 from .models import (
     BYTES_PER_GB,
     DisabledReason,
-    Order,
-    OrderStatus,
-    ProxyTypeCode,
     Rotation,
     SubUserProtocol,
     SubUserProxy,
     SubUserStatus,
     UsageRecord,
 )
-from .providers import get_provider
+from .selectors import max_subusers, subuser_get
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_SUBUSERS = 20
 MAX_WHITELIST_ENTRIES = 100
 STICKY_TTL_RANGE = (1, 1440)
 SYSTEM_REASONS = (DisabledReason.ORDER_EXHAUSTED, DisabledReason.ORDER_INACTIVE)
 _LOGIN_ALPHABET = string.ascii_lowercase + string.digits
-
-
-# --- connection details ------------------------------------------------------------------------
-
-
-def gateway(proxy: SubUserProxy) -> tuple[str, int]:
-    """Host and port customers connect to (the provider's, else the configured gateway)."""
-    provider = get_provider(proxy.order.provider or None)
-    hook = getattr(provider, "subuser_gateway", None)
-    if hook is not None:
-        return hook(proxy)
-    return settings.RESIDENTIAL_GATEWAY_HOST, settings.RESIDENTIAL_GATEWAY_PORT
-
-
-def _slug(value: str) -> str:
-    return "_".join(geo.normalize(value).split())
-
-
-def connection_username(proxy: SubUserProxy) -> str:
-    """`<user>-country-us-state-ca-city-los_angeles-zip-90210-session-<id>` (parts only when set;
-    the session only for sticky rotation)."""
-    parts = [proxy.username]
-    if proxy.country:
-        parts += ["country", proxy.country.lower()]
-    if proxy.state:
-        parts += ["state", proxy.state.lower()]
-    if proxy.city:
-        parts += ["city", _slug(proxy.city)]
-    if proxy.zip:
-        parts += ["zip", proxy.zip]
-    if proxy.rotation == Rotation.STICKY and proxy.session_id:
-        parts += ["session", proxy.session_id]
-    return "-".join(parts)
-
-
-def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
-    host, port = gateway(proxy)
-    user, password = connection_username(proxy), proxy.password
-    scheme = "socks5" if proxy.protocol == SubUserProtocol.SOCKS5 else "http"
-    return {
-        "host_port_user_pass": f"{host}:{port}:{user}:{password}",
-        "user_pass_at_host_port": f"{user}:{password}@{host}:{port}",
-        "url": f"{scheme}://{user}:{password}@{host}:{port}",
-    }
-
-
-def format_gb(value: Decimal | None) -> str | None:
-    """GB as a decimal string without trailing zeros, to 6 places ("10", "0.25")."""
-    if value is None:
-        return None
-    text = f"{Decimal(value).quantize(Decimal('0.000001')):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # --- input validation ---------------------------------------------------------------------------
@@ -185,11 +128,6 @@ def _order_has_traffic(order: Order, used_bytes: int | None = None) -> bool:
 def _own_limit_reached(proxy: SubUserProxy) -> bool:
     limit = proxy.traffic_limit_bytes
     return limit is not None and proxy.traffic_used_bytes >= limit
-
-
-def max_subusers(account: Account) -> int:
-    plan = plan_for_tier(tier=account.tier)
-    return plan.max_subusers if plan is not None else DEFAULT_MAX_SUBUSERS
 
 
 # --- provider notifications ---------------------------------------------------------------------
@@ -287,20 +225,6 @@ def subuser_create(
         proxy.save()
         _provider_hook(proxy, "subuser_upsert", quiet=False)  # a failure rolls the creation back
     return proxy
-
-
-def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
-    qs = SubUserProxy.objects.for_account(account).select_related("order")
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    proxy = qs.filter(public_id=str(public_id or "")).first()
-    if proxy is None:
-        raise NotFound("Proxy not found.")
-    return proxy
-
-
-def subusers_list(*, account: Account):
-    return SubUserProxy.objects.for_account(account).select_related("order").order_by("-created_at", "-id")
 
 
 def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -> SubUserProxy:
@@ -580,107 +504,3 @@ def usage_pull(*, since: datetime | None = None) -> IngestResult:
         ],
         source="pull",
     )
-
-
-# --- statistics -----------------------------------------------------------------------------------
-
-STATS_DEFAULT_DAYS = 30
-STATS_MAX_SPAN_DAYS = 366
-
-
-@dataclass(frozen=True)
-class StatsQuery:
-    start: date
-    end: date  # inclusive
-    proxy: SubUserProxy | None
-    group_by: str  # day | hour
-
-
-def stats_query(*, account: Account, params) -> StatsQuery:
-    """Parses from/to (YYYY-MM-DD, inclusive; default the last 30 days; inside the window of
-    `core.dates`), proxy_id and group_by. The dashboard and the API both parse here."""
-    errors: dict[str, str] = {}
-    today = timezone.now().astimezone(UTC).date()
-    try:
-        span = dates.parse_date_range(
-            params, today=today, default_days=STATS_DEFAULT_DAYS, max_days=STATS_MAX_SPAN_DAYS
-        )
-    except dates.DateRangeError as exc:
-        errors.update(exc.fields)
-    group_by = (params.get("group_by") or "day").strip().lower()
-    if group_by not in ("day", "hour"):
-        errors["group_by"] = "group_by must be day or hour."
-    if errors:
-        raise DomainValidationError(errors)
-    start, end = span.start, span.end
-    proxy = None
-    proxy_id = (params.get("proxy_id") or "").strip()
-    if proxy_id:
-        proxy = SubUserProxy.objects.filter(account=account, public_id=proxy_id).first()
-        if proxy is None:
-            raise NotFound("Proxy not found.")
-    return StatsQuery(start=start, end=end, proxy=proxy, group_by=group_by)
-
-
-def _usage_in_range(*, account: Account, query: StatsQuery):
-    begin = datetime.combine(query.start, datetime.min.time(), tzinfo=UTC)
-    finish = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    qs = UsageRecord.objects.filter(account=account, period_start__gte=begin, period_start__lt=finish)
-    if query.proxy is not None:
-        qs = qs.filter(proxy=query.proxy)
-    return qs
-
-
-def stats_rows(*, account: Account, query: StatsQuery) -> list[dict]:
-    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}."""
-    trunc = TruncHour if query.group_by == "hour" else TruncDay
-    rows = (
-        _usage_in_range(account=account, query=query)
-        .annotate(period=trunc("period_start", tzinfo=UTC))
-        .values("period", "proxy__public_id", "proxy__name")
-        .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
-        .order_by("period", "proxy__public_id")
-    )
-    out = []
-    for row in rows:
-        period = row["period"]
-        if timezone.is_naive(period):
-            period = period.replace(tzinfo=UTC)
-        out.append({
-            "period_start": period.astimezone(UTC),
-            "proxy_id": row["proxy__public_id"],
-            "name": row["proxy__name"],
-            "bytes_in": row["bytes_in"] or 0,
-            "bytes_out": row["bytes_out"] or 0,
-            "bytes_total": (row["bytes_in"] or 0) + (row["bytes_out"] or 0),
-            "requests": row["requests"] or 0,
-        })
-    return out
-
-
-def stats_totals(*, account: Account, query: StatsQuery) -> dict:
-    agg = _usage_in_range(account=account, query=query).aggregate(
-        bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"), records=Count("id")
-    )
-    bytes_in, bytes_out = agg["bytes_in"] or 0, agg["bytes_out"] or 0
-    return {
-        "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_total": bytes_in + bytes_out,
-        "requests": agg["requests"] or 0,
-    }
-
-
-def stats_by_proxy(*, account: Account, query: StatsQuery) -> list[dict]:
-    rows = (
-        _usage_in_range(account=account, query=query)
-        .values("proxy__public_id", "proxy__name")
-        .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
-        .order_by("proxy__name", "proxy__public_id")
-    )
-    return [
-        {
-            "proxy_id": r["proxy__public_id"], "name": r["proxy__name"],
-            "bytes_in": r["bytes_in"] or 0, "bytes_out": r["bytes_out"] or 0,
-            "bytes_total": (r["bytes_in"] or 0) + (r["bytes_out"] or 0), "requests": r["requests"] or 0,
-        }
-        for r in rows
-    ]

@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from orders import subusers
-from orders.models import SubUserProxy
+from orders.residential import services
+from orders.residential.models import SubUserProxy
 
 from .subuser_fixtures import deliver, record, residential_order
 
@@ -21,7 +21,7 @@ def ops(db):
 @pytest.fixture
 def proxy(account):
     order = residential_order(account, gb="1")
-    return subusers.subuser_create(account=account, order_id=order.public_id, name="ops-visible")
+    return services.subuser_create(account=account, order_id=order.public_id, name="ops-visible")
 
 
 def test_changelists_render_and_search(ops, proxy):
