@@ -16,6 +16,7 @@ CAPABILITY_MIN_ROLE = {
     "view": Role.VIEWER,  # read pages: overview, orders, billing (read), proxies, stats, checker
     "operate": Role.MEMBER,  # place orders, manage proxies, run checks
     "manage_keys": Role.ADMIN,  # API keys
+    "manage_webhooks": Role.ADMIN,  # webhook endpoints
     "manage_deposits": Role.ADMIN,  # deposit addresses, premium upgrade
     "manage_team": Role.ADMIN,  # invite, change roles, remove
     "manage_ownership": Role.OWNER,

@@ -24,6 +24,8 @@ class EnvelopeRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         renderer_context = renderer_context or {}
         response = renderer_context.get("response")
+        if response is not None and response.status_code == 204:  # No Content: no envelope either
+            return b""
         if response is not None and not getattr(response, "is_envelope", False):
             data = envelope(data, meta=getattr(response, "envelope_meta", None))
         if data is not None and accepted_media_type in (None, self.media_type) and "indent" not in renderer_context:

@@ -21,6 +21,10 @@ SCOPE_GROUPS: dict[str, dict[str, str]] = {
         "checker:read": "Public proxy list and export, check jobs, results, premium pool",
         "checker:write": "Submit check jobs",
     },
+    "Webhooks": {
+        "webhooks:read": "Webhook endpoints and their deliveries",
+        "webhooks:write": "Add, change, delete and test webhook endpoints",
+    },
 }
 
 ALL_SCOPES: tuple[str, ...] = tuple(scope for group in SCOPE_GROUPS.values() for scope in group)

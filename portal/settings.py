@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "billing",
     "orders",
     "checker",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -178,6 +179,7 @@ CELERY_BEAT_SCHEDULE = {
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
     "purge-idempotency-records": {"task": "portal.tasks.purge_idempotency_records", "schedule": 3600.0},
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
@@ -349,6 +351,18 @@ USAGE_WEBHOOK_SECRET = env_str(
 )
 
 CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
+
+# Customers' webhooks (outgoing events, the `events` app).
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOKS_MAX_ENDPOINTS = env_int("WEBHOOKS_MAX_ENDPOINTS", 10, minimum=1)
+WEBHOOKS_TIMEOUT_S = env_float("WEBHOOKS_TIMEOUT_S", 10.0, minimum=0.1)
+# Seconds between attempts: 1, 5, 30 min, 2, 6, 12 h, then 12 h again, while within the window.
+WEBHOOKS_RETRY_DELAYS_S = (60, 300, 1800, 7200, 21600, 43200)
+WEBHOOKS_RETRY_WINDOW_S = env_int("WEBHOOKS_RETRY_WINDOW_S", 86400, minimum=1)
+WEBHOOKS_DISABLE_AFTER_S = env_int("WEBHOOKS_DISABLE_AFTER_S", 3 * 86400, minimum=1)
+# How long a worker holds an event it is delivering before the sweep may hand it to another.
+WEBHOOKS_CLAIM_S = env_int("WEBHOOKS_CLAIM_S", 120, minimum=1)
 CHECKER_CONCURRENCY = env_int("CHECKER_CONCURRENCY", 500, minimum=1)
 CHECKER_TIMEOUT_S = env_float("CHECKER_TIMEOUT_S", 8.0, minimum=0.1)
 CHECKER_JUDGE_URL = env_str("CHECKER_JUDGE_URL", f"{SITE_URL.rstrip('/')}/judge")

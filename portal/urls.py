@@ -16,7 +16,9 @@ api_v1 = [
                                                  permission_classes=[AllowAny]), name="docs"),
     re_path(r"^.*$", views.api_not_found),
 ]
-API_URLCONFS = ("billing.api_urls", "orders.api_urls", "orders.residential.api_urls", "checker.api_urls")
+API_URLCONFS = (
+    "billing.api_urls", "orders.api_urls", "orders.residential.api_urls", "checker.api_urls", "events.api_urls",
+)
 
 
 def mounted(prefix: str, urlconf: str) -> list:

@@ -3,27 +3,24 @@
 Public interface:
 
 - :mod:`.parse` — ``ProxySpec``, ``ParseResult``, ``parse_proxy_list(text, *, max_items=None)``
-- :mod:`.guard` — ``GuardResult``, ``check_address(host, *, allow_private, resolver=None)``,
-  ``check_address_async(...)``
 - :mod:`.check` — ``CheckConfig``, ``CheckResult``, ``check_many(proxies, config, on_result=None)``,
   ``run_checks(proxies, config, on_result=None)``
 - :mod:`.judge` — the judge protocol (request sent, formats parsed, anonymity rules)
 - :mod:`.geo` — ``country_of(ip)`` from offline GeoIP data (geoip2fast)
 - :mod:`.testing` — standalone asyncio judge/proxy/misbehaving servers and a pproxy launcher
+
+The address guard every connection goes through is `core.netguard` (plain Python too; outgoing
+webhooks use it as well).
 """
 
 from .check import CheckConfig, CheckResult, check_many, run_checks
-from .guard import GuardResult, check_address, check_address_async
 from .parse import ParseResult, ProxySpec, parse_proxy_list
 
 __all__ = [
     "CheckConfig",
     "CheckResult",
-    "GuardResult",
     "ParseResult",
     "ProxySpec",
-    "check_address",
-    "check_address_async",
     "check_many",
     "parse_proxy_list",
     "run_checks",

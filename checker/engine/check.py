@@ -13,7 +13,7 @@ input iterable, so memory does not grow with the input size beyond the result li
 
 How one check goes:
 
-1. The proxy host goes through :func:`checker.engine.guard.check_address_async` (resolved
+1. The proxy host goes through :func:`core.netguard.check_address_async` (resolved
    once; refused -> ``dead``/``blocked_address``, unresolvable -> ``dns_error``); the engine
    connects to the returned address only.
 2. Protocol: with an explicit scheme only that protocol is tried. Without one the engine
@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .geo import country_of
-from .guard import AsyncResolver, check_address_async, literal_ip
+from core.netguard import AsyncResolver, check_address_async, literal_ip
 from .judge import USER_AGENT, JudgeEcho, anonymity_of, parse_judge_body
 from .parse import ProxySpec
 

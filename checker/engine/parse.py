@@ -13,7 +13,7 @@ Accepted line formats (surrounding whitespace is stripped)::
 IPv6 address in brackets (``[::1]:8080``; compressed to canonical form). A trailing ``/`` after
 the port (``http://1.2.3.4:80/``) and a trailing `` # comment`` are tolerated. Numeric-looking
 hosts such as ``2130706433`` or ``0177.0.0.1`` are kept as written: they parse (inet_aton spells
-them as IPv4) and the address guard (:mod:`checker.engine.guard`) normalises and judges them.
+them as IPv4) and the address guard (:mod:`core.netguard`) normalises and judges them.
 
 Ignored: blank lines and lines whose first non-blank character is ``#``.
 Duplicates (same :attr:`ProxySpec.norm`) are dropped and counted; anything else that does not

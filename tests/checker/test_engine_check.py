@@ -521,7 +521,7 @@ def test_the_engine_package_imports_no_django():
     import sys
 
     code = (
-        "import sys, checker.engine, checker.engine.check, checker.engine.guard, "
+        "import sys, checker.engine, checker.engine.check, core.netguard, "
         "checker.engine.parse, checker.engine.judge, checker.engine.geo, checker.engine.testing; "
         "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
         "print(bad); sys.exit(1 if bad else 0)"

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from checker.engine.check import CheckConfig, check_many
-from checker.engine.guard import check_address, check_address_async
+from core.netguard import check_address, check_address_async
 from checker.engine.parse import ProxySpec, parse_proxy_line
 from checker.engine.testing import JudgeServer, SilentServer
 

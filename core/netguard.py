@@ -1,6 +1,8 @@
-"""Address guard: decide whether the checker may open a socket to a host.
+"""Address guard: decide whether the portal may open a socket to a host (the checker's proxies
+and targets, customers' webhook URLs). Plain Python: the checker engine imports it too.
 
-Refused (unless ``allow_private=True``, i.e. ``CHECKER_ALLOW_PRIVATE``): every address that is
+Refused (unless ``allow_private=True``, i.e. ``CHECKER_ALLOW_PRIVATE`` or
+``WEBHOOKS_ALLOW_PRIVATE``): every address that is
 not globally routable — private (10/8, 172.16/12, 192.168/16, fc00::/7), loopback (127/8, ::1),
 link-local (169.254/16 incl. 169.254.169.254, fe80::/10), shared address space (100.64/10),
 multicast, reserved (240/4, 255.255.255.255, ::/8 …), unspecified (0.0.0.0, ::), documentation
