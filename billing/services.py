@@ -22,6 +22,7 @@ from billing.derivation import (
     key_id_for,
     normalise_address,
 )
+from billing.events import deposit_event_emit
 from billing.models import (
     Chain,
     Deposit,
@@ -302,6 +303,8 @@ def deposit_notification_apply(
         if deposit_address.used_at is None:
             DepositAddress.objects.filter(pk=deposit_address.pk, used_at__isnull=True).update(used_at=now)
         if deposit.confirmations < required:
+            if outcome == "recorded":
+                deposit_event_emit(deposit=deposit, type="deposit.pending")
             return deposit, f"pending ({deposit.confirmations}/{required} confirmations)"
         try:
             entry = ledger_post(
@@ -323,6 +326,7 @@ def deposit_notification_apply(
         deposit.ledger_entry = entry
         deposit.credited_at = now
         deposit.save(update_fields=["status", "ledger_entry", "credited_at"])
+        deposit_event_emit(deposit=deposit, type="deposit.credited")
         audit_log(account=account, action="deposit.credited", actor_label="deposit webhook",
                   target=entry.public_id,
                   details={"amount_usd": money_str(deposit.amount_usd), "currency": currency,

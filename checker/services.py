@@ -28,6 +28,7 @@ from accounts.selectors import plan_for_tier
 from checker import selectors
 from checker.engine.check import CheckConfig, CheckResult, check_many, fetch_own_ip
 from checker.engine.parse import ParseResult, ProxySpec, parse_proxy_line, parse_proxy_list
+from checker.events import job_completed_emit
 from checker.models import (
     FINISHED_STATUSES,
     UPTIME_WINDOW,
@@ -337,6 +338,7 @@ def job_run(*, job_id, on_batch: Callable[[CheckJob], None] | None = None) -> Ch
                 on_batch(job)
         else:
             _job_finish(job, JobStatus.COMPLETED)
+            job_completed_emit(job_id=job.pk)
     except SoftTimeLimitExceeded:
         run.cancel()
         _job_finish(job, JobStatus.FAILED, "The job ran out of time.")

@@ -106,6 +106,9 @@ class Dispatch(models.Model):
         constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="dispatch_unique_event_endpoint")]
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} {self.state}"
+
 
 class Delivery(models.Model):
     """One attempt to deliver an event to an endpoint, as `GET …/deliveries` shows it."""
@@ -123,6 +126,9 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["endpoint", "-created_at"])]
         verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.public_id} attempt {self.attempt}: {self.status_code or self.error}"
 
     @property
     def ok(self) -> bool:

@@ -31,6 +31,7 @@ from core.money import to_money
 from core.text import email_subject
 
 from . import pricing
+from .events import order_event_emit
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
 from .providers import get_provider
 from .signals import order_activated
@@ -158,6 +159,7 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
         locked.provider_ref = order.provider_ref or locked.provider_ref
         locked.failure_reason = ""
         locked.save(update_fields=["status", "activated_at", "expires_at", "provider_ref", "failure_reason"])
+        order_event_emit(order=locked, type="order.activated")
         # Once committed, receivers hear of it: a residential top-up re-enables sub-users.
         transaction.on_commit(lambda: order_activated.send(sender=Order, order=locked))
     return locked
@@ -197,6 +199,7 @@ def order_fail(*, order: Order, reason: str) -> Order:
         locked.save(update_fields=["status", "failure_reason", "ended_at"])
         _release_quietly(locked)
         _refund(locked, _paid_total(locked), f"Refund: order failed ({locked.public_id})")
+        order_event_emit(order=locked, type="order.failed")
     return locked
 
 
@@ -257,6 +260,7 @@ def order_expire(*, order: Order, now=None) -> bool:
         locked.ended_at = now
         locked.save(update_fields=["status", "ended_at"])
         _release_quietly(locked)
+        order_event_emit(order=locked, type="order.expired")
     return True
 
 
@@ -340,6 +344,7 @@ def orders_send_expiry_reminders(*, now=None) -> int:
             claim = {field: now} if days == 3 else {"reminded_1d_at": now, "reminded_3d_at": order.reminded_3d_at or now}
             if not Order.objects.filter(pk=order.pk, **{f"{field}__isnull": True}).update(**claim):
                 continue
+            order_event_emit(order=order, type="order.expiring")
             recipients = _recipients(order.account_id)
             if not recipients:
                 continue

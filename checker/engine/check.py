@@ -73,8 +73,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .geo import country_of
 from core.netguard import AsyncResolver, check_address_async, literal_ip
+
+from .geo import country_of
 from .judge import USER_AGENT, JudgeEcho, anonymity_of, parse_judge_body
 from .parse import ProxySpec
 

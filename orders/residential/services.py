@@ -37,6 +37,7 @@ from orders.models import Order, OrderStatus, ProxyTypeCode
 from orders.providers import get_provider
 
 from . import geo
+from .events import subusers_disabled_emit
 from .models import (
     BYTES_PER_GB,
     DisabledReason,
@@ -489,6 +490,7 @@ def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
                     disabled.append(proxy.public_id)
                 touched.append(proxy.pk)
     _tell_provider_later(touched)
+    subusers_disabled_emit(public_ids=disabled)
     return disabled
 
 
