@@ -41,7 +41,8 @@ def new_secret() -> str:
 # --- endpoints ---------------------------------------------------------------------------------
 
 
-def _validated_url(url) -> str:
+def endpoint_url_validate(url) -> str:
+    """The URL, stripped, if events may be sent to it; else DomainValidationError on `url`."""
     if not isinstance(url, str) or not url.strip():
         raise DomainValidationError({"url": "Enter the URL events are sent to."})
     url = url.strip()
@@ -83,7 +84,7 @@ def _validated_events(events) -> list[str]:
 def endpoint_create(*, account: Account, url, events, enabled: bool = True) -> Endpoint:
     """At most `WEBHOOKS_MAX_ENDPOINTS` per account; the account row lock keeps two concurrent
     creations from both passing the count."""
-    url, events = _validated_url(url), _validated_events(events)
+    url, events = endpoint_url_validate(url), _validated_events(events)
     with transaction.atomic():
         account_lock(account.pk)
         limit = settings.WEBHOOKS_MAX_ENDPOINTS
@@ -105,7 +106,7 @@ def endpoint_update(*, account: Account, public_id: str, url=None, events=None, 
     endpoint = endpoint_get(account=account, public_id=public_id)
     fields = []
     if url is not None:
-        endpoint.url = _validated_url(url)
+        endpoint.url = endpoint_url_validate(url)
         fields.append("url")
     if events is not None:
         endpoint.events = _validated_events(events)

@@ -14,4 +14,6 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("", include("orders.residential.urls")),  # proxies/ and stats/
     path("checker/", include("checker.urls")),
+    # Outgoing events; /webhooks/ is where the portal receives calls.
+    path("settings/webhooks/", include("events.urls")),
 ]
