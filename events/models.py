@@ -114,6 +114,7 @@ class Delivery(models.Model):
     """One attempt to deliver an event to an endpoint, as `GET …/deliveries` shows it."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_delivery_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="webhook_deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     attempt = models.PositiveIntegerField()

@@ -10,5 +10,5 @@ def endpoints_list(*, account: Account):
 
 
 def deliveries_list(*, account: Account, endpoint: Endpoint):
-    return (Delivery.objects.filter(endpoint=endpoint, endpoint__account=account)
+    return (Delivery.objects.filter(account=account, endpoint=endpoint)
             .select_related("event").order_by("-created_at", "-id"))

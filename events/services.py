@@ -177,7 +177,7 @@ def _enqueue(dispatch_ids: list[int], countdown: float = 0) -> None:
 def delivery_resend(*, account: Account, endpoint_id: str, delivery_id: str) -> Dispatch:
     """Sends a delivered or failed event to its endpoint again, now, with a fresh retry window."""
     endpoint = endpoint_get(account=account, public_id=endpoint_id)
-    delivery = Delivery.objects.filter(endpoint=endpoint, public_id=delivery_id).select_related("event").first()
+    delivery = Delivery.objects.filter(account=account, endpoint=endpoint, public_id=delivery_id).select_related("event").first()
     if delivery is None:
         raise NotFound("Delivery not found.")
     now = timezone.now()
@@ -267,7 +267,7 @@ def dispatch_deliver(*, dispatch_id: int) -> Delivery | None:
     retry_in = None
     with transaction.atomic():
         delivery = Delivery.objects.create(
-            endpoint=endpoint, event=event, attempt=dispatch.attempts, status_code=status_code,
+            account_id=endpoint.account_id, endpoint=endpoint, event=event, attempt=dispatch.attempts, status_code=status_code,
             error=error, duration_ms=duration_ms, created_at=now,
         )
         if ok:

@@ -32,6 +32,8 @@ PARAM_KINDS = {
     "txn_id": "transaction",
     "transaction_id": "transaction",
     "invitation_id": "invitation",
+    "endpoint_id": "webhook_endpoint",
+    "delivery_id": "webhook_delivery",
 }
 # For generic parameter names, the first path segment of the route tells the kind.
 SEGMENT_KINDS = {
@@ -136,6 +138,25 @@ class TenantObjects:
         invitation_create(account=self.t.account, email="invitee@tenant-a.example", role="member",
                           invited_by=self.t.user, ip=None)
         return str(Invitation.objects.filter(account=self.t.account).latest("pk").pk)
+
+    def make_webhook_endpoint(self) -> str:
+        """At a loopback URL, admitted here only: deliveries to it are refused by the address
+        guard, so nothing a probe sets off leaves the machine."""
+        from django.test import override_settings
+
+        from events.services import endpoint_create
+
+        with override_settings(WEBHOOKS_ALLOW_PRIVATE=True, WEBHOOKS_ALLOW_HTTP=True):
+            endpoint = endpoint_create(account=self.t.account, url="http://127.0.0.1:9/isolation-probe",
+                                       events=["order.activated"])
+        return endpoint.public_id
+
+    def make_webhook_delivery(self) -> str:
+        from events.models import Dispatch
+        from events.services import dispatch_deliver, endpoint_ping
+
+        event = endpoint_ping(account=self.t.account, public_id=self.id_for("endpoint_id", ""))
+        return dispatch_deliver(dispatch_id=Dispatch.objects.get(event=event).pk).public_id
 
     def _order(self, body: dict) -> dict:
         response = self._run_on_commit(lambda: self.t.api.post("orders", body))

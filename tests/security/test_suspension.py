@@ -48,6 +48,8 @@ def world(tenants, django_capture_on_commit_callbacks):
         "invitation_id": objects.id_for("invitation_id", "team/invitations/<int:invitation_id>/revoke/"),
         "order_id": datacenter_order(a.account).public_id,  # extendable (a residential one is not)
         "fmt": "txt",
+        "endpoint_id": objects.id_for("endpoint_id", "settings/webhooks/<str:endpoint_id>/"),
+        "delivery_id": objects.id_for("delivery_id", "settings/webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/resend/"),
         "token": invitation_create(account=a.account, email="newbie@tenant-a.example", role="member",
                                    invited_by=a.user, ip=None),
     }
@@ -85,6 +87,12 @@ def _action_data(world) -> dict[str, dict]:
                                    "sticky_ttl_minutes": "10"},
         "dashboard:proxy_status": {"status": "disabled"},
         "dashboard:proxy_delete": {},
+        # A public address literal passes the address guard without DNS; nothing is delivered here.
+        "dashboard:webhooks": {"url": "https://93.184.216.34/hook", "events": ["order.activated"]},
+        "dashboard:webhook_toggle": {},
+        "dashboard:webhook_delete": {},
+        "dashboard:webhook_test": {},
+        "dashboard:webhook_resend": {},
     }
 
 
