@@ -75,6 +75,7 @@ KNOWN_GOOD = {"type": "datacenter", "quantity": "1", "period": "30", "country": 
 FORM_BASELINES = {
     "dashboard:checker": {"proxies_text": "127.0.0.1:9"},
     "dashboard:team": {"email": "invitee-hostile@tenant-a.example"},
+    "dashboard:webhooks": {"url": "http://127.0.0.1:9/hook"},
 }
 # Valid request bodies per operation; "{order_id}" etc. are filled with real objects.
 API_BODIES = {
@@ -90,6 +91,9 @@ API_BODIES = {
                                  "rotation": "sticky", "sticky_ttl_minutes": 10,
                                  "traffic_limit_gb": "1.5", "whitelist": ["127.0.0.1"]}],
     ("PATCH", "/api/v1/proxy/{proxy_id}"): [{"name": "hostile"}],
+    ("POST", "/api/v1/webhooks/endpoints"): [{"url": "http://127.0.0.1:9/hook", "events": ["order.activated"]}],
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"): [{"url": "http://127.0.0.1:9/hook",
+                                                             "events": ["job.completed"], "enabled": True}],
 }
 
 FIGURES: dict[str, Counter] = defaultdict(Counter)
@@ -127,6 +131,8 @@ def site(tenants, settings, monkeypatch, django_capture_on_commit_callbacks):
     budget is not under test), and a dashboard client signed in as its owner."""
     settings.RATELIMIT_ENABLE = False
     settings.ACCOUNT_RATE_LIMITS = False
+    # Webhook URLs on this machine only (a loopback port nothing listens on).
+    settings.WEBHOOKS_ALLOW_PRIVATE = settings.WEBHOOKS_ALLOW_HTTP = True
     # Django's test environment copies every template context for the test client (here,
     # each <option> of a 250-country list): half the time of a page. Rendering is unchanged.
     monkeypatch.setattr(Template, "_render", _plain_render)
