@@ -230,6 +230,18 @@ def _claim(dispatch_id: int) -> Dispatch | None:
     return dispatch
 
 
+_client: httpx.Client | None = None
+
+
+def _http_client() -> httpx.Client:
+    """One client per process: building one (its TLS context) cost more than a delivery."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(follow_redirects=False, trust_env=False,
+                               limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=30))
+    return _client
+
+
 def _post(endpoint: Endpoint, body: bytes) -> tuple[int | None, str]:
     host = urlsplit(endpoint.url).hostname or ""
     verdict = check_address(host, allow_private=settings.WEBHOOKS_ALLOW_PRIVATE)
@@ -241,8 +253,7 @@ def _post(endpoint: Endpoint, body: bytes) -> tuple[int | None, str]:
         "X-Webhook-Signature": signature_header(secret=endpoint.secret, body=body, timestamp=int(time.time())),
     }
     try:
-        with httpx.Client(timeout=settings.WEBHOOKS_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
-            response = client.post(endpoint.url, content=body, headers=headers)
+        response = _http_client().post(endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOKS_TIMEOUT_S)
     except httpx.TimeoutException:
         return None, f"Timed out after {settings.WEBHOOKS_TIMEOUT_S:g} s"
     except httpx.HTTPError as exc:
@@ -272,7 +283,8 @@ def dispatch_deliver(*, dispatch_id: int) -> Delivery | None:
         )
         if ok:
             Dispatch.objects.filter(pk=dispatch.pk).update(state=DispatchState.DELIVERED, next_attempt_at=now)
-            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            if endpoint.failing_since is not None:
+                Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
         else:
             due = now + timedelta(seconds=next_delay_s(dispatch.attempts))
             if due - dispatch.started_at > timedelta(seconds=settings.WEBHOOKS_RETRY_WINDOW_S):
@@ -280,7 +292,8 @@ def dispatch_deliver(*, dispatch_id: int) -> Delivery | None:
             else:
                 Dispatch.objects.filter(pk=dispatch.pk).update(next_attempt_at=due)
                 retry_in = (due - now).total_seconds()
-            Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+            if endpoint.failing_since is None:
+                Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
     if retry_in is not None:
         _enqueue([dispatch.pk], countdown=retry_in)
     if not ok:
