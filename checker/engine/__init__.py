@@ -9,7 +9,9 @@ Public interface:
   ``run_checks(proxies, config, on_result=None)``
 - :mod:`.judge` — the judge protocol (request sent, formats parsed, anonymity rules)
 - :mod:`.geo` — ``country_of(ip)`` from offline GeoIP data (geoip2fast)
-- :mod:`.testing` — standalone asyncio judge/proxy/misbehaving servers and a pproxy launcher
+
+The asyncio judge, proxy and misbehaving servers that test and benchmark it are in
+``tests/checker/servers.py``.
 """
 
 from .check import CheckConfig, CheckResult, check_many, run_checks

@@ -11,10 +11,10 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from checker.engine.testing import closed_port, start_pproxy, stop_process
 from checker.models import PoolProxy
 from checker.services.pools import pool_import, pool_recheck
 from checker.tasks import recheck_pool
+from tests.checker.servers import closed_port, start_pproxy, stop_process
 
 READ = ["checker:read"]
 

@@ -16,12 +16,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from checker.engine.testing import closed_port
 from checker.models import CheckItem, PoolProxy
 from checker.services.pools import pool_import
 from core.files import FORMULA_TRIGGERS
 from orders import subusers
 from orders.models import InventoryProxy, Order, OrderProxy
+from tests.checker.servers import closed_port
 from tests.conftest import dashboard_client
 from tests.orders.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
