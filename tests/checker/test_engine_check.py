@@ -522,7 +522,8 @@ def test_the_engine_package_imports_no_django():
 
     code = (
         "import sys, checker.engine, checker.engine.check, checker.engine.guard, "
-        "checker.engine.parse, checker.engine.judge, checker.engine.geo, tests.checker.servers; "
+        "checker.engine.parse, checker.engine.protocols, checker.engine.judge, checker.engine.geo, "
+        "tests.checker.servers; "
         "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
