@@ -7,7 +7,7 @@ import pytest
 from checker.engine.check import CheckConfig, check_many
 from checker.engine.guard import check_address, check_address_async
 from checker.engine.parse import ProxySpec, parse_proxy_line
-from checker.engine.testing import JudgeServer, SilentServer
+from tests.checker.servers import JudgeServer, SilentServer
 
 REFUSED_LITERALS = [
     "127.0.0.1",
