@@ -3,7 +3,7 @@
     .venv/bin/python bench/checker_engine.py [--checks 10000] [--concurrency 1000] [--timeout 3]
 
 Starts, in two OTHER processes so the engine's event loop only does engine work, asyncio
-servers from checker.engine.testing: a judge and four HTTP forward proxies; four SOCKS5
+servers from tests/checker/servers.py: a judge and four HTTP forward proxies; four SOCKS5
 proxies, four silent and four garbage-answering ports (``--pproxy``: two pproxy SOCKS5
 servers instead — pproxy listens with a backlog of 100, so at high concurrency SYNs get
 dropped and checks time out: that measures pproxy, not the engine). Closed ports refuse. Then runs
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from checker.engine.check import CheckConfig, check_many  # noqa: E402
 from checker.engine.parse import ProxySpec  # noqa: E402
-from checker.engine.testing import (  # noqa: E402
+from tests.checker.servers import (  # noqa: E402
     GarbageServer,
     HeaderProxy,
     JudgeServer,

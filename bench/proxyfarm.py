@@ -2,7 +2,7 @@
 
 A check job drops duplicate proxies, so 10,000 checks need 10,000 distinct `host:port`
 pairs. Each server process here runs ONE handler per kind (the asyncio servers of
-`checker.engine.testing`: an HTTP forward proxy, a SOCKS5 proxy, a silent server, a judge)
+`tests/checker/servers.py`: an HTTP forward proxy, a SOCKS5 proxy, a silent server, a judge)
 and listens with it on many ports at once — `HeaderProxy` on 2,000 ports is still one
 server object in one event loop. Refusing ports are sockets the parent binds but never
 listens on (the kernel answers RST, and no other process can take the port meanwhile).
@@ -37,7 +37,7 @@ def raise_nofile() -> None:
 
 async def _serve(spec: dict) -> None:
     sys.path.insert(0, ROOT)
-    from checker.engine.testing import HeaderProxy, JudgeServer, SilentServer, Socks5Proxy
+    from tests.checker.servers import HeaderProxy, JudgeServer, SilentServer, Socks5Proxy
 
     handlers = {"http": HeaderProxy(), "socks5": Socks5Proxy(), "silent": SilentServer()}
     servers = []

@@ -7,8 +7,10 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from checker import selectors, services
+from checker import selectors
 from checker.models import FINISHED_STATUSES, CheckItem, CheckJob, Pool, PoolProxy
+from checker.services.jobs import job_cancel
+from checker.services.pools import pool_import
 from core.errors import PortalError
 
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
@@ -36,7 +38,7 @@ def cancel_jobs(modeladmin, request, queryset):
     cancelled = 0
     for job in queryset.exclude(status__in=FINISHED_STATUSES):
         try:
-            services.job_cancel(job=job)
+            job_cancel(job=job)
         except PortalError:
             continue
         cancelled += 1
@@ -140,7 +142,7 @@ class PoolProxyAdmin(admin.ModelAdmin):
         form = PoolUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            result = services.pool_import(pool=data["pool"], text=data["all_text"], source=data["source"])
+            result = pool_import(pool=data["pool"], text=data["all_text"], source=data["source"])
             self.message_user(
                 request,
                 f"{data['pool']} pool: {result['imported']} imported, {result['duplicates']} duplicates, "

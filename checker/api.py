@@ -15,8 +15,9 @@ from api.negotiation import FileDownloadNegotiation
 from api.pagination import page_params, paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
-from checker import selectors, services
+from checker import selectors
 from checker.models import PROTOCOLS, Pool
+from checker.services.jobs import job_create
 from core.db import UtcIsoText
 from core.errors import PayloadTooLarge, PremiumRequired
 from core.files import DOWNLOAD_FORMATS, csv_chunks, download_format, download_response, rows_file
@@ -166,7 +167,7 @@ class CheckCreateView(PortalAPIView):
         body = CheckIn(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        job = services.job_create(
+        job = job_create(
             account=self.account,
             proxies_text=data["proxies_text"],
             include_anonymity=data.get("include_anonymity", False),

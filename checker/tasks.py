@@ -3,7 +3,9 @@
 from celery import shared_task
 from django.core.cache import cache
 
-from checker import services
+from checker.services.jobs import jobs_sweep_stale
+from checker.services.pools import pool_recheck
+from checker.services.runner import job_run
 
 # A job of the largest plan (10 000 proxies) at the default concurrency and timeout takes
 # a few minutes; the limits leave ample room and a stuck run ends as `failed`.
@@ -16,7 +18,7 @@ POOL_SOFT_TIME_LIMIT_S = 6 * 3600
     soft_time_limit=JOB_SOFT_TIME_LIMIT_S, time_limit=JOB_SOFT_TIME_LIMIT_S + 60,
 )
 def run_check_job(job_id: str) -> dict | None:
-    job = services.job_run(job_id=job_id)
+    job = job_run(job_id=job_id)
     if job is None:
         return None
     return {"job_id": str(job.job_id), "status": job.status, "done": job.done, "live": job.live}
@@ -25,7 +27,7 @@ def run_check_job(job_id: str) -> dict | None:
 @shared_task(name="checker.tasks.sweep_stale_jobs", soft_time_limit=60, time_limit=90)
 def sweep_stale_jobs() -> int:
     """Beat: jobs whose worker died become `failed` ("worker lost")."""
-    return services.jobs_sweep_stale()
+    return jobs_sweep_stale()
 
 
 @shared_task(
@@ -39,6 +41,6 @@ def recheck_pool(pool: str) -> dict:
     if not cache.add(lock, "1", timeout=POOL_SOFT_TIME_LIMIT_S + 60):
         return {"skipped": "a re-check of this pool is already running"}
     try:
-        return services.pool_recheck(pool=pool)
+        return pool_recheck(pool=pool)
     finally:
         cache.delete(lock)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
-from checker import selectors, services
+from checker import selectors
 from checker.api import (
     EXPORT_FORMATS,
     POOL_COLUMNS,
@@ -21,6 +21,7 @@ from checker.api import (
 )
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
+from checker.services import jobs as job_services
 from core.errors import BadRequest, Conflict, DomainValidationError, NotFound
 from core.forms import form_add_service_error
 
@@ -41,7 +42,7 @@ def _render_index(request, form, status=200):
     context = {
         "form": form,
         "jobs": jobs,
-        "max_job_size": services.max_job_size(account=request.account),
+        "max_job_size": job_services.max_job_size(account=request.account),
         "can_submit": has_capability(request.membership, "operate"),
     }
     return render(request, "checker/index.html", context, status=status)
@@ -59,7 +60,7 @@ def checker_page(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            job = services.job_create(
+            job = job_services.job_create(
                 account=request.account, proxies_text=data["text"],
                 include_anonymity=data["include_anonymity"], target_url=data["target_url"],
                 expect_text=data["expect_text"], created_by=request.user,
@@ -131,7 +132,7 @@ def job_export(request, job_id):
 def job_cancel(request, job_id):
     job = _job_or_404(request, job_id)
     try:
-        services.job_cancel(job=job)
+        job_services.job_cancel(job=job)
     except Conflict as exc:
         messages.error(request, exc.message)
     else:

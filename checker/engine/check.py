@@ -1,4 +1,9 @@
-"""The proxy checker engine: plain asyncio, no Django.
+"""The proxy checker engine's runner: plain asyncio, no Django.
+
+This module runs the checks: how many at once, within what budget, which protocols to try
+in what order, and what each result says. The bytes each protocol puts on the wire (HTTP
+forward and CONNECT, SOCKS4/4a, SOCKS5, reading the HTTP answer) are in
+:mod:`checker.engine.protocols`.
 
 Usage::
 
@@ -62,22 +67,19 @@ or a bug; not the proxy's fault).
 from __future__ import annotations
 
 import asyncio
-import base64
-import errno
 import inspect
 import ipaddress
 import socket
 import ssl
-import struct
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from core.netguard import AsyncResolver, check_address_async, literal_ip
 
 from .geo import country_of
 from .judge import USER_AGENT, JudgeEcho, anonymity_of, parse_judge_body
 from .parse import ProxySpec
+from .protocols import READ_CHUNK, Attempt, Fail, Url, exchange, parse_url
 
 __all__ = [
     "CheckConfig",
@@ -111,15 +113,10 @@ ERROR_CODES = frozenset(
     }
 )
 
-MAX_HEAD = 64 * 1024
 MAX_JUDGE_BODY = 256 * 1024
 MAX_TARGET_BODY = 1024 * 1024
-READ_CHUNK = 64 * 1024
 #: share of the budget an auto-detect SOCKS5 greeting may wait for its reply
 GREETING_SHARE = 0.4
-_LOCAL_ERRNOS = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL}
-)
 #: which unconfirmed auto-detect failure explains a dead proxy best (higher wins, then first)
 _RANK = {"bad_response": 3, "timeout": 2, "reset": 1, "closed": 1}
 
@@ -182,85 +179,12 @@ class CheckResult:
         }
 
 
-class _Fail(Exception):
-    """A failed attempt. ``protocol``: set when the proxy answered in that protocol (the
-    protocol is confirmed). ``http_seen``: the peer answered something HTTP-like.
-    ``final``: no further auto-detect attempt makes sense."""
-
-    def __init__(
-        self,
-        code: str,
-        *,
-        protocol: str | None = None,
-        http_seen: bool = False,
-        final: bool = False,
-    ):
-        super().__init__(code)
-        self.code = code
-        self.protocol = protocol
-        self.http_seen = http_seen
-        self.final = final
-
-
-@dataclass(frozen=True)
-class _Url:
-    scheme: str  # 'http' | 'https'
-    host: str  # as in the URL (no brackets)
-    port: int
-    path: str  # path + query, origin-form
-    host_header: str
-    absolute: str  # absolute-form for forward proxies
-    connect_host: str  # what the proxy is asked to connect to (CONNECT / SOCKS)
-
-
-def _parse_url(url: str) -> _Url:
-    parts = urlsplit(url.strip())
-    scheme = (parts.scheme or "").lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"unsupported URL scheme in {url!r}")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"no host in {url!r}")
-    default = 443 if scheme == "https" else 80
-    port = parts.port or default
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    bracketed = f"[{host}]" if ":" in host else host
-    host_header = bracketed if port == default else f"{bracketed}:{port}"
-    absolute = f"{scheme}://{host_header}{path}"
-    return _Url(scheme, host, port, path, host_header, absolute, host)
-
-
-def _auth_header(spec: ProxySpec) -> str:
-    if spec.username is None:
-        return ""
-    raw = f"{spec.username}:{spec.password or ''}".encode()
-    return f"Proxy-Authorization: Basic {base64.b64encode(raw).decode('ascii')}\r\n"
-
-
-def _ms(seconds: float) -> int:
-    return max(0, int(round(seconds * 1000)))
-
-
-class _Attempt:
-    """Per-attempt timing record."""
-
-    __slots__ = ("start", "connect_ms", "ttfb_ms", "protocol", "auto")
-
-    def __init__(self, auto: bool = False) -> None:
-        self.auto = auto
-        self.start = 0.0
-        self.connect_ms: int | None = None
-        self.ttfb_ms: int | None = None
-        self.protocol: str | None = None
-
 
 class _Runner:
     def __init__(self, config: CheckConfig):
         self.cfg = config
-        self.judge = _parse_url(config.judge_url)
-        self.target = _parse_url(config.target_url) if config.target_url else None
+        self.judge = parse_url(config.judge_url)
+        self.target = parse_url(config.target_url) if config.target_url else None
         self.expect = config.expect_text.encode("utf-8") if config.expect_text else None
         self.target_blocked: str | None = None
         self.judge_v4: bytes | None = None
@@ -290,7 +214,7 @@ class _Runner:
             else:
                 # the proxy is asked to connect to the checked address (SOCKS / CONNECT)
                 t = self.target
-                self.target = _Url(
+                self.target = Url(
                     t.scheme,
                     t.host,
                     t.port,
@@ -331,13 +255,13 @@ class _Runner:
         except TimeoutError:
             res.status = "dead"
             res.error = "timeout"
-            att: _Attempt | None = state.get("attempt")
+            att: Attempt | None = state.get("attempt")
             if att is not None:
                 if res.protocol is None:
                     res.protocol = att.protocol
                 if res.connect_ms is None:
                     res.connect_ms = att.connect_ms
-        except _Fail as fail:
+        except Fail as fail:
             res.status = "dead"
             res.error = fail.code
             if res.protocol is None:
@@ -352,32 +276,32 @@ class _Runner:
             spec.host, allow_private=self.cfg.allow_private, resolver=self.cfg.resolver
         )
         if not verdict.allowed:
-            raise _Fail(verdict.reason or "blocked_address")
+            raise Fail(verdict.reason or "blocked_address")
         addr = verdict.address
         assert addr is not None
 
         candidates = [spec.scheme] if spec.scheme else list(AUTO_ORDER)
-        confirmed: _Fail | None = None
-        last: _Fail | None = None
+        confirmed: Fail | None = None
+        last: Fail | None = None
         protocol = None
         echo = None
         while candidates:
             proto = candidates.pop(0)
-            att = _Attempt(auto=spec.scheme is None)
+            att = Attempt(auto=spec.scheme is None)
             state["attempt"] = att
             try:
                 status, _headers, body = await self._exchange(
                     proto, addr, spec, self.judge, att, MAX_JUDGE_BODY
                 )
                 if status != 200:
-                    raise _Fail("rejected", protocol=proto, http_seen=True)
+                    raise Fail("rejected", protocol=proto, http_seen=True)
                 echo = parse_judge_body(body)
                 if echo is None:
-                    raise _Fail("bad_response", protocol=proto, http_seen=True)
+                    raise Fail("bad_response", protocol=proto, http_seen=True)
                 protocol = proto
                 res.connect_ms, res.ttfb_ms = att.connect_ms, att.ttfb_ms
                 break
-            except _Fail as fail:
+            except Fail as fail:
                 if att.connect_ms is not None:
                     res.connect_ms = att.connect_ms
                 if fail.protocol is None and att.protocol is not None:
@@ -396,27 +320,27 @@ class _Runner:
                 elif fail.protocol is not None:
                     break  # a SOCKS/CONNECT proxy answered in kind: its failure is final
         if protocol is None or echo is None:
-            fail = confirmed or last or _Fail("error")
+            fail = confirmed or last or Fail("error")
             # prefer the explanation of the protocol that answered in kind
             res.protocol = fail.protocol
             raise fail
         res.protocol = protocol
         self._fill_from_echo(res, echo)
         if self.target is not None:
-            att = _Attempt()
+            att = Attempt()
             state["attempt"] = None
             try:
                 status, _headers, body = await self._exchange(
                     protocol, addr, spec, self.target, att, MAX_TARGET_BODY
                 )
-            except _Fail as fail:
-                raise _Fail(
+            except Fail as fail:
+                raise Fail(
                     "tls_error" if fail.code == "tls_error" else "target_failed", protocol=protocol
                 ) from None
             if status >= 400:
-                raise _Fail("target_failed", protocol=protocol)
+                raise Fail("target_failed", protocol=protocol)
             if self.expect is not None and self.expect not in body:
-                raise _Fail("expect_text_missing", protocol=protocol)
+                raise Fail("expect_text_missing", protocol=protocol)
         res.status = "live"
         res.error = None
 
@@ -426,288 +350,25 @@ class _Runner:
         if self.cfg.include_anonymity:
             res.anonymity = anonymity_of(echo, self.cfg.real_ips)
 
-    # ------------------------------------------------------------------ transport
-    async def _open(self, addr: str, port: int, att: _Attempt):
-        loop = asyncio.get_running_loop()
-        att.start = loop.time()
-        try:
-            reader, writer = await asyncio.open_connection(addr, port, limit=MAX_HEAD)
-        except ConnectionRefusedError:
-            raise _Fail("refused", final=True) from None
-        except OSError as exc:
-            if exc.errno in (errno.ECONNRESET,):
-                raise _Fail("reset") from None
-            if exc.errno in _LOCAL_ERRNOS:
-                # our own resources ran out (fds, ports, buffers): not the proxy's fault
-                raise _Fail("error", final=True) from None
-            raise _Fail("unreachable", final=True) from None
-        att.connect_ms = _ms(loop.time() - att.start)
-        return reader, writer
-
     async def _exchange(
-        self, proto: str, addr: str, spec: ProxySpec, url: _Url, att: _Attempt, max_body: int
+        self, proto: str, addr: str, spec: ProxySpec, url: Url, att: Attempt, max_body: int
     ) -> tuple[int, dict[str, str], bytes]:
-        reader, writer = await self._open(addr, spec.port, att)
-        try:
-            try:
-                if proto == "http" and url.scheme == "http":
-                    req = f"GET {url.absolute} HTTP/1.1\r\nHost: {url.host_header}\r\n"
-                    req += _auth_header(spec) + self._tail(url)
-                    writer.write(req.encode("latin-1", errors="replace"))
-                    return await self._read_response(reader, att, max_body, proxy_proto="http")
-                if proto in ("http", "https"):
-                    await self._connect_tunnel(reader, writer, spec, url, att)
-                elif proto == "socks5":
-                    await self._socks5(reader, writer, spec, url, att)
-                elif proto == "socks4":
-                    await self._socks4(reader, writer, spec, url, att)
-                else:  # pragma: no cover
-                    raise _Fail("error", final=True)
-                att.protocol = proto
-                if url.scheme == "https":
-                    try:
-                        await writer.start_tls(self.ssl_context, server_hostname=url.host)
-                    except (ssl.SSLError, ssl.CertificateError, OSError):
-                        raise _Fail("tls_error", protocol=proto, final=True) from None
-                req = f"GET {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\n" + self._tail(url)
-                writer.write(req.encode("latin-1", errors="replace"))
-                try:
-                    return await self._read_response(reader, att, max_body, proxy_proto=None)
-                except _Fail as fail:
-                    # the tunnel is up: whatever comes back is the far side's fault
-                    fail.protocol = proto
-                    fail.final = True
-                    raise
-            except asyncio.IncompleteReadError:
-                raise _Fail("closed", protocol=att.protocol) from None
-            except ConnectionResetError:
-                raise _Fail("reset", protocol=att.protocol) from None
-            except (BrokenPipeError, ConnectionAbortedError):
-                raise _Fail("closed", protocol=att.protocol) from None
-            except OSError:
-                raise _Fail("reset", protocol=att.protocol) from None
-        finally:
-            writer.transport.abort()
-
-    def _tail(self, url: _Url) -> str:
-        return self._judge_tail if url is self.judge else self._target_tail
-
-    async def _connect_tunnel(
-        self, reader, writer, spec: ProxySpec, url: _Url, att: _Attempt
-    ) -> None:
-        host = url.connect_host
-        target = f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
-        req = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{_auth_header(spec)}\r\n"
-        writer.write(req.encode("latin-1", errors="replace"))
-        status, _headers, _rest = await self._read_head(reader, proxy_proto="https")
-        if status == 407:
-            raise _Fail("auth_failed", protocol="https", final=True)
-        if not 200 <= status < 300:
-            raise _Fail("rejected", protocol="https", http_seen=True)
-
-    async def _socks5(self, reader, writer, spec: ProxySpec, url: _Url, att: _Attempt) -> None:
-        creds = spec.username is not None
-        writer.write(b"\x05\x02\x00\x02" if creds else b"\x05\x01\x00")
-        if att.auto:
-            # A SOCKS5 server answers the greeting at once (no upstream work). Some SOCKS4
-            # servers instead wait for a full 8-byte request: give up on SOCKS5 after a
-            # slice of the budget so SOCKS4 still gets its turn.
-            try:
-                async with asyncio.timeout(max(0.5, self.cfg.timeout_s * GREETING_SHARE)):
-                    reply = await reader.readexactly(2)
-            except TimeoutError:
-                raise _Fail("timeout") from None
-        else:
-            reply = await reader.readexactly(2)
-        if reply[0] != 5:
-            http = reply.startswith(b"HT")
-            raise _Fail("bad_response", http_seen=http, final=not http and reply[0] not in (0, 4))
-        att.protocol = "socks5"
-        method = reply[1]
-        if method == 0x02 and creds:
-            user = (spec.username or "").encode()[:255]
-            pwd = (spec.password or "").encode()[:255]
-            writer.write(bytes([1, len(user)]) + user + bytes([len(pwd)]) + pwd)
-            try:
-                auth = await reader.readexactly(2)
-            except (asyncio.IncompleteReadError, ConnectionResetError):
-                # many servers just hang up on bad credentials
-                raise _Fail("auth_failed", protocol="socks5", final=True) from None
-            if auth[1] != 0:
-                raise _Fail("auth_failed", protocol="socks5", final=True)
-        elif method != 0x00:
-            code = "auth_failed" if method in (0x02, 0xFF) else "bad_response"
-            raise _Fail(code, protocol="socks5", final=True)
-        host = url.connect_host
-        ip = literal_ip(host) if (":" in host or host[:1].isdigit()) else None
-        if isinstance(ip, ipaddress.IPv4Address):
-            addr = b"\x01" + ip.packed
-        elif isinstance(ip, ipaddress.IPv6Address):
-            addr = b"\x04" + ip.packed
-        else:
-            name = host.encode("idna")[:255]
-            addr = b"\x03" + bytes([len(name)]) + name
-        writer.write(b"\x05\x01\x00" + addr + struct.pack(">H", url.port))
-        head = await reader.readexactly(4)
-        if head[0] != 5:
-            raise _Fail("bad_response", protocol="socks5", final=True)
-        if head[1] != 0:
-            raise _Fail("rejected", protocol="socks5", final=True)
-        atyp = head[3]
-        if atyp == 1:
-            await reader.readexactly(4 + 2)
-        elif atyp == 4:
-            await reader.readexactly(16 + 2)
-        elif atyp == 3:
-            n = (await reader.readexactly(1))[0]
-            await reader.readexactly(n + 2)
-        else:
-            raise _Fail("bad_response", protocol="socks5", final=True)
-
-    async def _socks4(self, reader, writer, spec: ProxySpec, url: _Url, att: _Attempt) -> None:
-        userid = (spec.username or "").encode()
-        packed = None
-        ip = literal_ip(url.connect_host)
-        if isinstance(ip, ipaddress.IPv4Address):
-            packed = ip.packed
-        elif ip is None:
-            packed = self.judge_v4 if url is self.judge else self.target_v4
-        if packed is not None:
-            req = b"\x04\x01" + struct.pack(">H", url.port) + packed + userid + b"\x00"
-        elif ip is None:  # SOCKS4a: let the proxy resolve the name
-            req = (
-                b"\x04\x01"
-                + struct.pack(">H", url.port)
-                + b"\x00\x00\x00\x01"
-                + userid
-                + b"\x00"
-                + url.connect_host.encode("idna")
-                + b"\x00"
-            )
-        else:
-            raise _Fail("rejected", final=True)  # SOCKS4 cannot reach IPv6
-        writer.write(req)
-        reply = await reader.readexactly(8)
-        if reply[0] not in (0, 4):
-            raise _Fail("bad_response", http_seen=reply.startswith(b"HT"))
-        code = reply[1]
-        if code in (0x5A, 0x5B, 0x5C, 0x5D):
-            att.protocol = "socks4"
-        if code == 0x5A:
-            return
-        if code in (0x5C, 0x5D):
-            raise _Fail("auth_failed", protocol="socks4", final=True)
-        if code == 0x5B:
-            raise _Fail("rejected", protocol="socks4", final=True)
-        raise _Fail("bad_response")
-
-    # ------------------------------------------------------------------ HTTP reading
-    async def _read_head(
-        self, reader, *, proxy_proto: str | None, att: _Attempt | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Read a response head; returns (status, headers, bytes already read past it)."""
-        buf = bytearray()
-        while True:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                if not buf:
-                    raise _Fail("closed")
-                raise _Fail("bad_response", http_seen=buf.startswith(b"HTTP/"))
-            if not buf and att is not None:
-                att.ttfb_ms = _ms(asyncio.get_running_loop().time() - att.start)
-            buf += data
-            prefix = bytes(buf[:5])
-            if not b"HTTP/".startswith(prefix) and not prefix.startswith(b"HTTP/"):
-                # a SOCKS server may answer an HTTP request with a SOCKS error (first byte
-                # 0x00/0x04/0x05); anything else is garbage: no other protocol will help
-                raise _Fail("bad_response", final=buf[0] not in (0, 4, 5))
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            if len(buf) > MAX_HEAD:
-                raise _Fail("bad_response", http_seen=True)
-        head = bytes(buf[:end]).decode("latin-1")
-        rest = bytes(buf[end + 4 :])
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
-            raise _Fail("bad_response", http_seen=True)
-        status = int(parts[1])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        if proxy_proto is not None and status == 407:
-            raise _Fail("auth_failed", protocol=proxy_proto, final=True)
-        return status, headers, rest
-
-    async def _read_response(
-        self, reader, att: _Attempt, max_body: int, *, proxy_proto: str | None
-    ) -> tuple[int, dict[str, str], bytes]:
-        status, headers, body = await self._read_head(reader, proxy_proto=proxy_proto, att=att)
-        if proxy_proto is not None:
-            att.protocol = proxy_proto
-        te = headers.get("transfer-encoding", "").lower()
-        if "chunked" in te:
-            return status, headers, await self._read_chunked(reader, body, max_body)
-        length = headers.get("content-length")
-        if length is not None and length.strip().isdigit():
-            want = min(int(length), max_body)
-            buf = bytearray(body)
-            while len(buf) < want:
-                data = await reader.read(READ_CHUNK)
-                if not data:
-                    raise _Fail("closed", protocol=att.protocol)
-                buf += data
-            return status, headers, bytes(buf[:want])
-        if status in (204, 304) or 100 <= status < 200:
-            return status, headers, b""
-        buf = bytearray(body)
-        while len(buf) < max_body:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                break
-            buf += data
-        return status, headers, bytes(buf[:max_body])
-
-    @staticmethod
-    async def _read_chunked(reader, initial: bytes, max_body: int) -> bytes:
-        buf = bytearray(initial)
-        out = bytearray()
-        pos = 0
-
-        async def more() -> None:
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                raise _Fail("closed")
-            buf.extend(data)
-
-        while True:
-            while (nl := buf.find(b"\r\n", pos)) < 0:
-                if len(buf) - pos > 1024:
-                    raise _Fail("bad_response")
-                await more()
-            size_text = bytes(buf[pos:nl]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _Fail("bad_response") from None
-            pos = nl + 2
-            if size == 0:
-                return bytes(out)
-            while len(buf) < pos + size + 2:
-                if len(out) + len(buf) - pos >= max_body:
-                    out += buf[pos : pos + size]
-                    return bytes(out[:max_body])
-                await more()
-            out += buf[pos : pos + size]
-            pos += size + 2
-            if len(out) >= max_body:
-                return bytes(out[:max_body])
-            if pos > READ_CHUNK:
-                del buf[:pos]
-                pos = 0
+        """One attempt through the proxy (:func:`checker.engine.protocols.exchange`), with
+        this run's headers, TLS context and the auto-detect SOCKS5 greeting's share of the
+        budget."""
+        judge = url is self.judge
+        return await exchange(
+            proto,
+            addr,
+            spec,
+            url,
+            att,
+            max_body,
+            request_tail=self._judge_tail if judge else self._target_tail,
+            tls=lambda: self.ssl_context,
+            greeting_timeout_s=max(0.5, self.cfg.timeout_s * GREETING_SHARE) if att.auto else None,
+            socks4_v4=self.judge_v4 if judge else self.target_v4,
+        )
 
 
 def _fd_budget(concurrency: int) -> int:
@@ -802,7 +463,7 @@ async def fetch_own_ip(judge_url: str, *, timeout_s: float = 5.0) -> str | None:
     """Ask the judge directly (no proxy) which address it sees for us — a way to learn the
     checker's real public address for ``CheckConfig.real_ips``. None on any failure."""
     try:
-        url = _parse_url(judge_url)
+        url = parse_url(judge_url)
         async with asyncio.timeout(timeout_s):
             reader, writer = await asyncio.open_connection(
                 url.host,

@@ -1,6 +1,6 @@
 """The judge protocol: what the checker sends to the judge and what it parses back.
 
-The judge (``GET /judge``, Django side; :mod:`checker.engine.testing` has a standalone
+The judge (``GET /judge``, Django side; ``tests/checker/servers.py`` has a standalone
 asyncio one for engine tests) echoes the source address of the TCP connection it received
 and the request headers exactly as received, in one of two formats.
 

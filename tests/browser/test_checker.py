@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from checker.engine.testing import closed_port, start_pproxy, stop_process
 from checker.models import CheckJob
 from checker.tasks import run_check_job
 from portal.celery import app as celery_app
+from tests.checker.servers import closed_port, start_pproxy, stop_process
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

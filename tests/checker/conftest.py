@@ -1,6 +1,6 @@
 """Real proxy servers (pproxy subprocesses) and a judge on 127.0.0.1 for the checker tests.
 
-The asyncio test servers of `checker.engine.testing` run on an event loop in a background
+The asyncio test servers of `tests/checker/servers.py` run on an event loop in a background
 thread, so synchronous Django tests can use them.
 """
 
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from checker.engine.testing import JudgeServer, SilentServer, start_pproxy, stop_process
+from tests.checker.servers import JudgeServer, SilentServer, start_pproxy, stop_process
 
 
 class LoopThread:

@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from accounts.models import Plan
-from checker.engine.testing import closed_port
 from checker.models import CheckItem, CheckJob
+from tests.checker.servers import closed_port
 
 READ = ["checker:read"]
 WRITE = ["checker:write"]
@@ -280,7 +280,7 @@ def test_check_rate_category_is_check(account, make_key, api):
 
 
 def test_anonymity_and_target_url_through_a_real_proxy(account, make_key, api, submit, checker_on, proxies, aio):
-    from checker.engine.testing import HeaderProxy, TextSite
+    from tests.checker.servers import HeaderProxy, TextSite
 
     # The judge by name: its Host header must not carry the checker's own address (127.0.0.1
     # here), which would read as "transparent".

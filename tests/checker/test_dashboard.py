@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
-from checker.engine.testing import closed_port
 from checker.models import CheckItem, CheckJob, PoolProxy
+from tests.checker.servers import closed_port
 from tests.conftest import PASSWORD, dashboard_client
 
 

@@ -1,7 +1,7 @@
 """The checker engine against real proxy servers on 127.0.0.1.
 
 pproxy (from PyPI) runs in subprocesses as HTTP (forward + CONNECT), SOCKS4 and SOCKS5
-proxies, with and without credentials; small asyncio servers from checker.engine.testing play
+proxies, with and without credentials; small asyncio servers from tests/checker/servers.py play
 the judge, a header-adding HTTP proxy, and misbehaving ports (silent, garbage, dribbling,
 closing); a closed port refuses.
 """
@@ -13,7 +13,7 @@ import pytest
 
 from checker.engine.check import CheckConfig, check_many, run_checks
 from checker.engine.parse import ProxySpec, parse_proxy_line, parse_proxy_list
-from checker.engine.testing import (
+from tests.checker.servers import (
     CloseServer,
     DribbleServer,
     GarbageServer,
@@ -463,7 +463,7 @@ def test_an_exception_in_on_result_stops_the_run_and_propagates():
 
 
 def test_auto_detect_reaches_a_socks4_server_that_waits_for_a_full_request():
-    from checker.engine.testing import Socks4Proxy, Socks5Proxy
+    from tests.checker.servers import Socks4Proxy, Socks5Proxy
 
     async def scenario():
         async with (
@@ -496,7 +496,7 @@ def test_auto_detect_reaches_a_socks4_server_that_waits_for_a_full_request():
 
 
 def test_an_ipv6_proxy_in_brackets_is_checked_over_ipv6():
-    from checker.engine.testing import Socks5Proxy
+    from tests.checker.servers import Socks5Proxy
 
     async def scenario():
         proxy = Socks5Proxy()
@@ -522,7 +522,8 @@ def test_the_engine_package_imports_no_django():
 
     code = (
         "import sys, checker.engine, checker.engine.check, core.netguard, "
-        "checker.engine.parse, checker.engine.judge, checker.engine.geo, checker.engine.testing; "
+        "checker.engine.parse, checker.engine.protocols, checker.engine.judge, checker.engine.geo, "
+        "tests.checker.servers; "
         "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -6,8 +6,8 @@ import pytest
 
 from checker.engine.check import CheckConfig, check_many
 from checker.engine.parse import ProxySpec, parse_proxy_line
-from checker.engine.testing import JudgeServer, SilentServer
 from core.netguard import check_address, check_address_async
+from tests.checker.servers import JudgeServer, SilentServer
 
 REFUSED_LITERALS = [
     "127.0.0.1",

@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checker import services
 from checker.models import CheckItem, CheckJob, JobStatus
+from checker.services.jobs import job_cancel, job_create
+from checker.services.runner import job_run
 from checker.tasks import run_check_job, sweep_stale_jobs
 
 
 def _job(account, text, **kwargs):
-    return services.job_create(account=account, proxies_text=text, **kwargs)
+    return job_create(account=account, proxies_text=text, **kwargs)
 
 
 def test_progress_is_visible_while_the_job_runs(account, checker_on, proxies, silent_server):
@@ -28,7 +29,7 @@ def test_progress_is_visible_while_the_job_runs(account, checker_on, proxies, si
         fresh = CheckJob.objects.get(pk=job.pk)
         seen.append((fresh.status, fresh.done, fresh.live, CheckItem.objects.filter(job=job).count()))
 
-    services.job_run(job_id=job.pk, on_batch=observe)
+    job_run(job_id=job.pk, on_batch=observe)
     partial = [s for s in seen if 0 < s[1] < 5]
     assert partial, seen
     for status, done, live_count, stored in partial:
@@ -51,10 +52,10 @@ def test_cancelling_stops_the_run_at_the_next_batch(account, checker_on, silent_
     def cancel_on_first_batch(_):
         calls.append(1)
         if len(calls) == 1:
-            services.job_cancel(job=CheckJob.objects.get(pk=job.pk))
+            job_cancel(job=CheckJob.objects.get(pk=job.pk))
 
     started = time.monotonic()
-    services.job_run(job_id=job.pk, on_batch=cancel_on_first_batch)
+    job_run(job_id=job.pk, on_batch=cancel_on_first_batch)
     elapsed = time.monotonic() - started
     job.refresh_from_db()
     assert job.status == "cancelled"
@@ -68,7 +69,7 @@ def test_cancel_of_a_finished_job_is_a_conflict(account):
 
     job = CheckJob.objects.create(account=account, status=JobStatus.COMPLETED, total=1, done=1)
     with pytest.raises(Conflict):
-        services.job_cancel(job=job)
+        job_cancel(job=job)
     job.refresh_from_db()
     assert job.status == "completed"
 
@@ -104,7 +105,7 @@ def test_a_swept_job_stops_its_late_worker(account, checker_on, silent_server):
         CheckJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(days=1))
         sweep_stale_jobs()
 
-    services.job_run(job_id=job.pk, on_batch=sweep_now)
+    job_run(job_id=job.pk, on_batch=sweep_now)
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error == "worker lost"

@@ -60,7 +60,7 @@ def test_judge_behind_trusted_proxies_reports_the_peer_and_hides_their_hop(db, s
 
 def test_the_portals_own_judge_serves_a_real_check(live_server, account, make_key, api, settings, proxies):
     """End to end: the engine checks a real proxy against this portal's /judge."""
-    from checker.engine.testing import closed_port
+    from tests.checker.servers import closed_port
 
     settings.CHECKER_JUDGE_URL = live_server.url.replace("127.0.0.1", "localhost") + "/judge"
     settings.CHECKER_ALLOW_PRIVATE = True

@@ -11,10 +11,10 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from checker import services
-from checker.engine.testing import closed_port, start_pproxy, stop_process
 from checker.models import PoolProxy
+from checker.services.pools import pool_import, pool_recheck
 from checker.tasks import recheck_pool
+from tests.checker.servers import closed_port, start_pproxy, stop_process
 
 READ = ["checker:read"]
 
@@ -33,11 +33,11 @@ def _pool(pool="public", norm="203.0.113.1:8080", **fields):
 # ----------------------------------------------------------------------------- import
 def test_pool_import_counts_imported_duplicates_and_invalid(db):
     text = "1.2.3.4:8080\n1.2.3.4:8080\nsocks5://5.6.7.8:1080\nuser:pw@9.9.9.9:3128\n# comment\n\ngarbage\n"
-    assert services.pool_import(pool="public", text=text) == {"imported": 3, "duplicates": 1, "invalid": 1}
-    again = services.pool_import(pool="public", text="1.2.3.4:8080\n10.1.1.1:80\n", source="feed-b")
+    assert pool_import(pool="public", text=text) == {"imported": 3, "duplicates": 1, "invalid": 1}
+    again = pool_import(pool="public", text="1.2.3.4:8080\n10.1.1.1:80\n", source="feed-b")
     assert again == {"imported": 1, "duplicates": 1, "invalid": 0}
     # the same proxy may sit in the other pool
-    assert services.pool_import(pool="premium", text="1.2.3.4:8080")["imported"] == 1
+    assert pool_import(pool="premium", text="1.2.3.4:8080")["imported"] == 1
     socks = PoolProxy.objects.get(pool="public", proxy_norm="socks5://5.6.7.8:1080")
     assert (socks.scheme, socks.host, socks.port, socks.last_status) == ("socks5", "5.6.7.8", 1080, "unchecked")
     creds = PoolProxy.objects.get(proxy_norm="user:pw@9.9.9.9:3128")
@@ -49,7 +49,7 @@ def test_pool_import_refuses_an_unknown_pool(db):
     from core.errors import DomainValidationError
 
     with pytest.raises(DomainValidationError):
-        services.pool_import(pool="inventory", text="1.2.3.4:80")
+        pool_import(pool="inventory", text="1.2.3.4:80")
     assert PoolProxy.objects.count() == 0
 
 
@@ -59,7 +59,7 @@ def test_recheck_marks_live_and_dead_and_keeps_uptime_over_recent_checks(db, che
     try:
         dead = closed_port()
         text = f"127.0.0.1:{proxies['http']}\n127.0.0.1:{port}\n127.0.0.1:{dead}\n"
-        services.pool_import(pool="public", text=text)
+        pool_import(pool="public", text=text)
         assert recheck_pool("public") == {"checked": 3, "live": 2, "dead": 1}
         http = PoolProxy.objects.get(proxy_norm=f"127.0.0.1:{proxies['http']}")
         assert (http.last_status, http.protocol, http.uptime_score, http.history) == ("live", "http", 1.0, "1")
@@ -81,7 +81,7 @@ def test_recheck_marks_live_and_dead_and_keeps_uptime_over_recent_checks(db, che
 
 def test_uptime_window_keeps_the_last_twenty_checks(db, checker_on, proxies):
     proxy = _pool(norm=f"127.0.0.1:{proxies['http']}", host="127.0.0.1", history="0" * 20, uptime_score=0.0)
-    services.pool_recheck(pool="public")
+    pool_recheck(pool="public")
     proxy.refresh_from_db()
     assert proxy.history == "0" * 19 + "1"
     assert proxy.uptime_score == pytest.approx(0.05)
@@ -90,9 +90,9 @@ def test_uptime_window_keeps_the_last_twenty_checks(db, checker_on, proxies):
 def test_recheck_walks_the_pool_in_chunks(db, checker_on):
     for i in range(5):
         _pool(norm=f"127.0.0.1:{closed_port() if i == 0 else 1 + i}", last_status="unchecked")
-    assert services.pool_recheck(pool="public", chunk_size=2) == {"checked": 5, "live": 0, "dead": 5}
+    assert pool_recheck(pool="public", chunk_size=2) == {"checked": 5, "live": 0, "dead": 5}
     assert PoolProxy.objects.filter(last_status="dead").count() == 5
-    assert services.pool_recheck(pool="premium") == {"checked": 0, "live": 0, "dead": 0}
+    assert pool_recheck(pool="premium") == {"checked": 0, "live": 0, "dead": 0}
 
 
 def test_checkpool_refuses_a_bad_pool(db):
@@ -130,13 +130,13 @@ def test_list_total_follows_rechecks_and_admin_deletions(reader, checker_on, pro
     """Totals are cached per pool version: every write to the pool shows at once."""
     proc, port = start_pproxy("http")
     try:
-        services.pool_import(pool="public", text=f"127.0.0.1:{port}\n127.0.0.1:{proxies['http']}\n")
+        pool_import(pool="public", text=f"127.0.0.1:{port}\n127.0.0.1:{proxies['http']}\n")
         assert reader.get("public-proxies").json_body["meta"]["total"] == 0  # nothing checked yet
-        services.pool_recheck(pool="public")
+        pool_recheck(pool="public")
         assert reader.get("public-proxies").json_body["meta"]["total"] == 2
     finally:
         stop_process(proc)
-    services.pool_recheck(pool="public")  # the stopped one is dead now
+    pool_recheck(pool="public")  # the stopped one is dead now
     body = reader.get("public-proxies").json_body
     assert body["meta"]["total"] == 1 and [p["proxy_norm"] for p in body["data"]] == [f"127.0.0.1:{proxies['http']}"]
     survivor = PoolProxy.objects.get(proxy_norm=f"127.0.0.1:{proxies['http']}")

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from billing.services import deposit_address_create
-from checker import services as checker_services
+from checker.services.jobs import job_create
+from checker.services.runner import job_run
 from events.models import Event
 from orders.models import Order
 from orders.residential import services as residential_services
@@ -118,9 +119,9 @@ def test_job_completed(account, hook, receiver, settings, judge_server, api, mak
     settings.CHECKER_JUDGE_URL = judge_server.url
     settings.CHECKER_ALLOW_PRIVATE = True
     settings.CHECKER_TIMEOUT_S = 1.0
-    job = checker_services.job_create(account=account, proxies_text="127.0.0.1:9")
+    job = job_create(account=account, proxies_text="127.0.0.1:9")
     with django_capture_on_commit_callbacks(execute=True):
-        checker_services.job_run(job_id=job.pk)
+        job_run(job_id=job.pk)
     (event,) = [e for e in receiver.events() if e["type"] == "job.completed"]
     shown = api(make_key(account, scopes=["checker:read"])).get(f"jobs/{job.pk}").json_body["data"]
     assert event["data"] == shown and shown["status"] == "completed"

@@ -16,12 +16,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from checker import services as checker_services
-from checker.engine.testing import closed_port
 from checker.models import CheckItem, PoolProxy
+from checker.services.pools import pool_import
 from core.files import FORMULA_TRIGGERS
 from orders.models import InventoryProxy, Order, OrderProxy
 from orders.residential import services
+from tests.checker.servers import closed_port
 from tests.conftest import dashboard_client
 from tests.orders.residential.subuser_fixtures import deliver, record, residential_order
 from tests.security.conftest import call
@@ -97,7 +97,7 @@ def formula_pool_proxies(db):
     """Lines an operator imported from a public feed, as the re-check leaves them when live."""
     lines = [f"{FORMULA}@203.0.113.7:8080", "+1+cmd|x@203.0.113.8:8080", "-2+3@203.0.113.9:8080"]
     for pool in ("public", "premium"):
-        assert checker_services.pool_import(pool=pool, text="\n".join(lines))["imported"] == 3
+        assert pool_import(pool=pool, text="\n".join(lines))["imported"] == 3
     PoolProxy.objects.update(
         last_status="live", last_checked_at=timezone.now(), protocol="http", country="US",
         anonymity="elite", latency_ms=120, history="1", uptime_score=1.0,

@@ -278,7 +278,7 @@ class _BlackHole:
 def test_worker_killed_mid_check_job_ends_in_a_defined_state(monkeypatch, settings):
     from checker import tasks as checker_tasks
     from checker.models import CheckJob
-    from checker.services import job_create
+    from checker.services.jobs import job_create
 
     ensure_seed_data()
     account, _key = _key_for_new_tenant("worker-fault@security.example")
@@ -290,7 +290,7 @@ def test_worker_killed_mid_check_job_ends_in_a_defined_state(monkeypatch, settin
     env = server_env(CHECKER_ALLOW_PRIVATE="1", CHECKER_TIMEOUT_S="60", CELERY_TASK_ALWAYS_EAGER="1")
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c",
-         f"from checker.services import job_run; job_run(job_id='{job.pk}')"],
+         f"from checker.services.runner import job_run; job_run(job_id='{job.pk}')"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:

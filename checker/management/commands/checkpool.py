@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from checker.models import Pool
-from checker.services import pool_recheck
+from checker.services.pools import pool_recheck
 from core.errors import PortalError
 
 

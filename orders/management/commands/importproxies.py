@@ -45,7 +45,7 @@ class Command(BaseCommand):
 
                 counts = inventory_import(type=type_code, country=country, text=text)
             else:
-                from checker.services import pool_import
+                from checker.services.pools import pool_import
 
                 counts = pool_import(pool=pool, text=text, source=f"importproxies:{file}"[:100])
         except PortalError as exc:

@@ -1,4 +1,4 @@
-"""Small asyncio servers for testing and benchmarking the engine without Django.
+"""Small asyncio servers for testing and benchmarking the checker engine without Django.
 
 All listen on 127.0.0.1 on a free port and count accepted connections (``.connections``).
 Use them as async context managers::
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from .judge import render_json, render_text
+from checker.engine.judge import render_json, render_text
 
 __all__ = [
     "free_port",
