@@ -118,6 +118,10 @@ class EndpointTestView(PortalAPIView):
 
     @extend_schema(request=None, responses={202: TestEventOut}, summary="Send a `ping` event to this endpoint")
     def post(self, request, endpoint_id: str):
+        services.endpoint_get(account=self.account, public_id=endpoint_id)  # an unknown id: 404 first
+        has_body = request.META.get("CONTENT_LENGTH") not in (None, "", "0") or request.META.get("CONTENT_TYPE")
+        if has_body and not isinstance(request.data, dict):  # no body needed; one given must be JSON
+            raise BadRequest("The body, if any, must be a JSON object.")
         event = services.endpoint_ping(account=self.account, public_id=endpoint_id)
         return ApiResponse({"event_id": event.public_id}, status=202)
 

@@ -146,7 +146,7 @@ def test_test_sends_a_signed_ping_and_deliveries_list_it(writer, receiver, djang
     endpoint = create(writer, url=receiver.url, events=["job.completed"]).json_body["data"]
     receiver.secret = endpoint["secret"]
     with django_capture_on_commit_callbacks(execute=True):
-        response = writer.post(f"{BASE}/{endpoint['id']}/test")
+        response = writer.post(f"{BASE}/{endpoint['id']}/test", {})
     assert response.status_code == 202
     event_id = response.json_body["data"]["event_id"]
     assert event_id.startswith("evt_")
