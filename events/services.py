@@ -341,3 +341,13 @@ def endpoint_disable_if_failing(*, endpoint_id: int, now=None) -> bool:
         )
     logger.warning("webhook endpoint %s disabled after failing for %g days", endpoint.public_id, days)
     return True
+
+
+def events_purge_old(*, now=None) -> int:
+    """Deletes events (with their attempts) older than `WEBHOOKS_KEEP_DAYS` that nothing still
+    owes to an endpoint. Returns how many events went."""
+    now = now or timezone.now()
+    old = Event.objects.filter(created_at__lt=now - timedelta(days=settings.WEBHOOKS_KEEP_DAYS)).exclude(
+        dispatches__state=DispatchState.PENDING
+    )
+    return old.delete()[1].get(Event._meta.label, 0)

@@ -14,3 +14,8 @@ def deliver(dispatch_id: int) -> None:
 @shared_task(ignore_result=True)
 def redrive_undelivered() -> int:
     return services.dispatches_redrive()
+
+
+@shared_task(ignore_result=True)
+def purge_old_events() -> int:
+    return services.events_purge_old()

@@ -180,6 +180,7 @@ CELERY_BEAT_SCHEDULE = {
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
     "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
+    "purge-webhook-events": {"task": "events.tasks.purge_old_events", "schedule": 3600.0},
     "purge-idempotency-records": {"task": "portal.tasks.purge_idempotency_records", "schedule": 3600.0},
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
@@ -363,6 +364,8 @@ WEBHOOKS_RETRY_WINDOW_S = env_int("WEBHOOKS_RETRY_WINDOW_S", 86400, minimum=1)
 WEBHOOKS_DISABLE_AFTER_S = env_int("WEBHOOKS_DISABLE_AFTER_S", 3 * 86400, minimum=1)
 # How long a worker holds an event it is delivering before the sweep may hand it to another.
 WEBHOOKS_CLAIM_S = env_int("WEBHOOKS_CLAIM_S", 120, minimum=1)
+# Events and their delivery attempts are kept this long (the Webhooks page and the API show them).
+WEBHOOKS_KEEP_DAYS = env_int("WEBHOOKS_KEEP_DAYS", 30, minimum=1)
 CHECKER_CONCURRENCY = env_int("CHECKER_CONCURRENCY", 500, minimum=1)
 CHECKER_TIMEOUT_S = env_float("CHECKER_TIMEOUT_S", 8.0, minimum=0.1)
 CHECKER_JUDGE_URL = env_str("CHECKER_JUDGE_URL", f"{SITE_URL.rstrip('/')}/judge")

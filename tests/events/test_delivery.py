@@ -177,3 +177,16 @@ def test_resend_delivers_the_event_again(account, hook, receiver, django_capture
         services.delivery_resend(account=account, endpoint_id=hook.public_id, delivery_id=first.public_id)
     assert [c["json"]["id"] for c in receiver.calls] == [event.public_id, event.public_id]
     assert sorted(Delivery.objects.values_list("attempt", flat=True)) == [1, 2]
+
+
+def test_old_events_are_purged_unless_still_owed(account, hook, receiver, monkeypatch, settings,
+                                                 django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        delivered = event_emit(account=account, type="order.activated", data=DATA)
+    monkeypatch.setattr(services, "_enqueue", lambda ids, countdown=0: None)
+    owed = event_emit(account=account, type="order.failed", data=DATA)  # not delivered yet
+    later = timezone.now() + timedelta(days=settings.WEBHOOKS_KEEP_DAYS, minutes=1)
+    assert services.events_purge_old(now=later) == 1
+    assert list(Event.objects.values_list("public_id", flat=True)) == [owed.public_id]
+    assert not Delivery.objects.filter(event__public_id=delivered.public_id).exists()
+    assert services.events_purge_old() == 0  # nothing old yet
