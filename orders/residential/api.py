@@ -181,7 +181,7 @@ class SubUserDetailView(PortalAPIView):
         return self._update(request, proxy_id)
 
     @extend_schema(
-        request=SubUserUpdateIn, responses=SubUserOut, summary="Update a sub-user proxy (PATCH's twin)",
+        request=SubUserUpdateIn(partial=True), responses=SubUserOut, summary="Update a sub-user proxy (PATCH's twin)",
         description="The same body and meaning as PATCH: only the fields given change. For clients "
                     "written for sub-user APIs that update with PUT.",
     )
