@@ -36,10 +36,6 @@ def is_upstream_order(order: Order) -> bool:
     return order.provider == UPSTREAM_PROVIDER
 
 
-def is_upstream_proxy(proxy: SubUserProxy) -> bool:
-    return bool(proxy.upstream_id) or is_upstream_order(proxy.order)
-
-
 def _refused(exc: UpstreamError, doing: str) -> UpstreamError:
     """The customer's error: what failed, and the upstream's own reason when it gave one (its
     status and type stay on the exception for the caller and the log)."""
