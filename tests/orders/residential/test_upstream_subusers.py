@@ -97,3 +97,8 @@ def test_exhaustion_is_kept_pending_until_the_upstream_takes_it(mirrored, upstre
     assert "error" in result["upstream"] and result["pushed"] == 0
     mirrored.refresh_from_db()
     assert mirrored.upstream_pending
+
+
+def test_the_usage_pull_runs_on_schedule_at_least_every_5_minutes(settings):
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "orders.residential.tasks.pull_usage")
+    assert float(entry["schedule"]) <= 300
