@@ -95,7 +95,7 @@ def order_place(
         ledger_post(
             account=account, type=EntryType.CHARGE, amount=-quote.total,
             reference=charge_reference(order), description=f"Order: {_describe(order)}",
-            created_by=created_by,
+            created_by=created_by, order_public_id=order.public_id,
         )
         if not provider.synchronous:
             order_pk = order.pk
@@ -179,7 +179,7 @@ def _refund(order: Order, amount: Decimal, description: str, created_by: User | 
         return Decimal("0.00")
     entry = ledger_post(
         account=order.account, type=EntryType.REFUND, amount=amount, reference=refund_reference(order),
-        description=description, created_by=created_by, allow_duplicate=True,
+        description=description, created_by=created_by, allow_duplicate=True, order_public_id=order.public_id,
     )
     return amount if entry is not None else Decimal("0.00")
 
@@ -229,6 +229,7 @@ def order_extend(*, account: Account, order_id: str, period, created_by: User | 
             account=account, type=EntryType.CHARGE, amount=-quote.total,
             reference=extension_reference(order, number),
             description=f"Extension by {quote.period} days: {_describe(order)}", created_by=created_by,
+            order_public_id=order.public_id,
         )
         OrderExtension.objects.create(
             order=order, number=number, period_days=quote.period, total=quote.total, created_by=created_by
