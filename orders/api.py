@@ -449,6 +449,8 @@ class OrderListLinksView(_OrderView):
     )
     def post(self, request, order_id: str):
         self.get_order(order_id)
+        if _body(request):  # no body, or an empty object; anything else is a mistake worth a 400
+            raise BadRequest("This endpoint takes no body (or an empty JSON object).")
         link, url = services.order_list_link_create(
             account=self.account, order_id=order_id, created_by=self.api_key.created_by, **_actor(self),
         )

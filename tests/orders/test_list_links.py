@@ -27,7 +27,7 @@ def order_id(account, api, order_key, committing):
 
 
 def _create(api, key, order_id):
-    response = api(key).post(f"orders/{order_id}/list-links")
+    response = api(key).post(f"orders/{order_id}/list-links", {})
     assert response.status_code == 201, response.json_body
     return response.json_body["data"]
 
@@ -85,10 +85,10 @@ def test_links_are_rate_limited_per_client_address(client, monkeypatch):
 def test_tenancy_and_scope(account, outsider_account, api, make_key, order_key, order_id):
     link = _create(api, order_key, order_id)
     other = api(make_key(outsider_account, scopes=["orders:read", "orders:write"]))
-    assert other.post(f"orders/{order_id}/list-links").status_code == 404
+    assert other.post(f"orders/{order_id}/list-links", {}).status_code == 404
     assert other.delete(f"orders/{order_id}/list-links/{link['id']}").status_code == 404
     read_only = api(make_key(account, scopes=["orders:read"]))
-    assert read_only.post(f"orders/{order_id}/list-links").status_code == 403
+    assert read_only.post(f"orders/{order_id}/list-links", {}).status_code == 403
     assert read_only.delete(f"orders/{order_id}/list-links/{link['id']}").status_code == 403
     assert OrderListLink.objects.live().count() == 1
 
@@ -103,7 +103,7 @@ def test_a_suspended_accounts_links_stop_serving(account, api, order_key, order_
 def test_at_most_ten_live_links_per_order(api, order_key, order_id):
     for _ in range(10):
         _create(api, order_key, order_id)
-    assert api(order_key).post(f"orders/{order_id}/list-links").status_code == 409
+    assert api(order_key).post(f"orders/{order_id}/list-links", {}).status_code == 409
 
 
 def test_the_order_page_creates_shows_once_and_revokes(owner, account, order_id, client):
@@ -118,3 +118,16 @@ def test_the_order_page_creates_shows_once_and_revokes(owner, account, order_id,
     link = OrderListLink.objects.get()
     assert dash.post(f"/orders/{order_id}/list-links/{link.public_id}/revoke").status_code == 302
     assert client.get(f"/l/{token}").status_code == 404
+
+
+def test_the_body_is_empty_or_an_empty_object(api, order_key, order_id):
+    client = api(order_key)
+    bare = client.client.generic(
+        "POST", f"/api/v1/orders/{order_id}/list-links", b"", content_type="",
+        headers={"Authorization": f"Bearer {order_key}"},
+    )
+    assert bare.status_code == 201, bare.content
+    for body in ({"expires": "never"}, [1], "[[[]]]"):
+        response = client.post(f"orders/{order_id}/list-links", body)
+        assert response.status_code == 400, body
+    assert OrderListLink.objects.count() == 1

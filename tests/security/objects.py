@@ -32,6 +32,8 @@ PARAM_KINDS = {
     "txn_id": "transaction",
     "transaction_id": "transaction",
     "invitation_id": "invitation",
+    "ip_id": "authorized_ip",
+    "link_id": "list_link",
 }
 # For generic parameter names, the first path segment of the route tells the kind.
 SEGMENT_KINDS = {
@@ -158,6 +160,19 @@ class TenantObjects:
         response = self._run_on_commit(lambda: self.t.api.post("proxy", body))
         if response.status_code != 201:
             raise _fail("a sub-user proxy (POST /proxy)", response)
+        return response.json_body["data"]["id"]
+
+    def make_authorized_ip(self) -> str:
+        response = self.t.api.post("account/authorized-ips", {"ip": "8.8.8.8"})
+        if response.status_code != 201:
+            raise _fail("an authorized IP (POST /account/authorized-ips)", response)
+        return response.json_body["data"]["id"]
+
+    def make_list_link(self) -> str:
+        order_id = self.id_for("order_id", "api/v1/orders/<str:order_id>")
+        response = self.t.api.post(f"orders/{order_id}/list-links", {})
+        if response.status_code != 201:
+            raise _fail("a list link (POST /orders/{id}/list-links)", response)
         return response.json_body["data"]["id"]
 
     def make_job(self) -> str:
