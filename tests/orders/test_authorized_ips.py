@@ -161,3 +161,27 @@ def test_viewers_cannot_change_authorized_ips(owner, account):
     assert "Add IP" not in client.get("/proxies/").content.decode()
     assert client.post("/authorized-ips/add", {"ip": "8.8.8.8"}).status_code == 403
     assert not AuthorizedIP.objects.exists()
+
+
+def test_the_admin_exports_authorized_ips_with_their_accounts_stock_proxies(account, api, ip_key, order_key,
+                                                                            committing):
+    from django.test import Client
+
+    from accounts.models import User
+
+    fund(account, "50")
+    add_stock("datacenter", "DE", 2)
+    committing(api(order_key)).post("orders", {"type": "datacenter", "quantity": 2, "period": 30, "country": "DE"})
+    api(ip_key).post("account/authorized-ips", {"ip": "8.8.8.8"})
+    operator = Client()
+    operator.force_login(User.objects.create_superuser(email="ops@example.com", password="ops-Password-123"))
+    for model in ("authorizedip", "proxyreplacement", "orderlistlink"):
+        assert operator.get(f"/admin/orders/{model}/").status_code == 200
+    row = AuthorizedIP.objects.get()
+    export = operator.post("/admin/orders/authorizedip/", {
+        "action": "export_authorized_ips_csv", "_selected_action": [row.pk],
+    })
+    assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
+    lines = export.content.decode().splitlines()
+    assert lines[0] == "account_id,ip,host,port,protocol"
+    assert len(lines) == 3 and all(line.startswith(f"{account.public_id},8.8.8.8,") for line in lines[1:])
