@@ -3,8 +3,6 @@
 
 from django import template
 
-from accounts.permissions import has_capability
-
 from ..forms import AuthorizedIPForm
 from ..selectors import authorized_ips
 from ..services import AUTHORIZED_IPS_MAX
@@ -29,5 +27,6 @@ def authorized_ips_section(context):
         "authorized_ips": rows,
         "form": form,
         "limit": AUTHORIZED_IPS_MAX,
-        "can_operate": has_capability(request.membership, "operate"),
+        # `can` (accounts' context processor) also says no while the account is suspended.
+        "can_operate": context.get("can", {}).get("operate", False),
     }
