@@ -205,9 +205,13 @@ def snapshot(object_id: str) -> dict | None:
 
     for model in apps.get_models():
         names = {f.name for f in model._meta.get_fields()}
-        if "account" not in names:
+        if "account" in names:
+            fields = ("public_id", "job_id", "pk")
+        elif "order" in names and "public_id" in names:  # a tenant's object through its order (list links)
+            fields = ("public_id",)
+        else:
             continue
-        for field in ("public_id", "job_id", "pk"):
+        for field in fields:
             if field != "pk" and field not in names:
                 continue
             try:
