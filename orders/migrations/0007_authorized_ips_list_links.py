@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_plan_from_billing'),
-        ('orders', '0004_inventory_free_index'),
+        ('orders', '0006_subuser_upstream'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
