@@ -210,3 +210,11 @@ def record_auth_failure(request, ip: str) -> None:
     usage = _count(request, **_auth_failure_counter(ip), increment=True)
     if usage is not None:
         request.rate_usage = usage
+
+
+def consume_keyless_quota(request, *, subject: str, limit: int, category: str) -> RateUsage:
+    """Counts one request of `category` made without a key (a secret list link) against
+    `subject` (the link, the client's address), in the category's window; the caller refuses
+    it when `exceeded`."""
+    return _consume(request, group=f"keyless:{category}", key=subject, limit=limit,
+                    window_s=CATEGORY_WINDOW_S[category])

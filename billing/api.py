@@ -75,6 +75,9 @@ class TransactionOut(serializers.Serializer):
     balance_after = serializers.DecimalField(max_digits=14, decimal_places=2)
     description = serializers.CharField()
     reference = serializers.CharField()
+    order_id = serializers.CharField(
+        source="order_public_id", allow_null=True, help_text="The order the entry pays for or refunds, else null"
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -37,6 +37,8 @@ class LedgerEntry(models.Model):
     description = models.CharField(max_length=255)
     # One business event (deposit tx, order charge, refund…) posts at most one entry.
     reference = models.CharField(max_length=200, unique=True)
+    # The public id of the order the entry pays for or refunds, if any (billing knows no orders).
+    order_public_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)
     created_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -73,6 +73,7 @@ def ledger_post(
     description: str,
     created_by: User | None = None,
     allow_duplicate: bool = False,
+    order_public_id: str | None = None,
 ) -> LedgerEntry | None:
     """Posts one signed movement and updates the cached balance, atomically.
 
@@ -82,7 +83,8 @@ def ledger_post(
     A reference already posted raises DuplicateReference, or returns None when
     `allow_duplicate` (replays of the same business event). An amount, or a resulting
     balance, above BALANCE_MAX raises BalanceLimitExceeded and writes nothing. The amount
-    is rounded once, by `core.money.to_money` (half up to the cent).
+    is rounded once, by `core.money.to_money` (half up to the cent). `order_public_id` names
+    the order an entry pays for or refunds (shown as the transaction's `order_id`).
     """
     if type not in EntryType.values:
         raise ValueError(f"unknown ledger entry type {type!r}")
@@ -104,7 +106,7 @@ def ledger_post(
         new_balance = locked.balance + amount
         entry = LedgerEntry(
             account=locked, type=type, amount=amount, balance_after=new_balance, reference=reference,
-            description=description[:255], created_by=created_by,
+            description=description[:255], created_by=created_by, order_public_id=order_public_id or None,
         )
         # A debit that would overdraw, or a credit that would take the balance past what
         # its column holds, is refused, unless it is a replay of a posted event, which is a

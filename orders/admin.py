@@ -14,15 +14,18 @@ from core.money import money_str
 
 from . import services
 from .models import (
+    AuthorizedIP,
     Country,
     InventoryProxy,
     Order,
     OrderExtension,
+    OrderListLink,
     OrderProxy,
     OrderStatus,
     Period,
     PeriodDiscount,
     PriceRule,
+    ProxyReplacement,
     ProxyType,
     ProxyTypeCode,
     StockStatus,
@@ -223,7 +226,9 @@ def enable_stock(modeladmin, request, queryset):
 
 @admin.register(InventoryProxy)
 class InventoryProxyAdmin(admin.ModelAdmin):
-    list_display = ["host", "port", "username", "protocol", "type", "country", "status", "order", "allocated_at"]
+    list_display = [
+        "host", "port", "username", "protocol", "type", "country", "status", "order", "allocated_at", "quarantined_until",
+    ]
     list_filter = ["type", "status", "country", "protocol"]
     search_fields = ["host", "username", "order__public_id"]
     list_select_related = ["order"]
@@ -263,3 +268,59 @@ class InventoryProxyAdmin(admin.ModelAdmin):
             "form": form,
             "opts": self.model._meta,
         })
+
+
+# --- order tools ----------------------------------------------------------------------------------
+
+
+@admin.action(description="Export every authorized IP with its account's stock proxies (CSV)")
+def export_authorized_ips_csv(modeladmin, request, queryset):
+    """The whole list, whatever is selected: the operator's proxy servers need all of it."""
+    from django.http import HttpResponse
+    from django.utils import timezone
+
+    from .exports import write_authorized_ips_csv
+    from .selectors import authorized_ip_export_rows
+
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="authorized-ips-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+    write_authorized_ips_csv(response, authorized_ip_export_rows())
+    return response
+
+
+@admin.register(AuthorizedIP)
+class AuthorizedIPAdmin(admin.ModelAdmin):
+    list_display = ["ip", "account", "created_at", "last_used_at", "created_by"]
+    search_fields = ["ip", "account__name", "account__public_id"]
+    list_select_related = ["account", "created_by"]
+    readonly_fields = ["public_id", "account", "ip", "created_at", "last_used_at", "created_by"]
+    actions = [export_authorized_ips_csv]
+
+    def has_add_permission(self, request):
+        return False  # customers add them (API, Proxies page), within their limit
+
+
+@admin.register(ProxyReplacement)
+class ProxyReplacementAdmin(admin.ModelAdmin):
+    list_display = ["order", "old_proxy", "new_proxy", "created_at", "actor_label"]
+    search_fields = ["order__public_id", "old_proxy__host", "new_proxy__host"]
+    list_select_related = ["order", "old_proxy", "new_proxy"]
+    readonly_fields = ["public_id", "order", "old_proxy", "new_proxy", "created_at", "created_by", "actor_label"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderListLink)
+class OrderListLinkAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "order", "token_hint", "created_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["public_id", "order__public_id"]
+    list_select_related = ["order"]
+    readonly_fields = ["public_id", "order", "token_hash", "token_hint", "created_at", "created_by"]
+
+    def has_add_permission(self, request):
+        return False  # the token is shown once, to the customer who creates the link

@@ -1,6 +1,7 @@
 """Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
 
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -12,15 +13,17 @@ from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError, NotFound
 from core.files import DOWNLOAD_FORMATS, download_format, download_response
+from core.http import client_ip
 from core.money import CURRENCY
 
 from . import pricing, selectors, services
-from .exports import proxy_list_file
+from .exports import AUTH_MODES, download_auth, proxy_list_file
 from .models import Order, OrderStatus, format_gb
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
 REFERENCE_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT = 250, 250
+AUTHORIZED_IPS_DEFAULT_LIMIT, AUTHORIZED_IPS_MAX_LIMIT = 20, 100
 
 
 def _body(request) -> dict:
@@ -281,6 +284,12 @@ class OrderProxiesView(_OrderView):
         return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
 
 
+AUTH_DESCRIPTION = (
+    "credentials (default): host:port:username:password; ip: host:port only, for proxies "
+    "opened by the account's authorized IPs"
+)
+
+
 class OrderDownloadView(_OrderView):
     required_scope = "orders:read"
     rate_category = "export"
@@ -288,15 +297,19 @@ class OrderDownloadView(_OrderView):
 
     @extend_schema(
         summary="Download an order's proxy list (not enveloped)",
-        parameters=[OpenApiParameter("format", str, enum=list(DOWNLOAD_FORMATS), description="default txt")],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(DOWNLOAD_FORMATS), description="default txt"),
+            OpenApiParameter("auth", str, enum=list(AUTH_MODES), description=AUTH_DESCRIPTION),
+        ],
         responses={(200, "text/plain"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR,
                    (200, "application/json"): OpenApiTypes.OBJECT},
     )
     def get(self, request, order_id: str):
         fmt = download_format(request.query_params.get("format"))
+        auth = download_auth(request.query_params.get("auth"))
         order = self.get_order(order_id)
         proxies = selectors.order_proxies(account=self.account, order=order)
-        return download_response("".join(proxy_list_file(proxies, fmt)), fmt=fmt, filename=order.public_id)
+        return download_response("".join(proxy_list_file(proxies, fmt, auth)), fmt=fmt, filename=order.public_id)
 
 
 class ExtendIn(serializers.Serializer):
@@ -320,3 +333,138 @@ class OrderExtendView(_OrderView):
             created_by=self.api_key.created_by,
         )
         return ApiResponse(OrderOut(self.get_order(order_id)).data)
+
+
+def _actor(view) -> dict:
+    """Who acts through an API key, for the audit log."""
+    prefix = getattr(view.api_key, "display_prefix", "") or ""
+    return {"actor_label": f"API key {prefix}".strip(), "client_ip": client_ip(view.request)}
+
+
+# --- authorized IPs ------------------------------------------------------------------------------
+
+
+class AuthorizedIPOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    ip = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuthorizedIPIn(serializers.Serializer):
+    ip = serializers.CharField(help_text="A public IPv4 or IPv6 address", max_length=100)
+
+
+class AuthorizedIPListView(PortalAPIView):
+    required_scope = {"GET": "proxies:read", "POST": "proxies:write"}
+
+    @extend_schema(
+        responses=AuthorizedIPOut(many=True), summary="Addresses the account's IP-based proxies accept without credentials",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("limit", int, description="1–100, default 20")],
+    )
+    def get(self, request):
+        items, meta = paginate(
+            selectors.authorized_ips(account=self.account), request.query_params,
+            default_limit=AUTHORIZED_IPS_DEFAULT_LIMIT, max_limit=AUTHORIZED_IPS_MAX_LIMIT,
+        )
+        return ApiResponse(AuthorizedIPOut(items, many=True).data, meta=meta)
+
+    @extend_schema(
+        request=AuthorizedIPIn, responses={201: AuthorizedIPOut},
+        summary="Authorize a public address (at most 10, no duplicates)",
+    )
+    def post(self, request):
+        body = AuthorizedIPIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        row = services.authorized_ip_add(
+            account=self.account, ip=body.validated_data["ip"], created_by=self.api_key.created_by, **_actor(self),
+        )
+        return ApiResponse(AuthorizedIPOut(row).data, status=201)
+
+
+class AuthorizedIPDetailView(PortalAPIView):
+    required_scope = "proxies:write"
+
+    @extend_schema(responses={204: None}, summary="Remove an authorized IP")
+    def delete(self, request, ip_id: str):
+        services.authorized_ip_remove(
+            account=self.account, authorized_ip_id=ip_id, actor=self.api_key.created_by, **_actor(self),
+        )
+        return HttpResponse(status=204)  # no body, as 204 requires
+
+
+# --- replacement ---------------------------------------------------------------------------------
+
+
+class ReplaceIn(serializers.Serializer):
+    proxies = serializers.ListField(
+        child=serializers.CharField(max_length=300), allow_empty=False, max_length=services.REPLACE_LIST_MAX,
+        help_text='The order\'s proxies to replace, as "host:port"',
+    )
+
+
+class ReplacedOut(serializers.Serializer):
+    old = serializers.CharField(help_text="host:port")
+    new = ProxyOut()
+
+
+class ReplaceOut(serializers.Serializer):
+    replaced = ReplacedOut(many=True)
+
+
+class OrderReplaceView(_OrderView):
+    required_scope = "orders:write"
+
+    @extend_schema(
+        request=ReplaceIn, responses=ReplaceOut,
+        summary="Replace proxies of an active IP order (free; 10 % of its proxies, at least 1, per 24 h)",
+    )
+    def post(self, request, order_id: str):
+        self.get_order(order_id)  # another tenant's order is 404 whatever the body
+        body = ReplaceIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        pairs = services.order_proxies_replace(
+            account=self.account, order_id=order_id, proxies=body.validated_data["proxies"],
+            created_by=self.api_key.created_by, **_actor(self),
+        )
+        replaced = [{"old": f"{old.host}:{old.port}", "new": new} for old, new in pairs]
+        return ApiResponse(ReplaceOut({"replaced": replaced}).data)
+
+
+# --- list links ----------------------------------------------------------------------------------
+
+
+class ListLinkOut(serializers.Serializer):
+    id = serializers.CharField(source="public_id")
+    url = serializers.CharField(help_text="Shown in this answer only: the server keeps a hash of its token")
+    created_at = serializers.DateTimeField()
+
+
+class OrderListLinksView(_OrderView):
+    required_scope = "orders:write"
+
+    @extend_schema(
+        request=None, responses={201: ListLinkOut},
+        summary="A secret URL serving the order's proxy list without an API key",
+    )
+    def post(self, request, order_id: str):
+        self.get_order(order_id)
+        if _body(request):  # no body, or an empty object; anything else is a mistake worth a 400
+            raise BadRequest("This endpoint takes no body (or an empty JSON object).")
+        link, url = services.order_list_link_create(
+            account=self.account, order_id=order_id, created_by=self.api_key.created_by, **_actor(self),
+        )
+        link.url = url
+        return ApiResponse(ListLinkOut(link).data, status=201)
+
+
+class OrderListLinkDetailView(_OrderView):
+    required_scope = "orders:write"
+
+    @extend_schema(responses={204: None}, summary="Revoke a list link (its URL answers 404 at once)")
+    def delete(self, request, order_id: str, link_id: str):
+        self.get_order(order_id)
+        services.order_list_link_revoke(
+            account=self.account, order_id=order_id, link_id=link_id, actor=self.api_key.created_by, **_actor(self),
+        )
+        return HttpResponse(status=204)  # no body, as 204 requires

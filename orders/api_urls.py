@@ -13,4 +13,10 @@ urlpatterns = [
     path("orders/<str:order_id>/proxies", api.OrderProxiesView.as_view(), name="api-order-proxies"),
     path("orders/<str:order_id>/download", api.OrderDownloadView.as_view(), name="api-order-download"),
     path("orders/<str:order_id>/extend", api.OrderExtendView.as_view(), name="api-order-extend"),
+    path("orders/<str:order_id>/replace", api.OrderReplaceView.as_view(), name="api-order-replace"),
+    path("orders/<str:order_id>/list-links", api.OrderListLinksView.as_view(), name="api-order-list-links"),
+    path("orders/<str:order_id>/list-links/<str:link_id>", api.OrderListLinkDetailView.as_view(),
+         name="api-order-list-link"),
+    path("account/authorized-ips", api.AuthorizedIPListView.as_view(), name="api-authorized-ips"),
+    path("account/authorized-ips/<str:ip_id>", api.AuthorizedIPDetailView.as_view(), name="api-authorized-ip"),
 ]

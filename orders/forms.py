@@ -86,3 +86,11 @@ class OrderFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["type"].choices = [("", "All types")] + list(ProxyTypeCode.choices)
         self.fields["status"].choices = [("", "All statuses")] + list(OrderStatus.choices)
+
+
+class AuthorizedIPForm(forms.Form):
+    ip = forms.CharField(
+        label="IP address", max_length=100,
+        help_text="A public IPv4 or IPv6 address your IP-based proxies accept without a password.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "203.0.114.7"}),
+    )

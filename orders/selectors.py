@@ -86,3 +86,81 @@ def countries(*, type: str | None = None):  # noqa: A002
         .order_by("name")
         .prefetch_related(Prefetch("types", queryset=ProxyType.objects.filter(is_active=True).order_by("sort_order")))
     )
+
+
+# --- order tools: authorized IPs, replacements, list links ------------------------------------
+
+
+def authorized_ips(*, account: Account):
+    from .models import AuthorizedIP
+
+    return AuthorizedIP.objects.for_account(account).order_by("created_at", "id")
+
+
+def authorized_ip_export_rows():
+    """(account id, ip, host, port, protocol) for every authorized IP and every live proxy from
+    stock of its account, for the operator's proxy servers."""
+    from .models import AuthorizedIP
+
+    proxies: dict[int, list[tuple]] = {}
+    live = OrderProxy.objects.filter(
+        released_at__isnull=True, inventory__isnull=False, order__status=OrderStatus.ACTIVE
+    ).values_list("order__account_id", "host", "port", "protocol")
+    for account_id, host, port, protocol in live.iterator(chunk_size=2000):
+        proxies.setdefault(account_id, []).append((host, port, protocol))
+    rows = AuthorizedIP.objects.select_related("account").order_by("account_id", "created_at", "id")
+    for row in rows.iterator(chunk_size=2000):
+        for host, port, protocol in proxies.get(row.account_id, []):
+            yield (row.account.public_id, row.ip, host, port, protocol)
+
+
+def order_replacements(*, account: Account, order: Order):
+    """The order's replacement history, newest first."""
+    from .models import ProxyReplacement
+
+    if order.account_id != account.pk:
+        raise NotFound("Order not found.")
+    return (
+        ProxyReplacement.objects.filter(order=order)
+        .select_related("old_proxy", "new_proxy", "created_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def replacements_left(*, order: Order, live_count: int, now=None) -> int:
+    """Replacements the order may still make in the current window."""
+    from django.utils import timezone
+
+    from .models import ProxyReplacement
+    from .services import REPLACEMENT_WINDOW, replacement_quota
+
+    now = now or timezone.now()
+    used = ProxyReplacement.objects.filter(order=order, created_at__gt=now - REPLACEMENT_WINDOW).count()
+    return max(0, replacement_quota(live_count) - used)
+
+
+def order_list_links(*, account: Account, order: Order):
+    """The order's live list links, newest first."""
+    from .models import OrderListLink
+
+    if order.account_id != account.pk:
+        raise NotFound("Order not found.")
+    return OrderListLink.objects.live().filter(order=order).order_by("-created_at", "-id")
+
+
+def list_link_resolve(*, token: str):
+    """The live list link whose token is `token` (its order and account joined), else NotFound."""
+    import hmac
+
+    from core.ids import BASE62
+
+    from .models import OrderListLink
+    from .services import LIST_LINK_TOKEN_LENGTH, list_link_token_hash
+
+    if not isinstance(token, str) or len(token) != LIST_LINK_TOKEN_LENGTH or not set(token) <= set(BASE62):
+        raise NotFound("List link not found.")
+    digest = list_link_token_hash(token)
+    link = OrderListLink.objects.live().select_related("order__account").filter(token_hash=digest).first()
+    if link is None or not hmac.compare_digest(link.token_hash, digest):
+        raise NotFound("List link not found.")
+    return link

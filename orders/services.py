@@ -96,7 +96,7 @@ def order_place(
         ledger_post(
             account=account, type=EntryType.CHARGE, amount=-quote.total,
             reference=charge_reference(order), description=f"Order: {_describe(order)}",
-            created_by=created_by,
+            created_by=created_by, order_public_id=order.public_id,
         )
         if not provider.synchronous:
             order_pk = order.pk
@@ -181,7 +181,7 @@ def _refund(order: Order, amount: Decimal, description: str, created_by: User | 
         return Decimal("0.00")
     entry = ledger_post(
         account=order.account, type=EntryType.REFUND, amount=amount, reference=refund_reference(order),
-        description=description, created_by=created_by, allow_duplicate=True,
+        description=description, created_by=created_by, allow_duplicate=True, order_public_id=order.public_id,
     )
     return amount if entry is not None else Decimal("0.00")
 
@@ -232,6 +232,7 @@ def order_extend(*, account: Account, order_id: str, period, created_by: User | 
             account=account, type=EntryType.CHARGE, amount=-quote.total,
             reference=extension_reference(order, number),
             description=f"Extension by {quote.period} days: {_describe(order)}", created_by=created_by,
+            order_public_id=order.public_id,
         )
         OrderExtension.objects.create(
             order=order, number=number, period_days=quote.period, total=quote.total, created_by=created_by
@@ -411,3 +412,252 @@ def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A0
         imported += len(created)
     orderable = Country.objects.filter(code=code, is_active=True, types__code=type_code).exists()
     return {"imported": imported, "skipped": skipped, "invalid": parsed.invalid, "orderable": orderable}
+
+
+# --- authorized IPs ----------------------------------------------------------------------------
+# (imports local to these sections, as in inventory_import, keep this module's head unchanged)
+
+AUTHORIZED_IPS_MAX = 10
+
+
+def authorized_ip_clean(value) -> str:
+    """A public IPv4 or IPv6 address in its canonical text, or a field error on `ip`."""
+    import ipaddress
+
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        address = ipaddress.ip_address(text) if text and "%" not in text and "/" not in text else None
+    except ValueError:
+        address = None
+    if address is None:
+        raise DomainValidationError({"ip": ["Enter one IPv4 or IPv6 address, such as 203.0.114.7."]})
+    if (
+        not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified
+        or (address.version == 6 and (address.ipv4_mapped or address.sixtofour or address.teredo))
+    ):
+        raise DomainValidationError(
+            {"ip": [f"{address} is not a public address (private, loopback, reserved and the like are refused)."]}
+        )
+    return address.compressed
+
+
+def authorized_ip_add(
+    *, account: Account, ip, created_by: User | None = None, actor_label: str = "", client_ip: str | None = None,
+):
+    """Authorizes a public address for the account's IP-based proxies (at most
+    AUTHORIZED_IPS_MAX, no duplicates), audit-logged; providers hear of it once committed."""
+    from accounts.services import audit_log
+
+    from .models import AuthorizedIP
+
+    address = authorized_ip_clean(ip)
+    with transaction.atomic():
+        account_lock(account.pk)  # concurrent additions queue, so the cap holds
+        existing = AuthorizedIP.objects.for_account(account)
+        if existing.filter(ip=address).exists():
+            raise Conflict(f"{address} is already authorized.")
+        if existing.count() >= AUTHORIZED_IPS_MAX:
+            raise Conflict(f"At most {AUTHORIZED_IPS_MAX} authorized IPs per account; remove one first.")
+        row = AuthorizedIP.objects.create(account=account, ip=address, created_by=created_by)
+        audit_log(account=account, actor=created_by, actor_label=actor_label, action="authorized_ip.added",
+                  target=address, ip=client_ip)
+        transaction.on_commit(lambda: authorized_ips_push(account=account))
+    return row
+
+
+def authorized_ip_remove(
+    *, account: Account, authorized_ip_id: str, actor: User | None = None, actor_label: str = "",
+    client_ip: str | None = None,
+) -> None:
+    from accounts.services import audit_log
+
+    from .models import AuthorizedIP
+
+    with transaction.atomic():
+        row = AuthorizedIP.objects.for_account(account).filter(public_id=authorized_ip_id).first()
+        if row is None:
+            raise NotFound("Authorized IP not found.")
+        row.delete()
+        audit_log(account=account, actor=actor, actor_label=actor_label, action="authorized_ip.removed",
+                  target=row.ip, ip=client_ip)
+        transaction.on_commit(lambda: authorized_ips_push(account=account))
+
+
+def authorized_ips_push(*, account: Account) -> None:
+    """Tells every provider that may serve the account (the configured ones and those of its
+    active orders) the account's whole list of authorized IPs. A provider's failure is logged:
+    the list stays the account's, and the next change sends it again."""
+    from django.conf import settings
+
+    from .models import AuthorizedIP
+
+    ips = list(AuthorizedIP.objects.for_account(account).order_by("created_at", "id").values_list("ip", flat=True))
+    names = {settings.ORDER_PROVIDER, *settings.ORDER_PROVIDERS_BY_TYPE.values()}
+    names |= set(
+        Order.objects.for_account(account).filter(status=OrderStatus.ACTIVE).values_list("provider", flat=True)
+    )
+    for name in sorted(n for n in names if n):
+        try:
+            get_provider(name).authorized_ips_changed(account, ips)
+        except Exception:  # one provider's failure must not hide the change from the others
+            logger.exception("telling provider %s the authorized IPs of account %s failed", name, account.public_id)
+
+
+# --- replacement ----------------------------------------------------------------------------
+
+REPLACEMENT_SHARE = Decimal("0.10")  # of an order's proxies, per REPLACEMENT_WINDOW (at least one)
+REPLACEMENT_WINDOW = timedelta(hours=24)
+REPLACE_LIST_MAX = 1000
+
+
+def replacement_quota(proxy_count: int) -> int:
+    """How many proxies of an order of `proxy_count` may be replaced per REPLACEMENT_WINDOW."""
+    return max(1, int(proxy_count * REPLACEMENT_SHARE))
+
+
+def _host_port(text) -> tuple[str, int] | None:
+    """("host", port) of a `host:port` (or `[v6]:port`) string, else None."""
+    if not isinstance(text, str):
+        return None
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]").lower()
+    if not sep or not host or not port.isdigit() or len(port) > 5 or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def order_proxies_replace(
+    *, account: Account, order_id: str, proxies, created_by: User | None = None, actor_label: str = "",
+    client_ip: str | None = None,
+) -> list[tuple]:
+    """Swaps each listed `host:port` of an active IP order for a fresh proxy of the same type
+    and country, free of charge, within the order's quota (`replacement_quota` per
+    REPLACEMENT_WINDOW). The old proxies leave the order at once; the provider quarantines them.
+
+    Returns [(old OrderProxy, new OrderProxy)]. The order row is locked first, so concurrent
+    replacements on one order queue and never overrun the quota together."""
+    from accounts.services import audit_log
+
+    from .models import ProxyReplacement
+
+    if not isinstance(proxies, list) or not proxies:
+        raise DomainValidationError({"proxies": ["Give a non-empty list of the order's proxies as \"host:port\"."]})
+    if len(proxies) > REPLACE_LIST_MAX:
+        raise DomainValidationError({"proxies": [f"At most {REPLACE_LIST_MAX} proxies per request."]})
+    parsed = [_host_port(p) for p in proxies]
+    malformed = [str(p)[:100] for p, hp in zip(proxies, parsed, strict=True) if hp is None]
+    if malformed:
+        raise DomainValidationError({"proxies": [f"Not a \"host:port\": {', '.join(malformed[:5])}."]})
+    wanted = list(dict.fromkeys(parsed))
+    now = timezone.now()
+    with transaction.atomic():
+        order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
+        if order is None:
+            raise NotFound("Order not found.")
+        if order.is_residential:
+            raise Conflict("Residential orders have no IP proxies to replace.")
+        if order.status != OrderStatus.ACTIVE:
+            raise Conflict(f"Only active orders' proxies can be replaced; this one is {order.status}.")
+        live = {(p.host.lower(), p.port): p for p in OrderProxy.objects.filter(order=order, released_at__isnull=True)}
+        unknown = [f"{h}:{p}" for h, p in wanted if (h, p) not in live]
+        if unknown:
+            raise DomainValidationError(
+                {"proxies": [f"Not a proxy of this order: {', '.join(unknown[:5])}"
+                             + (f" and {len(unknown) - 5} more." if len(unknown) > 5 else ".")]}
+            )
+        quota = replacement_quota(len(live))
+        used = ProxyReplacement.objects.filter(order=order, created_at__gt=now - REPLACEMENT_WINDOW).count()
+        if used + len(wanted) > quota:
+            left = max(0, quota - used)
+            raise Conflict(
+                f"This order may replace {quota} of its {len(live)} proxies per 24 hours; "
+                f"{left} replacement{'s' if left != 1 else ''} left now.",
+                meta={"quota": quota, "remaining": left},
+            )
+        old = [live[hp] for hp in wanted]
+        credentials = get_provider(order.provider).replace(order, old)  # OutOfStock rolls it all back
+        OrderProxy.objects.filter(pk__in=[p.pk for p in old]).update(released_at=now)
+        pairs = []
+        for before, c in zip(old, credentials, strict=True):
+            after = OrderProxy.objects.create(
+                order=order, host=c.host, port=c.port, username=c.username, password=c.password,
+                protocol=c.protocol, country=c.country, inventory_id=c.inventory_id, created_at=now,
+            )
+            ProxyReplacement.objects.create(
+                order=order, old_proxy=before, new_proxy=after, created_at=now, created_by=created_by,
+                actor_label=actor_label or (created_by.email if created_by else ""),
+            )
+            pairs.append((before, after))
+        audit_log(
+            account=account, actor=created_by, actor_label=actor_label, action="order.proxies_replaced",
+            target=order.public_id, ip=client_ip,
+            details={"replaced": [{"old": f"{b.host}:{b.port}", "new": f"{a.host}:{a.port}"} for b, a in pairs]},
+        )
+    return pairs
+
+
+# --- list links -----------------------------------------------------------------------------
+
+LIST_LINK_TOKEN_LENGTH = 43  # base62: about 256 bits
+LIST_LINKS_PER_ORDER_MAX = 10
+
+
+def list_link_token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def list_link_url(token: str) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return settings.SITE_URL.rstrip("/") + reverse("list_link", args=[token])
+
+
+def order_list_link_create(
+    *, account: Account, order_id: str, created_by: User | None = None, actor_label: str = "",
+    client_ip: str | None = None,
+) -> tuple:
+    """A secret URL serving the order's proxy list without a key: (link, url). Only the token's
+    hash is stored, so the URL is shown once."""
+    from accounts.services import audit_log
+    from core.ids import random_base62
+
+    from .models import OrderListLink
+
+    with transaction.atomic():
+        order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
+        if order is None:
+            raise NotFound("Order not found.")
+        if OrderListLink.objects.live().filter(order=order).count() >= LIST_LINKS_PER_ORDER_MAX:
+            raise Conflict(f"At most {LIST_LINKS_PER_ORDER_MAX} list links per order; revoke one first.")
+        token = random_base62(LIST_LINK_TOKEN_LENGTH)
+        link = OrderListLink.objects.create(
+            order=order, token_hash=list_link_token_hash(token), token_hint=token[:6], created_by=created_by,
+        )
+        audit_log(account=account, actor=created_by, actor_label=actor_label, action="order.list_link_created",
+                  target=f"{order.public_id} {link.public_id}", ip=client_ip)
+    return link, list_link_url(token)
+
+
+def order_list_link_revoke(
+    *, account: Account, order_id: str, link_id: str, actor: User | None = None, actor_label: str = "",
+    client_ip: str | None = None,
+) -> None:
+    """Revokes a list link at once: its URL answers 404 from the next request on."""
+    from accounts.services import audit_log
+
+    from .models import OrderListLink
+
+    with transaction.atomic():
+        link = (
+            OrderListLink.objects.live().select_for_update()
+            .filter(order__account=account, order__public_id=order_id, public_id=link_id).first()
+        )
+        if link is None:
+            raise NotFound("List link not found.")
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        audit_log(account=account, actor=actor, actor_label=actor_label, action="order.list_link_revoked",
+                  target=f"{order_id} {link_id}", ip=client_ip)

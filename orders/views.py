@@ -4,12 +4,14 @@ import uuid
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import dashboard_view, has_capability
 from api.errors import http_error
+from api.ratelimit import consume_keyless_quota, limit_for
 from core.errors import (
     Conflict,
     DomainValidationError,
@@ -17,13 +19,14 @@ from core.errors import (
     NotFound,
     UpstreamError,
 )
-from core.files import DOWNLOAD_FORMATS, download_response
+from core.files import DOWNLOAD_CONTENT_TYPES, DOWNLOAD_FORMATS, download_format, download_response
 from core.forms import form_add_service_error
+from core.http import client_ip
 from core.money import money_str
 
 from . import pricing, selectors, services
-from .exports import proxy_list_file
-from .forms import ExtendForm, OrderFilterForm, OrderForm
+from .exports import download_auth, proxy_list_file
+from .forms import AuthorizedIPForm, ExtendForm, OrderFilterForm, OrderForm
 
 ORDERS_PER_PAGE = 20
 PLACED_TOKENS_KEPT = 20
@@ -142,18 +145,20 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
     can_extend = order.status == "active" and not order.is_residential
     if can_extend and extend_form is None:
         extend_form = ExtendForm(order=order)
+    proxies = list(selectors.order_proxies(account=request.account, order=order))
     return render(
         request,
         "orders/detail.html",
         {
             "order": order,
             "quantity": pricing.format_quantity(order.quantity, "GB" if order.is_residential else "IP"),
-            "proxies": list(selectors.order_proxies(account=request.account, order=order)),
+            "proxies": proxies,
             "extensions": list(order.extensions.all()),
             "formats": DOWNLOAD_FORMATS,
             "can_extend": can_extend,
             "extend_form": extend_form,
             "refresh": order.status == "pending",
+            **_order_tools_context(request, order, proxies),
         },
         status=status,
     )
@@ -187,5 +192,172 @@ def order_download(request, order_id: str, fmt: str):
     if fmt not in DOWNLOAD_FORMATS:
         raise Http404("Unknown format")
     order = _get_order(request, order_id)
+    auth = "ip" if request.GET.get("auth") == "ip" else "credentials"
     proxies = selectors.order_proxies(account=request.account, order=order)
-    return download_response("".join(proxy_list_file(proxies, fmt)), fmt=fmt, filename=order.public_id)
+    return download_response("".join(proxy_list_file(proxies, fmt, auth)), fmt=fmt, filename=order.public_id)
+
+
+# --- order tools: replacement, list links, authorized IPs ----------------------------------------
+
+NEW_LIST_LINK_SESSION_KEY = "orders_new_list_link"
+AUTHORIZED_IP_SESSION_KEY = "orders_authorized_ip_form"
+REPLACEMENTS_SHOWN = 100
+
+
+def _order_tools_context(request, order, proxies) -> dict:
+    can_replace = order.status == "active" and not order.is_residential
+    new_link = request.session.pop(NEW_LIST_LINK_SESSION_KEY, None)
+    if new_link and new_link.get("order_id") != order.public_id:
+        new_link = None
+    target = request.GET.get("replace") or ""
+    return {
+        "can_replace": can_replace,
+        "replacements_left": selectors.replacements_left(order=order, live_count=len(proxies)) if can_replace else 0,
+        "replace_pk": next((p.pk for p in proxies if f"{p.host}:{p.port}" == target), None),
+        "replacements": list(selectors.order_replacements(account=request.account, order=order)[:REPLACEMENTS_SHOWN]),
+        "list_links": list(selectors.order_list_links(account=request.account, order=order)),
+        "new_list_link": new_link,
+    }
+
+
+@dashboard_view("operate")
+@require_POST
+def order_replace(request, order_id: str):
+    order = _get_order(request, order_id)
+    proxy = (request.POST.get("proxy") or "")[:300]
+    try:
+        pairs = services.order_proxies_replace(
+            account=request.account, order_id=order.public_id, proxies=[proxy], created_by=request.user,
+            client_ip=client_ip(request),
+        )
+    except DomainValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.meta["fields"].values() for m in ms))
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        old, new = pairs[0]
+        messages.success(request, f"Replaced {old.host}:{old.port} with {new.host}:{new.port}.")
+    return redirect("dashboard:order_detail", order_id=order.public_id)
+
+
+@dashboard_view("operate")
+@require_POST
+def order_list_link_create(request, order_id: str):
+    order = _get_order(request, order_id)
+    try:
+        link, url = services.order_list_link_create(
+            account=request.account, order_id=order.public_id, created_by=request.user, client_ip=client_ip(request),
+        )
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        # Shown once, on the next page: the server keeps only the token's hash.
+        request.session[NEW_LIST_LINK_SESSION_KEY] = {"order_id": order.public_id, "id": link.public_id, "url": url}
+    return redirect("dashboard:order_detail", order_id=order.public_id)
+
+
+@dashboard_view("operate")
+@require_POST
+def order_list_link_revoke(request, order_id: str, link_id: str):
+    order = _get_order(request, order_id)
+    try:
+        services.order_list_link_revoke(
+            account=request.account, order_id=order.public_id, link_id=link_id, actor=request.user,
+            client_ip=client_ip(request),
+        )
+    except NotFound:
+        raise Http404("List link not found") from None
+    messages.success(request, "List link revoked: its URL no longer answers.")
+    return redirect("dashboard:order_detail", order_id=order.public_id)
+
+
+@dashboard_view("operate")
+@require_POST
+def authorized_ip_add(request):
+    form = AuthorizedIPForm(request.POST)
+    if form.is_valid():
+        try:
+            row = services.authorized_ip_add(
+                account=request.account, ip=form.cleaned_data["ip"], created_by=request.user,
+                client_ip=client_ip(request),
+            )
+        except DomainValidationError as exc:
+            form_add_service_error(form, exc)
+        except Conflict as exc:
+            form.add_error("ip", exc.message)
+        else:
+            messages.success(request, f"{row.ip} is authorized.")
+            return redirect(reverse("dashboard:proxies") + "#authorized-ips-title")
+    # The Proxies page shows the form again with its error beside the field (orders_tools tag).
+    request.session[AUTHORIZED_IP_SESSION_KEY] = {
+        "ip": (request.POST.get("ip") or "")[:100],
+        "errors": [str(e) for e in form.errors.get("ip", [])] or ["Enter an IP address."],
+    }
+    return redirect(reverse("dashboard:proxies") + "#authorized-ips-title")
+
+
+@dashboard_view("operate")
+@require_POST
+def authorized_ip_remove(request, ip_id: str):
+    try:
+        services.authorized_ip_remove(
+            account=request.account, authorized_ip_id=ip_id, actor=request.user, client_ip=client_ip(request),
+        )
+    except NotFound:
+        raise Http404("Authorized IP not found") from None
+    messages.success(request, "Authorized IP removed.")
+    return redirect(reverse("dashboard:proxies") + "#authorized-ips-title")
+
+
+# --- list links: the public URL --------------------------------------------------------------
+
+LIST_LINK_REQUESTS_PER_IP_PER_HOUR = 60
+
+
+def _plain(text: str, status: int, headers: dict | None = None) -> HttpResponse:
+    response = HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _over_limit(usage) -> HttpResponse:
+    return _plain("Too many requests for this list; try again later.", 429,
+                  {"Retry-After": str(usage.retry_after), **usage.headers()})
+
+
+@require_GET
+def list_link_serve(request, token: str):
+    """`/l/<token>`: the order's proxy list without an API key, limited per client address and
+    per link like the API's exports, never cached. Unknown or revoked tokens answer 404."""
+    by_ip = consume_keyless_quota(
+        request, subject=f"ip:{client_ip(request)}", limit=LIST_LINK_REQUESTS_PER_IP_PER_HOUR, category="export",
+    )
+    if by_ip.exceeded:
+        return _over_limit(by_ip)
+    try:
+        link = selectors.list_link_resolve(token=token)
+    except NotFound:
+        return _plain("Not found.", 404)
+    account = link.order.account
+    if not account.is_active:
+        return _plain("This account is suspended.", 403)
+    by_link = consume_keyless_quota(
+        request, subject=f"link:{link.pk}", limit=limit_for(account.tier, "export"), category="export",
+    )
+    if by_link.exceeded:
+        return _over_limit(by_link)
+    try:
+        fmt = download_format(request.GET.get("format"))
+        auth = download_auth(request.GET.get("auth"))
+    except DomainValidationError as exc:
+        return _plain(" ".join(f"{k}: {' '.join(v)}" for k, v in exc.meta["fields"].items()), 400)
+    proxies = selectors.order_proxies(account=account, order=link.order)
+    response = HttpResponse("".join(proxy_list_file(proxies, fmt, auth)), content_type=DOWNLOAD_CONTENT_TYPES[fmt])
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
+    for name, value in by_link.headers().items():
+        response[name] = value
+    return response

@@ -12,6 +12,7 @@ urlpatterns = [
     path("keys/", include("apikeys.urls")),
     path("billing/", include("billing.urls")),
     path("orders/", include("orders.urls")),
+    path("authorized-ips/", include("orders.authorized_ip_urls")),
     path("", include("orders.residential.urls")),  # proxies/ and stats/
     path("checker/", include("checker.urls")),
     # Outgoing events; /webhooks/ is where the portal receives calls.

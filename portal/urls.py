@@ -43,6 +43,7 @@ urlpatterns = [
     path("webhooks/", include("billing.webhook_urls")),
     path("webhooks/", include("orders.residential.webhook_urls")),
     path("judge", include("checker.judge_urls")),
+    path("l/", include("orders.list_link_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("", include("portal.dashboard_urls")),
 ]

@@ -28,13 +28,15 @@ from .order import (
     format_gb,
 )
 from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus
+from .tools import AuthorizedIP, OrderListLink, ProxyReplacement
 
 # isort: split
 from orders.residential import models as _residential  # noqa: F401  (registers the wing's models)
 
 __all__ = [
     "QUANTITY_MAX_DIGITS", "QUANTITY_PLACES", "TRAFFIC_MAX_DIGITS", "TRAFFIC_PLACES",
-    "Country", "InventoryProxy", "Order", "OrderExtension", "OrderProxy", "OrderQuerySet", "OrderStatus",
-    "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyType", "ProxyTypeCode", "StockStatus",
+    "AuthorizedIP", "Country", "InventoryProxy", "Order", "OrderExtension", "OrderListLink", "OrderProxy",
+    "OrderQuerySet", "OrderStatus", "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyReplacement",
+    "ProxyType", "ProxyTypeCode", "StockStatus",
     "Unit", "VolumeTier", "format_gb", "quantity_display",
 ]

@@ -36,6 +36,10 @@ class InventoryProxy(models.Model):
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="inventory_proxies"
     )
     allocated_at = models.DateTimeField(null=True, blank=True)
+    quarantined_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A replaced proxy rests until then before it is sold again",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -54,3 +54,16 @@ class Provider:
 
     def usage(self, *, since: datetime | None = None) -> list[UsageRecord]:
         return []
+
+    def replace(self, order, proxies: list) -> list[ProxyCredentials]:
+        """Fresh proxies of the order's type and country for `proxies` (its OrderProxy rows,
+        in order), called inside the replacement's transaction with the order row locked.
+        May raise OutOfStock, or Conflict where the provider cannot replace proxies."""
+        from core.errors import Conflict
+
+        raise Conflict("This order's provider does not replace proxies.")
+
+    def authorized_ips_changed(self, account, ips: list[str]) -> None:
+        """The account's authorized IPs (the whole list, after a change), for a provider whose
+        IP-based proxies accept them without credentials. Called after the change commits;
+        errors are logged, not raised."""

@@ -1,7 +1,10 @@
 """The embedded default provider: operator-loaded stock, and the residential gateway."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import OutOfStock
@@ -10,9 +13,15 @@ from core.ids import random_base62
 from ..models import InventoryProxy, ProxyTypeCode, StockStatus
 from .base import Provider, ProxyCredentials
 
+# A replaced proxy rests this long before it is sold again (its last user may still be on it).
+QUARANTINE = timedelta(days=7)
+
 
 def free_stock(type_code: str, country: str = ""):
-    qs = InventoryProxy.objects.filter(type=type_code, status=StockStatus.AVAILABLE)
+    """Stock that can be sold now: available and not in quarantine."""
+    qs = InventoryProxy.objects.filter(type=type_code, status=StockStatus.AVAILABLE).filter(
+        Q(quarantined_until__isnull=True) | Q(quarantined_until__lte=timezone.now())
+    )
     if country:
         qs = qs.filter(country=country)
     return qs
@@ -40,7 +49,7 @@ class InventoryProvider(Provider):
             if len(ids) < count:
                 return 0
             InventoryProxy.objects.filter(id__in=ids, status=StockStatus.AVAILABLE).update(
-                status=StockStatus.ALLOCATED, order=order, allocated_at=timezone.now()
+                status=StockStatus.ALLOCATED, order=order, allocated_at=timezone.now(), quarantined_until=None
             )
             return len(ids)
 
@@ -83,6 +92,40 @@ class InventoryProvider(Provider):
 
     def extend(self, order, days: int) -> None:
         """Local stock stays assigned until the order ends; nothing to tell anyone."""
+
+    def replace(self, order, proxies: list) -> list[ProxyCredentials]:
+        """Takes one free row per proxy (same type, the proxy's country, skipping rows others
+        hold) and puts the old rows back in stock, quarantined for `QUARANTINE`."""
+        now = timezone.now()
+        wanted = [p.country or order.country for p in proxies]
+        fresh: dict[str, list[InventoryProxy]] = {}
+        for country in dict.fromkeys(wanted):
+            count = wanted.count(country)
+            rows = list(
+                free_stock(order.type, country).select_for_update(skip_locked=True).order_by("id")[:count]
+            )
+            if len(rows) < count:
+                where = f" in {country}" if country else ""
+                raise OutOfStock(f"Not enough {order.type} proxies in stock{where} to replace {count}.")
+            InventoryProxy.objects.filter(id__in=[r.id for r in rows]).update(
+                status=StockStatus.ALLOCATED, order=order, allocated_at=now, quarantined_until=None
+            )
+            fresh[country] = rows
+        old_ids = [p.inventory_id for p in proxies if p.inventory_id]
+        InventoryProxy.objects.filter(id__in=old_ids, order=order).update(
+            status=StockStatus.AVAILABLE, order=None, allocated_at=None, quarantined_until=now + QUARANTINE
+        )
+        return [
+            ProxyCredentials(
+                host=r.host, port=r.port, username=r.username, password=r.password,
+                protocol=r.protocol, country=r.country, inventory_id=r.id,
+            )
+            for r in (fresh[country].pop(0) for country in wanted)
+        ]
+
+    def authorized_ips_changed(self, account, ips: list[str]) -> None:
+        """Nothing to call: the operator's own servers take the list from the Authorized IPs
+        export in the admin (`orders.exports.write_authorized_ips_csv`)."""
 
     def release(self, order) -> None:
         InventoryProxy.objects.filter(order=order, status=StockStatus.ALLOCATED).update(

@@ -39,9 +39,13 @@ class SubUserProxyAdmin(admin.ModelAdmin):
         "public_id", "name", "account", "order", "country", "state", "city", "rotation",
         "used_gb", "traffic_limit_gb", "status", "disabled_reason", "created_at", "deleted_at",
     ]
-    list_filter = ["status", "disabled_reason", "rotation", "protocol", "country", ("deleted_at", admin.EmptyFieldListFilter)]
-    search_fields = ["public_id", "name", "username", "account__name", "account__public_id", "order__public_id"]
-    readonly_fields = ["public_id", "account", "order", "username", "traffic_used_bytes", "created_at", "updated_at", "deleted_at"]
+    list_filter = ["status", "disabled_reason", "rotation", "protocol", "country", "upstream_pending",
+                   ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["public_id", "name", "username", "upstream_id", "account__name", "account__public_id",
+                     "order__public_id"]
+    readonly_fields = ["public_id", "account", "order", "username", "traffic_used_bytes", "created_at", "updated_at",
+                       "deleted_at", "upstream_id", "upstream_host", "upstream_port", "upstream_username",
+                       "upstream_pending"]
     exclude = ["password"]
     actions = [subuser_disable, subuser_reconcile]
     list_select_related = ["account", "order"]

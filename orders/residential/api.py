@@ -1,8 +1,8 @@
 """The residential wing's API (docs/api.md#sub-user-proxies-statistics-and-geo): one view per
 operation, each with its own serializers.
 
-- Sub-user proxies [proxies:read|write]: GET|POST /proxy, GET|PATCH|DELETE /proxy/{id}. Another
-  tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
+- Sub-user proxies [proxies:read|write]: GET|POST /proxy, GET|PATCH|PUT|DELETE /proxy/{id} (PUT
+  is PATCH's twin: the same body and meaning). Another tenant's proxy (or order) is 404. Traffic figures are decimal GB strings (1 GB = 10^9 bytes).
 - Geo directory [geo:read]: countries, states, cities and US ZIP codes. Every list is paginated
   (`page`, `limit`: default 50, maximum 200) and searchable with `q`.
 - Traffic statistics [stats:read]: GET /stats and GET /stats/export. `from`/`to` are dates
@@ -170,7 +170,7 @@ class SubUserListView(PortalAPIView):
 
 
 class SubUserDetailView(PortalAPIView):
-    required_scope = {"GET": "proxies:read", "PATCH": "proxies:write", "DELETE": "proxies:write"}
+    required_scope = {"GET": "proxies:read", "PATCH": "proxies:write", "PUT": "proxies:write", "DELETE": "proxies:write"}
 
     @extend_schema(responses=SubUserOut, summary="One sub-user proxy")
     def get(self, request, proxy_id: str):
@@ -178,6 +178,17 @@ class SubUserDetailView(PortalAPIView):
 
     @extend_schema(request=SubUserUpdateIn, responses=SubUserOut, summary="Update a sub-user proxy")
     def patch(self, request, proxy_id: str):
+        return self._update(request, proxy_id)
+
+    @extend_schema(
+        request=SubUserUpdateIn(partial=True), responses=SubUserOut, summary="Update a sub-user proxy (PATCH's twin)",
+        description="The same body and meaning as PATCH: only the fields given change. For clients "
+                    "written for sub-user APIs that update with PUT.",
+    )
+    def put(self, request, proxy_id: str):
+        return self._update(request, proxy_id)
+
+    def _update(self, request, proxy_id: str):
         selectors.subuser_get(account=self.account, public_id=proxy_id)  # 404 before validation
         raw = _body(request)
         body = SubUserUpdateIn(data=raw, partial=True)

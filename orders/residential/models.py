@@ -54,7 +54,7 @@ class SubUserProxy(models.Model):
     name = models.CharField(max_length=100)
     protocol = models.CharField(max_length=10, choices=SubUserProtocol.choices, default=SubUserProtocol.HTTP)
     username = models.CharField(max_length=40, unique=True, help_text="Base login; targeting is appended")
-    password = models.CharField(max_length=64)
+    password = models.CharField(max_length=128)
     country = models.CharField(max_length=2, blank=True, default="")
     state = models.CharField(max_length=10, blank=True, default="", help_text="ISO 3166-2 code without the country")
     city = models.CharField(max_length=120, blank=True, default="")
@@ -73,6 +73,17 @@ class SubUserProxy(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Where the order is an upstream seller's (provider `upstream`): the sub-user there, and the
+    # connection details it answered (orders/residential/upstream.py).
+    upstream_id = models.CharField(max_length=200, blank=True, default="", db_index=True,
+                                   help_text="The sub-user's id at the upstream seller")
+    upstream_host = models.CharField(max_length=255, blank=True, default="")
+    upstream_port = models.PositiveIntegerField(null=True, blank=True)
+    upstream_username = models.CharField(max_length=255, blank=True, default="",
+                                         help_text="The upstream's connection username, targeting included")
+    upstream_pending = models.BooleanField(
+        default=False, help_text="The system changed it here and the upstream has not been told yet",
+    )
 
     objects = SubUserProxyQuerySet.as_manager()
 

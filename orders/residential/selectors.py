@@ -52,7 +52,10 @@ def subusers_list(*, account: Account):
 
 
 def gateway(proxy: SubUserProxy) -> tuple[str, int]:
-    """Host and port customers connect to (the provider's, else the configured gateway)."""
+    """Host and port customers connect to: the upstream seller's for a sub-user living there,
+    else the provider's, else the configured gateway."""
+    if proxy.upstream_id:
+        return proxy.upstream_host, proxy.upstream_port or 0
     provider = get_provider(proxy.order.provider or None)
     hook = getattr(provider, "subuser_gateway", None)
     if hook is not None:
@@ -66,7 +69,10 @@ def _slug(value: str) -> str:
 
 def connection_username(proxy: SubUserProxy) -> str:
     """`<user>-country-us-state-ca-city-los_angeles-zip-90210-session-<id>` (parts only when set;
-    the session only for sticky rotation)."""
+    the session only for sticky rotation). A sub-user living at an upstream seller connects with
+    the username the upstream gave it."""
+    if proxy.upstream_id:
+        return proxy.upstream_username
     parts = [proxy.username]
     if proxy.country:
         parts += ["country", proxy.country.lower()]

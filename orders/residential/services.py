@@ -11,7 +11,8 @@ Provider hooks. The provider interface (`orders/providers/base.py`) is allocate 
 release / usage. A provider may also implement the optional sub-user hooks
 `subuser_upsert(proxy)` (create or update, incl. enable/disable) and `subuser_release(proxy)`;
 they are called when present. The embedded inventory provider needs none: its gateway
-authenticates sub-users from this database.
+authenticates sub-users from this database. Sub-users of an upstream seller's order (provider
+`upstream`) are mirrored there instead, upstream first (`upstream.py`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from core.ids import random_base62
 from orders.models import Order, OrderStatus, ProxyTypeCode
 from orders.providers import get_provider
 
-from . import geo
+from . import geo, upstream
 from .events import subusers_disabled_emit
 from .models import (
     BYTES_PER_GB,
@@ -152,15 +153,32 @@ def _provider_hook(proxy: SubUserProxy, hook_name: str, *, quiet: bool) -> None:
 
 
 def _tell_provider_later(proxy_pks: list[int]) -> None:
-    """After commit: push the current state of these sub-users to the provider (quietly)."""
+    """After commit: push the current state of these sub-users to the provider (quietly). Those
+    of an upstream seller are marked pending first, so a push that fails is tried again by the
+    next usage pull (`upstream_sync_pending`)."""
     if not proxy_pks:
         return
+    SubUserProxy.objects.filter(pk__in=proxy_pks, deleted_at__isnull=True).exclude(upstream_id="").update(
+        upstream_pending=True
+    )
 
     def push():
         for proxy in SubUserProxy.objects.filter(pk__in=proxy_pks).select_related("order"):
-            _provider_hook(proxy, "subuser_upsert", quiet=True)
+            if proxy.upstream_id:
+                if proxy.upstream_pending and proxy.deleted_at is None:
+                    upstream.remote_push(proxy)
+            else:
+                _provider_hook(proxy, "subuser_upsert", quiet=True)
 
     transaction.on_commit(push)
+
+
+def upstream_sync_pending() -> int:
+    """Pushes sub-users whose system-made change the upstream has not taken yet; how many it took."""
+    pushed = 0
+    for proxy in SubUserProxy.objects.filter(upstream_pending=True, deleted_at__isnull=True).select_related("order"):
+        pushed += upstream.remote_push(proxy)
+    return pushed
 
 
 # --- create, update, delete --------------------------------------------------------------------
@@ -221,10 +239,30 @@ def subuser_create(
         if not _order_has_traffic(order):
             raise DomainValidationError({"order_id": "The order's traffic is used up."})
         proxy.order = order
+        if upstream.is_upstream_order(order):
+            return _create_upstream(proxy)
         while SubUserProxy.objects.filter(username=proxy.username).exists():
             proxy.username = _new_login()
         proxy.save()
         _provider_hook(proxy, "subuser_upsert", quiet=False)  # a failure rolls the creation back
+    return proxy
+
+
+def _create_upstream(proxy: SubUserProxy) -> SubUserProxy:
+    """Upstream first: the sub-user is created there, then saved here with its credentials; if
+    the local save fails, the upstream one is deleted again. Called inside the caller's lock."""
+    remote = upstream.remote_create(proxy)
+    proxy.session_id = ""  # the upstream keeps the sticky session in its own connection username
+    if len(remote.base_username) <= 40 and not SubUserProxy.objects.filter(username=remote.base_username).exists():
+        proxy.username = remote.base_username
+    while SubUserProxy.objects.filter(username=proxy.username).exists():
+        proxy.username = _new_login()
+    try:
+        with transaction.atomic():
+            proxy.save()
+    except Exception:
+        upstream.remote_forget(remote.id)
+        raise
     return proxy
 
 
@@ -234,13 +272,17 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
     with transaction.atomic():
         account_lock(account.pk)
         proxy = subuser_get(account=account, public_id=public_id, lock=True)
+        mirrored = upstream.mirror_state(proxy) if proxy.upstream_id else None
         if changes.name is not None:
             name = changes.name.strip()[:100]
             if not name:
                 raise DomainValidationError({"name": "A name is required."})
             proxy.name = name
         if changes.order_id is not None and changes.order_id != proxy.order.public_id:
-            proxy.order = _residential_order(account=account, order_id=changes.order_id, lock=True)
+            moved_to = _residential_order(account=account, order_id=changes.order_id, lock=True)
+            if upstream.is_upstream_order(moved_to) != bool(proxy.upstream_id):
+                raise DomainValidationError({"order_id": "The proxy can move only to an order of the same provider."})
+            proxy.order = moved_to
         if changes.protocol is not None:
             proxy.protocol = changes.protocol
         if any(v is not None for v in (changes.country, changes.state, changes.city, changes.zip)):
@@ -273,8 +315,15 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
             # enabling by hand, or re-evaluating a proxy the system disabled
             explicit = changes.status == SubUserStatus.ACTIVE
             _evaluate(proxy, explicit=explicit)
-        proxy.save()
-        _provider_hook(proxy, "subuser_upsert", quiet=False)
+        if mirrored is not None:
+            # upstream first: a failure there raises here and rolls back every change above
+            wanted = upstream.mirror_state(proxy) if proxy.upstream_pending else upstream.changed_fields(
+                mirrored, upstream.mirror_state(proxy))
+            upstream.remote_update(proxy, wanted)
+            proxy.save()
+        else:
+            proxy.save()
+            _provider_hook(proxy, "subuser_upsert", quiet=False)
     return proxy
 
 
@@ -287,7 +336,9 @@ def _evaluate(proxy: SubUserProxy, *, explicit: bool) -> None:
         proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.TRAFFIC_LIMIT
         return
     if not _order_has_traffic(proxy.order):
-        replacement = _order_with_traffic(proxy.account_id, exclude=proxy.order_id)
+        replacement = _order_with_traffic(
+            proxy.account_id, exclude=proxy.order_id, upstream_provided=bool(proxy.upstream_id)
+        )
         if replacement is None:
             if explicit:
                 raise Conflict("The order's traffic is used up: top up with a new residential order.")
@@ -301,13 +352,18 @@ def _evaluate(proxy: SubUserProxy, *, explicit: bool) -> None:
     proxy.status, proxy.disabled_reason = SubUserStatus.ACTIVE, ""
 
 
-def _order_with_traffic(account_id: int, *, exclude: int | None = None) -> Order | None:
-    """The account's oldest active residential order with traffic left."""
+def _order_with_traffic(account_id: int, *, exclude: int | None = None, upstream_provided: bool = False) -> Order | None:
+    """The account's oldest active residential order with traffic left, of an upstream seller
+    for a sub-user that lives there, else of any other provider."""
     candidates = (
         Order.objects.filter(account_id=account_id, type=ProxyTypeCode.RESIDENTIAL, status=OrderStatus.ACTIVE)
         .exclude(pk=exclude)
         .order_by("activated_at", "id")
     )
+    if upstream_provided:
+        candidates = candidates.filter(provider=upstream.UPSTREAM_PROVIDER)
+    else:
+        candidates = candidates.exclude(provider=upstream.UPSTREAM_PROVIDER)
     for order in candidates:
         if _order_has_traffic(order):
             return order
@@ -318,10 +374,14 @@ def subuser_delete(*, account: Account, public_id: str) -> None:
     """Releases the sub-user at the provider and removes it (its usage stays in the statistics)."""
     with transaction.atomic():
         proxy = subuser_get(account=account, public_id=public_id, lock=True)
+        if proxy.upstream_id:
+            upstream.remote_delete(proxy)  # upstream first: a failure there changes nothing here
         proxy.deleted_at = timezone.now()
         proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.BY_USER
-        proxy.save(update_fields=["deleted_at", "status", "disabled_reason", "updated_at"])
-        _provider_hook(proxy, "subuser_release", quiet=False)
+        proxy.upstream_pending = False
+        proxy.save(update_fields=["deleted_at", "status", "disabled_reason", "upstream_pending", "updated_at"])
+        if not proxy.upstream_id:
+            _provider_hook(proxy, "subuser_release", quiet=False)
 
 
 def subusers_reconcile(*, account: Account | None = None) -> int:
@@ -375,12 +435,16 @@ class IngestResult:
     duplicates: int = 0
     unknown: list[str] | None = None
     disabled: list[str] | None = None
+    updated: int | None = None  # records whose figures replaced a stored one (`replace`)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "accepted": self.accepted, "duplicates": self.duplicates,
             "unknown": self.unknown or [], "disabled": self.disabled or [],
         }
+        if self.updated is not None:
+            out["updated"] = self.updated
+        return out
 
 
 def _hour(value: datetime) -> datetime:
@@ -394,11 +458,14 @@ def base_username(connection_username: str) -> str:
     return (connection_username or "").split("-", 1)[0].strip().lower()
 
 
-def usage_ingest(*, records: list[UsageIn], source: str = "webhook") -> IngestResult:
+def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bool = False) -> IngestResult:
     """Stores each record once (by its id), adds it to its proxy's and order's usage, and disables
     proxies whose own limit or whose order's allowance is used up. Unknown usernames are reported
-    back and stored nowhere. Deleted sub-users' late records still count (the traffic was used)."""
-    result = IngestResult(unknown=[], disabled=[])
+    back and stored nowhere. Deleted sub-users' late records still count (the traffic was used).
+
+    `replace`: a record whose id is stored already with other figures replaces them (an hour the
+    upstream has counted further since the last pull); equal figures are a duplicate."""
+    result = IngestResult(unknown=[], disabled=[], updated=0 if replace else None)
     seen: set[str] = set()
     unique: list[UsageIn] = []
     for r in records:
@@ -421,14 +488,20 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook") -> IngestRe
         with transaction.atomic():
             account_lock(account_id)
             batch = by_account[account_id]
-            existing = set(
-                UsageRecord.objects.filter(record_id__in=[r.id for r in batch]).values_list("record_id", flat=True)
-            )
+            existing = {
+                u.record_id: u for u in UsageRecord.objects.filter(record_id__in=[r.id for r in batch])
+            }
             fresh = [r for r in batch if r.id not in existing]
-            result.duplicates += len(batch) - len(fresh)
-            if not fresh:
+            changed = [
+                r for r in batch
+                if replace and r.id in existing
+                and (existing[r.id].bytes_in, existing[r.id].bytes_out, existing[r.id].requests)
+                != (r.bytes_in, r.bytes_out, r.requests)
+            ]
+            result.duplicates += len(batch) - len(fresh) - len(changed)
+            if not fresh and not changed:
                 continue
-            pks = sorted({proxies[base_username(r.username)].pk for r in fresh})
+            pks = sorted({proxies[base_username(r.username)].pk for r in fresh + changed})
             locked = {
                 p.pk: p for p in SubUserProxy.objects.select_for_update(of=("self",))
                 .select_related("order").filter(pk__in=pks).order_by("pk")
@@ -443,6 +516,11 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook") -> IngestRe
                 ))
             UsageRecord.objects.bulk_create(rows)
             result.accepted += len(rows)
+            for r in changed:
+                stored = existing[r.id]
+                stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
+                stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
+                result.updated += 1
             result.disabled += _apply_usage(list(locked.values()))
     return result
 
@@ -506,3 +584,36 @@ def usage_pull(*, since: datetime | None = None) -> IngestResult:
         ],
         source="pull",
     )
+
+
+def usage_pull_upstream(*, since: datetime) -> IngestResult:
+    """Pulls the hourly traffic of sub-users that live at the upstream seller (`GET /stats?
+    group_by=hour&proxy_id=` for each) and ingests it: one record per (sub-user, hour), so pulling
+    the same hours again adds nothing, and an hour counted further upstream replaces the stored
+    figures. Sub-users deleted since `since` are pulled too (their last traffic counts). If the
+    upstream fails, what was pulled before is ingested and the failure raised after."""
+    proxies = (
+        SubUserProxy.objects.exclude(upstream_id="")
+        .filter(Q(deleted_at__isnull=True) | Q(deleted_at__gte=since))
+        .order_by("pk")
+    )
+    records: list[UsageIn] = []
+    failure: UpstreamError | None = None
+    for proxy in proxies:
+        try:
+            rows = upstream.remote_hours(proxy, since=since)
+        except UpstreamError as exc:
+            failure = exc
+            break
+        records += [
+            UsageIn(id=upstream.usage_record_id(proxy, row.period_start), username=proxy.username,
+                    period_start=row.period_start, bytes_in=row.bytes_in, bytes_out=row.bytes_out,
+                    requests=row.requests)
+            for row in rows
+        ]
+    result = usage_ingest(records=records, source="upstream", replace=True)
+    if failure is not None:
+        raise UpstreamError(f"Pulling usage from the upstream seller failed: {failure.message}",
+                            upstream_status=failure.upstream_status,
+                            upstream_error_type=failure.upstream_error_type) from failure
+    return result

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.permissions import dashboard_view, has_capability
 from core import dates
-from core.errors import Conflict, DomainValidationError, NotFound, PortalError
+from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.files import download_response
 from core.forms import form_add_service_error
 from orders.models import format_gb
@@ -74,7 +74,7 @@ def _create(request):
                 zip=d.get("zip") or "", rotation=d["rotation"], sticky_ttl_minutes=d["sticky_ttl_minutes"],
                 traffic_limit_gb=d.get("traffic_limit_gb"), whitelist=d.get("whitelist") or [],
             )
-        except (DomainValidationError, Conflict, NotFound) as exc:
+        except (DomainValidationError, Conflict, NotFound, UpstreamError) as exc:
             form_add_service_error(form, exc, renamed={"order_id": "order"})
         else:
             messages.success(request, f"Proxy “{proxy.name}” was created.")
@@ -129,7 +129,7 @@ def _edit(request, proxy):
         )
         try:
             proxy = services.subuser_update(account=request.account, public_id=proxy.public_id, changes=changes)
-        except (DomainValidationError, Conflict, NotFound) as exc:
+        except (DomainValidationError, Conflict, NotFound, UpstreamError) as exc:
             form_add_service_error(form, exc, renamed={"order_id": "order"})
         else:
             messages.success(request, f"Proxy “{proxy.name}” was saved.")

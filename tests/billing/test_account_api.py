@@ -15,7 +15,8 @@ def test_transactions_are_newest_first_with_signed_two_place_amounts(account, ma
     first, second = body["data"]
     assert first["type"] == "charge" and first["amount"] == "-3.00" and first["balance_after"] == "17.00"
     assert second["type"] == "deposit" and second["amount"] == "20.00" and second["balance_after"] == "20.00"
-    assert set(first) == {"id", "type", "amount", "balance_after", "description", "reference", "created_at"}
+    assert set(first) == {"id", "type", "amount", "balance_after", "description", "reference", "order_id", "created_at"}
+    assert first["order_id"] is None  # posted without an order
     assert first["id"].startswith("txn_") and first["reference"] == "t2"
     assert first["created_at"].endswith("Z")
 

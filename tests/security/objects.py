@@ -32,6 +32,8 @@ PARAM_KINDS = {
     "txn_id": "transaction",
     "transaction_id": "transaction",
     "invitation_id": "invitation",
+    "ip_id": "authorized_ip",
+    "link_id": "list_link",
     "endpoint_id": "webhook_endpoint",
     "delivery_id": "webhook_delivery",
 }
@@ -181,6 +183,19 @@ class TenantObjects:
             raise _fail("a sub-user proxy (POST /proxy)", response)
         return response.json_body["data"]["id"]
 
+    def make_authorized_ip(self) -> str:
+        response = self.t.api.post("account/authorized-ips", {"ip": "8.8.8.8"})
+        if response.status_code != 201:
+            raise _fail("an authorized IP (POST /account/authorized-ips)", response)
+        return response.json_body["data"]["id"]
+
+    def make_list_link(self) -> str:
+        order_id = self.id_for("order_id", "api/v1/orders/<str:order_id>")
+        response = self.t.api.post(f"orders/{order_id}/list-links", {})
+        if response.status_code != 201:
+            raise _fail("a list link (POST /orders/{id}/list-links)", response)
+        return response.json_body["data"]["id"]
+
     def make_job(self) -> str:
         # Not run: on_commit work is not executed here, so the job stays queued (no traffic).
         response = self.t.api.post("check", {"proxies_text": "127.0.0.1:9\n127.0.0.1:10"})
@@ -211,9 +226,13 @@ def snapshot(object_id: str) -> dict | None:
 
     for model in apps.get_models():
         names = {f.name for f in model._meta.get_fields()}
-        if "account" not in names:
+        if "account" in names:
+            fields = ("public_id", "job_id", "pk")
+        elif "order" in names and "public_id" in names:  # a tenant's object through its order (list links)
+            fields = ("public_id",)
+        else:
             continue
-        for field in ("public_id", "job_id", "pk"):
+        for field in fields:
             if field != "pk" and field not in names:
                 continue
             try:

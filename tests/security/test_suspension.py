@@ -15,7 +15,8 @@ from django.test import Client
 from accounts.models import Invitation, Membership, User
 from accounts.permissions import DASHBOARD_GUARD_EXEMPT
 from accounts.services import account_set_active, invitation_create
-from orders.models import InventoryProxy
+from orders.models import InventoryProxy, Order, OrderProxy
+from orders.services import order_list_link_create
 from tests.conftest import PASSWORD
 from tests.orders.residential.subuser_fixtures import datacenter_order
 from tests.security.objects import TenantObjects
@@ -54,6 +55,12 @@ def world(tenants, django_capture_on_commit_callbacks):
                                    invited_by=a.user, ip=None),
     }
     _stock("datacenter", "DE", 3)
+    order = Order.objects.get(public_id=ids["order_id"])
+    held = InventoryProxy.objects.create(type="datacenter", country="DE", host="10.9.2.1", port=9100,
+                                         status="allocated", order=order)
+    OrderProxy.objects.create(order=order, host=held.host, port=held.port, country="DE", inventory=held)
+    ids["ip_id"] = objects.id_for("ip_id", "authorized-ips/<str:ip_id>/remove")
+    ids["link_id"] = order_list_link_create(account=a.account, order_id=order.public_id)[0].public_id
     residential = objects.make_residential_order()
     client = Client()
     client.force_login(a.user)
@@ -87,6 +94,11 @@ def _action_data(world) -> dict[str, dict]:
                                    "sticky_ttl_minutes": "10"},
         "dashboard:proxy_status": {"status": "disabled"},
         "dashboard:proxy_delete": {},
+        "dashboard:order_replace": {"proxy": "10.9.2.1:9100"},
+        "dashboard:order_list_link_create": {},
+        "dashboard:order_list_link_revoke": {},
+        "dashboard:authorized_ip_add": {"ip": "8.8.4.4"},
+        "dashboard:authorized_ip_remove": {},
         # A public address literal passes the address guard without DNS; nothing is delivered here.
         "dashboard:webhooks": {"url": "https://93.184.216.34/hook", "events": ["order.activated"]},
         "dashboard:webhook_toggle": {},
@@ -190,7 +202,10 @@ def test_pages_of_a_suspended_account_offer_no_action_forms(world):
     assert "Create API Key" not in keys and ">Revoke</button>" not in keys
     assert "API Keys</a>" in keys  # still listed in the navigation, for reading
     assert ">Place order</button>" not in get("/orders/").content.decode()
-    assert ">Extend</button>" not in get(f"/orders/{world.ids['order_id']}/").content.decode()
+    order_page = get(f"/orders/{world.ids['order_id']}/").content.decode()
+    assert ">Extend</button>" not in order_page and ">Replace</button>" not in order_page
+    assert "Create list link" not in order_page and ">Revoke</button>" not in order_page
+    assert "Add IP" not in get("/proxies/").content.decode()
     billing = get("/billing/").content.decode()
     assert "Create address" not in billing and "Upgrade to premium" not in billing
     assert "Not while the account is suspended." in billing

@@ -112,12 +112,54 @@ def account_state(*, email: str) -> dict:
     }
 
 
+def upstream_residential_order(*, email: str, provider_ref: str, gb: str) -> dict:
+    """A residential order of `gb` GB as placement through the upstream provider leaves it once
+    active: `provider` "upstream", `provider_ref` the upstream order's id (placed there by the
+    test through the client, as the reseller's worker does), paid, not charged here."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from orders.models import Order, OrderStatus
+
+    total = Decimal("3.90") * Decimal(gb)
+    order = Order.objects.create(
+        account=_account_of(email), type="residential", quantity=Decimal(gb), status=OrderStatus.ACTIVE,
+        unit_price=Decimal("3.90"), subtotal=total, discount=Decimal("0.00"), total=total,
+        activated_at=timezone.now(), traffic_gb=Decimal(gb), provider="upstream", provider_ref=provider_ref,
+    )
+    return {"id": order.public_id}
+
+
+def pull_usage() -> dict:
+    """One run of the beat's usage pull (`orders.residential.tasks.pull_usage`), here and now."""
+    from orders.residential.tasks import pull_usage as task
+
+    return task()
+
+
+def subuser_state(*, public_id: str) -> dict:
+    """A sub-user's row as this portal's database holds it (deleted ones too)."""
+    from orders.residential.models import SubUserProxy, UsageRecord
+
+    p = SubUserProxy.objects.select_related("order").get(public_id=public_id)
+    return {
+        "name": p.name, "status": p.status, "disabled_reason": p.disabled_reason, "deleted": p.deleted_at is not None,
+        "username": p.username, "password": p.password, "upstream_id": p.upstream_id,
+        "upstream_username": p.upstream_username, "upstream_pending": p.upstream_pending,
+        "whitelist": p.whitelist, "city": p.city, "traffic_limit_gb": str(p.traffic_limit_gb),
+        "traffic_used_bytes": p.traffic_used_bytes, "order_traffic_used_gb": str(p.order.traffic_used_gb),
+        "records": UsageRecord.objects.filter(proxy=p).count(),
+    }
+
+
 def batch(*, steps: list[list]) -> list:
     """[[function, {kwargs}], ...] in one process (one Django start-up instead of one each)."""
     return [FUNCTIONS[name](**kwargs) for name, kwargs in steps]
 
 
-FUNCTIONS = {f.__name__: f for f in (operator, customer, api_key, stock, plan_limits, quote, account_state, batch)}
+FUNCTIONS = {f.__name__: f for f in (operator, customer, api_key, stock, plan_limits, quote, account_state,
+                                      upstream_residential_order, pull_usage, subuser_state, batch)}
 
 
 def main(argv: list[str]) -> int:

@@ -231,3 +231,24 @@ def test_records_stamped_outside_what_statistics_can_show_are_refused(account, o
     assert UsageRecord.objects.count() == 0
     proxy.refresh_from_db()
     assert proxy.traffic_used_bytes == 0
+
+
+def test_a_replacing_ingest_counts_an_hour_once_and_takes_its_newer_figures(account, order):
+    """The upstream pull's records (one id per proxy and hour): the same hour pulled again is a
+    duplicate, and an hour counted further since replaces the stored figures instead of adding."""
+    proxy = make_proxy(account, order)
+    hour = datetime(2025, 3, 1, 10, tzinfo=UTC)
+
+    def pull(bytes_in):
+        return services.usage_ingest(records=[services.UsageIn(
+            id="upstream:prx_a:2025-03-01T10", username=proxy.username, period_start=hour,
+            bytes_in=bytes_in, bytes_out=0, requests=1)], source="upstream", replace=True).as_dict()
+
+    assert pull(100) == {"accepted": 1, "duplicates": 0, "unknown": [], "disabled": [], "updated": 0}
+    assert pull(100) == {"accepted": 0, "duplicates": 1, "unknown": [], "disabled": [], "updated": 0}
+    assert pull(GB)["updated"] == 1
+    proxy.refresh_from_db()
+    order.refresh_from_db()
+    assert UsageRecord.objects.get().bytes_in == GB and proxy.traffic_used_bytes == GB
+    assert (proxy.status, proxy.disabled_reason) == ("disabled", "order_traffic_exhausted")
+    assert order.traffic_used_gb == Decimal(1)
