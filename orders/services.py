@@ -32,7 +32,7 @@ from core.text import email_subject
 
 from . import pricing
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
-from .providers import get_provider
+from .providers import ProvisioningPending, get_provider, provider_for_type
 from .signals import order_activated
 
 logger = logging.getLogger("orders")
@@ -71,7 +71,7 @@ def order_place(
     order in one transaction, then provisions it (on commit through Celery, or inline for a
     synchronous provider, where a failure refunds and raises UpstreamError)."""
     quote = pricing.quote(type=type, quantity=quantity, period=period, country=country)
-    provider = get_provider()
+    provider = provider_for_type(quote.type)
     with transaction.atomic():
         # The account is locked by the charge, last: concurrent placements on one account
         # queue only for the charge and the commit (inserting the order and reserving stock
@@ -117,6 +117,8 @@ def _enqueue_provisioning(order_pk: int) -> None:
 
 def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
     """Asks the order's provider for its proxies and activates it; on failure, fails and refunds.
+    A provider that is not done yet raises ProvisioningPending, which reaches the caller (the
+    task schedules itself again).
 
     Idempotent: an order that is no longer pending is left alone."""
     order = Order.objects.get(pk=order.pk)
@@ -125,6 +127,8 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
     provider = get_provider(order.provider)
     try:
         credentials = provider.allocate(order)
+    except ProvisioningPending:
+        raise
     except (UpstreamError, OutOfStock) as exc:
         order_fail(order=order, reason=exc.message)
         if raise_upstream:
@@ -142,6 +146,8 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
     now = timezone.now()
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == OrderStatus.ACTIVE:  # another run of the task got there first
+            return locked
         if locked.status != OrderStatus.PENDING:  # cancelled meanwhile: give the proxies back
             _release_quietly(locked)
             return locked
@@ -185,7 +191,8 @@ def _refund(order: Order, amount: Decimal, description: str, created_by: User | 
 
 
 def order_fail(*, order: Order, reason: str) -> Order:
-    """Marks a pending order failed, releases what it held and refunds the charge in full, once."""
+    """Marks a pending order failed, releases what it held and refunds the charge in full, once;
+    once that commits, its provider hears of it (the upstream provider e-mails the staff)."""
     with transaction.atomic():
         account_lock(order.account_id)
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -197,6 +204,7 @@ def order_fail(*, order: Order, reason: str) -> Order:
         locked.save(update_fields=["status", "failure_reason", "ended_at"])
         _release_quietly(locked)
         _refund(locked, _paid_total(locked), f"Refund: order failed ({locked.public_id})")
+        transaction.on_commit(lambda: get_provider(locked.provider).order_failed(locked))
     return locked
 
 
@@ -213,7 +221,10 @@ def _release_quietly(order: Order) -> None:
 
 
 def order_extend(*, account: Account, order_id: str, period, created_by: User | None = None) -> Order:
-    """Charges the extension price and moves `expires_at` by `period` days (active IP orders only)."""
+    """Charges the extension price and moves `expires_at` by `period` days (active IP orders only).
+
+    The provider extends last, inside the transaction: an upstream refusal rolls the charge
+    back (nothing charged, 502), and the charge commits only once the upstream has extended."""
     with transaction.atomic():
         account_lock(account.pk)
         order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
@@ -231,7 +242,8 @@ def order_extend(*, account: Account, order_id: str, period, created_by: User | 
             description=f"Extension by {quote.period} days: {_describe(order)}", created_by=created_by,
         )
         OrderExtension.objects.create(
-            order=order, number=number, period_days=quote.period, total=quote.total, created_by=created_by
+            order=order, number=number, period_days=quote.period, total=quote.total, provider_cost=quote.cost,
+            created_by=created_by,
         )
         base = max(order.expires_at or timezone.now(), timezone.now())
         order.expires_at = base + timedelta(days=quote.period)

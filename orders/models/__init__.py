@@ -28,6 +28,7 @@ from .order import (
     format_gb,
 )
 from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus
+from .upstream import UpstreamBalanceCheck, UpstreamCallFailure
 
 # isort: split
 from orders.residential import models as _residential  # noqa: F401  (registers the wing's models)
@@ -36,5 +37,5 @@ __all__ = [
     "QUANTITY_MAX_DIGITS", "QUANTITY_PLACES", "TRAFFIC_MAX_DIGITS", "TRAFFIC_PLACES",
     "Country", "InventoryProxy", "Order", "OrderExtension", "OrderProxy", "OrderQuerySet", "OrderStatus",
     "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyType", "ProxyTypeCode", "StockStatus",
-    "Unit", "VolumeTier", "format_gb", "quantity_display",
+    "Unit", "UpstreamBalanceCheck", "UpstreamCallFailure", "VolumeTier", "format_gb", "quantity_display",
 ]
