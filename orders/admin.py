@@ -54,11 +54,11 @@ class ProxyTypeAdmin(admin.ModelAdmin):
         return provider_name_for_type(obj.code)
 
     def changelist_view(self, request, extra_context=None):
-        from .providers.upstream import upstream_client, upstream_in_use
+        from .providers.upstream import upstream_account, upstream_in_use
 
         if request.method == "GET" and upstream_in_use():
             try:
-                account = upstream_client().account()
+                account = upstream_account()
             except UpstreamError as exc:
                 self.message_user(request, f"Upstream seller: {exc.message}", messages.WARNING)
             else:

@@ -277,12 +277,17 @@ def upstream_in_use() -> bool:
     )
 
 
+def upstream_account():
+    """The account held upstream (`GET /account`), its balance first of all."""
+    return _client().account()
+
+
 def upstream_balance_check(*, now=None) -> UpstreamBalanceCheck | None:
     """Reads the balance held upstream and keeps it; e-mails the staff when it is under
     `UPSTREAM_LOW_BALANCE_USD`, at most once a day while it stays low. None: not reachable."""
     now = now or timezone.now()
     try:
-        account = _client().account()
+        account = upstream_account()
     except UpstreamError as exc:
         record_failure("account", exc)
         return None

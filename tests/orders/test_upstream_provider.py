@@ -311,3 +311,45 @@ def test_a_low_upstream_balance_emails_the_staff_once_a_day(fake, staff, setting
     assert len(mail.outbox) == 2
     settings.ORDER_PROVIDERS_BY_TYPE = {}
     assert check_upstream_balance() == "unused"
+
+
+# --- the operator's view ---------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_cost_price_margin_failed_calls_balance_and_the_provider_per_type(fake, account):
+    from django.test import Client
+
+    operator = Client()
+    operator.force_login(User.objects.create_superuser(email="root@example.com", password="root-Password-123"))
+    fund(account, "50")
+    order = place(account)
+    with pytest.raises(ProvisioningPending):
+        services.order_provision(order=order)
+    services.order_provision(order=order)
+    page = operator.get("/admin/orders/order/").content.decode()
+    assert "2.63" in page and "2.02" in page and "0.61" in page  # price, cost, margin
+    assert "2.63 / 2.02 / 0.61" in operator.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+
+    record = UpstreamCallFailure.objects.create(operation="place_order", order=order, upstream_status=402,
+                                                error_type="insufficient_funds", message="Balance too low.")
+    failures = operator.get("/admin/orders/upstreamcallfailure/").content.decode()
+    assert "insufficient_funds" in failures and "Balance too low." in failures and str(record.upstream_status) in failures
+    assert "k" not in {f.name for f in UpstreamCallFailure._meta.fields}
+
+    types = operator.get("/admin/orders/proxytype/").content.decode()
+    assert "Balance at the upstream seller (B at A): 500.00 USD." in types
+    assert "Supplied now by" in types
+    changed = operator.post("/admin/orders/proxytype/", {
+        "form-TOTAL_FORMS": "5", "form-INITIAL_FORMS": "5", "_save": "Save",
+        **{f"form-{i}-{field}": value for i, t in enumerate(ProxyType.objects.all())
+           for field, value in {"id": t.pk, "name": t.name, "min_quantity": t.min_quantity, "max_quantity": t.max_quantity,
+                                "is_active": "on", "sort_order": t.sort_order,
+                                "provider": "upstream" if t.code == "mobile" else t.provider,
+                                "markup_percent": "45" if t.code == "mobile" else ""}.items()},
+    })
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    mobile = ProxyType.objects.get(code="mobile")
+    assert (mobile.provider, mobile.markup_percent) == ("upstream", Decimal("45"))
+    from orders.providers import provider_name_for_type
+
+    assert provider_name_for_type("mobile") == "upstream"
