@@ -20,7 +20,7 @@ class ProvisioningPending(Exception):  # noqa: N818 - not an error: "not yet"
     provider cannot be reached for now): the task tries again in `retry_in` seconds."""
 
     def __init__(self, retry_in: float, why: str = ""):
-        self.retry_in = max(1.0, float(retry_in))
+        self.retry_in = max(0.2, float(retry_in))
         self.why = why
         super().__init__(why or f"not ready; again in {self.retry_in:.0f} s")
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 
@@ -64,9 +63,10 @@ REASON_REFUSED = (f"Our supplier refused this order (the type, country or quanti
 REASON_FAILED = f"Our supplier could not fill this order. {REFUNDED}"
 REASON_UNREACHABLE = "Our supplier for {type} proxies cannot be reached right now; nothing was charged. Try again shortly."
 REASON_EXTEND = "Our supplier could not extend this order right now; nothing was charged. Try again shortly."
-# Polls of a just-placed order inside the task (the upstream's worker usually activates it in
-# well under a second); after them the task is scheduled again rather than sleeping.
-QUICK_POLLS_S = (0.2, 0.3, 0.5, 1.0)
+# The task looks again after RETRY_FIRST_S, then less and less often (never more than
+# RETRY_MAX_S apart): an upstream usually activates an order within a second, and a worker
+# never sleeps on one (it is free for other orders meanwhile).
+RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
 BALANCE_ALERT_EVERY = timedelta(days=1)
 
@@ -200,11 +200,6 @@ class UpstreamProvider(Provider):
             Order.objects.filter(pk=order.pk).update(provider_ref=theirs.id[:200], provider_cost=theirs.total)
             order.provider_ref, order.provider_cost = theirs.id[:200], theirs.total
             step[0] = "order"
-            for pause in QUICK_POLLS_S:
-                if theirs.status != "pending":
-                    break
-                time.sleep(pause)
-                theirs = client.order(order.provider_ref)
         else:
             theirs = client.order(order.provider_ref)
         if theirs.status != "active":
@@ -219,11 +214,11 @@ class UpstreamProvider(Provider):
             minutes = max(1, round(settings.UPSTREAM_PLACE_DEADLINE_S / 60))
             raise UpstreamError(f"Our supplier did not deliver this order within {minutes} minute"
                                 f"{'s' if minutes != 1 else ''}. {REFUNDED}")
-        retry_in = min(RETRY_MAX_S, 1.0 + elapsed / 10)
+        retry_in = min(RETRY_MAX_S, RETRY_FIRST_S + elapsed / 10)
         if retry_after:
             retry_in = max(retry_in, retry_after)
         left = settings.UPSTREAM_PLACE_DEADLINE_S - elapsed
-        raise ProvisioningPending(min(retry_in, max(1.0, left)), why)
+        raise ProvisioningPending(min(retry_in, max(RETRY_FIRST_S, left)), why)
 
     def order_failed(self, order) -> None:
         """One e-mail to the staff per failed order, with what the upstream last answered."""
