@@ -33,7 +33,7 @@ from .models import (
     UpstreamCallFailure,
     VolumeTier,
 )
-from .providers import provider_name_for_type
+from .providers import ProvisioningPending, provider_name_for_type
 
 # --- catalogue --------------------------------------------------------------------------------
 
@@ -193,8 +193,11 @@ def cancel_and_refund(modeladmin, request, queryset):
 @admin.action(description="Retry provisioning of pending orders", permissions=["change"])
 def retry_provisioning(modeladmin, request, queryset):
     for order in queryset.filter(status=OrderStatus.PENDING):
-        result = services.order_provision(order=order)
-        modeladmin.message_user(request, f"{order.public_id}: {result.status}")
+        try:
+            result = services.order_provision(order=order).status
+        except ProvisioningPending as wait:
+            result = f"still pending ({wait.why}); the task and the sweep look again"
+        modeladmin.message_user(request, f"{order.public_id}: {result}")
 
 
 @admin.register(Order)

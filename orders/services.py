@@ -68,8 +68,7 @@ def order_place(
     created_by: User | None = None,
 ) -> Order:
     """Validates and prices the order, reserves stock, charges the balance and creates the
-    order in one transaction, then provisions it (on commit through Celery, or inline for a
-    synchronous provider, where a failure refunds and raises UpstreamError)."""
+    order in one transaction; once it commits, Celery provisions it (`order_provision`)."""
     quote = pricing.quote(type=type, quantity=quantity, period=period, country=country)
     provider = provider_for_type(quote.type)
     with transaction.atomic():
@@ -97,12 +96,8 @@ def order_place(
             reference=charge_reference(order), description=f"Order: {_describe(order)}",
             created_by=created_by,
         )
-        if not provider.synchronous:
-            order_pk = order.pk
-            transaction.on_commit(lambda: _enqueue_provisioning(order_pk))
-    if provider.synchronous:
-        order_provision(order=order, raise_upstream=True)
-        order.refresh_from_db()
+        order_pk = order.pk
+        transaction.on_commit(lambda: _enqueue_provisioning(order_pk))
     return order
 
 
@@ -115,7 +110,7 @@ def _enqueue_provisioning(order_pk: int) -> None:
         logger.exception("could not enqueue provisioning of order %s", order_pk)
 
 
-def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
+def order_provision(*, order: Order) -> Order:
     """Asks the order's provider for its proxies and activates it; on failure, fails and refunds.
     A provider that is not done yet raises ProvisioningPending, which reaches the caller (the
     task schedules itself again).
@@ -131,17 +126,10 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
         raise
     except (UpstreamError, OutOfStock) as exc:
         order_fail(order=order, reason=exc.message)
-        if raise_upstream:
-            raise UpstreamError(
-                f"The proxy provider failed: {exc.message} The charge has been refunded.",
-                meta={"order_id": order.public_id},
-            ) from exc
         return Order.objects.get(pk=order.pk)
-    except Exception as exc:
+    except Exception:
         logger.exception("provisioning order %s failed", order.public_id)
-        order_fail(order=order, reason=f"Provisioning failed: {type(exc).__name__}")
-        if raise_upstream:
-            raise UpstreamError(meta={"order_id": order.public_id}) from exc
+        order_fail(order=order, reason="Provisioning failed. The full amount has been refunded to your balance.")
         return Order.objects.get(pk=order.pk)
     now = timezone.now()
     with transaction.atomic():

@@ -50,9 +50,6 @@ class Provider:
     (or OutOfStock for the inventory when stock runs short)."""
 
     name = "base"
-    # True: placement provisions inside the request (a failure answers 502 after refunding);
-    # False: provisioning runs in the Celery task `orders.tasks.provision_order`.
-    synchronous = False
 
     def stock_backed(self, type_code: str) -> bool:
         """Whether orders of this type draw on local stock (checked before charging)."""

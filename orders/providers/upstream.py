@@ -113,7 +113,6 @@ def _cache_key(what: str) -> str:
 
 class UpstreamProvider(Provider):
     name = "upstream"
-    synchronous = False
 
     # --- what is sold, and at what price ----------------------------------------------------------
 
