@@ -64,6 +64,14 @@ class ProxyType(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        if self.provider == "upstream" and not settings.UPSTREAM_API_URL:
+            raise ValidationError({"provider": "No upstream seller is configured: set UPSTREAM_API_URL and "
+                                               "UPSTREAM_API_KEY in the environment first."})
+
     @property
     def is_traffic(self) -> bool:
         return self.unit == Unit.GB

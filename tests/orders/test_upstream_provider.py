@@ -352,3 +352,13 @@ def test_the_admin_shows_cost_price_margin_failed_calls_balance_and_the_provider
     from orders.providers import provider_name_for_type
 
     assert provider_name_for_type("mobile") == "upstream"
+
+
+def test_the_admin_refuses_an_upstream_type_without_an_upstream(settings):
+    from django.core.exceptions import ValidationError
+
+    settings.UPSTREAM_API_URL = ""
+    isp = ProxyType.objects.get(code="isp")
+    isp.provider = "upstream"
+    with pytest.raises(ValidationError, match="UPSTREAM_API_URL"):
+        isp.full_clean()
