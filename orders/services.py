@@ -192,8 +192,16 @@ def order_fail(*, order: Order, reason: str) -> Order:
         locked.save(update_fields=["status", "failure_reason", "ended_at"])
         _release_quietly(locked)
         _refund(locked, _paid_total(locked), f"Refund: order failed ({locked.public_id})")
-        transaction.on_commit(lambda: get_provider(locked.provider).order_failed(locked))
+        transaction.on_commit(lambda: _tell_provider_failed(locked))
     return locked
+
+
+def _tell_provider_failed(order: Order) -> None:
+    """After the failure committed: a notice that fails is logged, never undoes the refund."""
+    try:
+        get_provider(order.provider).order_failed(order)
+    except Exception:
+        logger.exception("telling the provider that order %s failed", order.public_id)
 
 
 def _release_quietly(order: Order) -> None:
