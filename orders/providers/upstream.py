@@ -64,7 +64,7 @@ REASON_FAILED = f"Our supplier could not fill this order. {REFUNDED}"
 REASON_UNREACHABLE = "Our supplier for {type} proxies cannot be reached right now; nothing was charged. Try again shortly."
 REASON_EXTEND = "Our supplier could not extend this order right now; nothing was charged. Try again shortly."
 # The task looks again after RETRY_FIRST_S, then less and less often (never more than
-# RETRY_MAX_S apart): an upstream usually activates an order within a second, and a worker
+# RETRY_MAX_S, nor half of UPSTREAM_SWEEP_STALE_S, apart): an upstream usually activates an order within a second, and a worker
 # never sleeps on one (it is free for other orders meanwhile).
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
@@ -213,7 +213,9 @@ class UpstreamProvider(Provider):
             minutes = max(1, round(settings.UPSTREAM_PLACE_DEADLINE_S / 60))
             raise UpstreamError(f"Our supplier did not deliver this order within {minutes} minute"
                                 f"{'s' if minutes != 1 else ''}. {REFUNDED}")
-        retry_in = min(RETRY_MAX_S, RETRY_FIRST_S + elapsed / 10)
+        # A live chain of retries looks at the order well within UPSTREAM_SWEEP_STALE_S, so the
+        # sweep only ever re-drives an order whose chain died.
+        retry_in = min(RETRY_MAX_S, settings.UPSTREAM_SWEEP_STALE_S / 2, RETRY_FIRST_S + elapsed / 10)
         if retry_after:
             retry_in = max(retry_in, retry_after)
         left = settings.UPSTREAM_PLACE_DEADLINE_S - elapsed

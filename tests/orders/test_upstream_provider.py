@@ -196,7 +196,7 @@ def test_an_order_is_placed_once_and_activated_with_the_upstreams_proxies(fake, 
     assert order.expires_at is not None
 
 
-def test_the_task_schedules_itself_again_while_the_upstream_is_not_done(fake, account, monkeypatch):
+def test_the_task_schedules_itself_again_while_the_upstream_is_not_done(fake, account, monkeypatch, settings):
     fund(account, "50")
     order = place(account)
     later = []
@@ -208,6 +208,10 @@ def test_the_task_schedules_itself_again_while_the_upstream_is_not_done(fake, ac
     fake.activate_after = 5
     assert provision_order(order.pk) == "pending"
     assert 0.5 <= later[-1][1] <= 15
+    settings.UPSTREAM_SWEEP_STALE_S = 4
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(seconds=200))
+    assert provision_order(order.pk) == "pending"
+    assert later[-1][1] == 2  # a live chain looks again before the sweep would take it for dead
 
 
 @pytest.mark.parametrize(("error", "reason"), [
