@@ -1,13 +1,16 @@
-"""Operator tools for orders: the catalogue and price list, orders (cancel and refund), stock."""
+"""Operator tools for orders: the catalogue and price list (with the provider per type), orders
+(cancel and refund; cost, price and margin), stock, and the upstream seller (its balance, its
+failed calls)."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from accounts.services import audit_log
-from core.errors import PortalError
+from core.errors import PortalError, UpstreamError
 from core.forms import form_add_service_error
 from core.http import client_ip
 from core.money import money_str
@@ -29,17 +32,47 @@ from .models import (
     ProxyType,
     ProxyTypeCode,
     StockStatus,
+    UpstreamBalanceCheck,
+    UpstreamCallFailure,
     VolumeTier,
 )
+from .providers import ProvisioningPending, provider_name_for_type
 
 # --- catalogue --------------------------------------------------------------------------------
 
 
 @admin.register(ProxyType)
 class ProxyTypeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "unit", "period_required", "min_quantity", "max_quantity", "is_active", "sort_order"]
-    list_editable = ["name", "min_quantity", "max_quantity", "is_active", "sort_order"]
+    """The provider per type: `provider` (blank: the environment's) and, for upstream types,
+    `markup_percent` (blank: UPSTREAM_MARKUP_PERCENT). The list also shows the balance held at
+    the upstream seller when a type buys there."""
+
+    list_display = ["code", "name", "unit", "period_required", "min_quantity", "max_quantity", "is_active",
+                    "sort_order", "provider", "markup_percent", "supplied_by"]
+    list_editable = ["name", "min_quantity", "max_quantity", "is_active", "sort_order", "provider", "markup_percent"]
     list_filter = ["unit", "is_active"]
+
+    @admin.display(description="Supplied now by")
+    def supplied_by(self, obj):
+        return provider_name_for_type(obj.code)
+
+    def changelist_view(self, request, extra_context=None):
+        from .providers.upstream import upstream_account, upstream_in_use
+
+        if request.method == "GET" and upstream_in_use():
+            try:
+                account = upstream_account()
+            except UpstreamError as exc:
+                self.message_user(request, f"Upstream seller: {exc.message}", messages.WARNING)
+            else:
+                low = account.balance < settings.UPSTREAM_LOW_BALANCE_USD
+                self.message_user(
+                    request,
+                    f"Balance at the upstream seller ({account.name}): {money_str(account.balance)} {account.currency}"
+                    + (f" — under UPSTREAM_LOW_BALANCE_USD ({settings.UPSTREAM_LOW_BALANCE_USD})" if low else "."),
+                    messages.WARNING if low else messages.INFO,
+                )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Period)
@@ -111,7 +144,7 @@ class OrderProxyInline(admin.TabularInline):
 class OrderExtensionInline(admin.TabularInline):
     model = OrderExtension
     extra = 0
-    fields = ["number", "period_days", "total", "created_at", "created_by"]
+    fields = ["number", "period_days", "total", "provider_cost", "created_at", "created_by"]
     readonly_fields = fields
     can_delete = False
 
@@ -163,14 +196,17 @@ def cancel_and_refund(modeladmin, request, queryset):
 @admin.action(description="Retry provisioning of pending orders", permissions=["change"])
 def retry_provisioning(modeladmin, request, queryset):
     for order in queryset.filter(status=OrderStatus.PENDING):
-        result = services.order_provision(order=order)
-        modeladmin.message_user(request, f"{order.public_id}: {result.status}")
+        try:
+            result = services.order_provision(order=order).status
+        except ProvisioningPending as wait:
+            result = f"still pending ({wait.why}); the task and the sweep look again"
+        modeladmin.message_user(request, f"{order.public_id}: {result}")
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["public_id", "account", "type", "quantity", "period_days", "country", "status", "total",
-                    "created_at", "expires_at", "provider"]
+                    "provider_cost", "margin_display", "created_at", "expires_at", "provider"]
     list_filter = ["status", "type", "provider", "created_at"]
     search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
     list_select_related = ["account"]
@@ -180,16 +216,61 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [
         "public_id", "account", "type", "quantity", "period_days", "country", "status", "unit_price", "subtotal",
         "discount", "total", "created_at", "activated_at", "expires_at", "ended_at", "traffic_gb",
-        "traffic_used_gb", "provider", "provider_ref", "failure_reason", "extension_count", "reminded_3d_at",
-        "reminded_1d_at", "created_by",
+        "traffic_used_gb", "provider", "provider_ref", "provider_cost", "margin_display", "paid_cost_margin",
+        "provider_checked_at", "failure_reason", "extension_count", "reminded_3d_at", "reminded_1d_at", "created_by",
     ]
     fields = readonly_fields
+
+    @admin.display(description="Margin")
+    def margin_display(self, obj):
+        """The placement's price less its cost (what the provider charged); — without a cost."""
+        return "—" if obj.margin is None else money_str(obj.margin)
+
+    @admin.display(description="With extensions: price / cost / margin")
+    def paid_cost_margin(self, obj):
+        extensions = list(obj.extensions.all())
+        price = obj.total + sum((e.total for e in extensions), start=0)
+        if obj.provider_cost is None:
+            return f"{money_str(price)} / — / —"
+        cost = obj.provider_cost + sum((e.provider_cost or 0 for e in extensions), start=0)
+        return f"{money_str(price)} / {money_str(cost)} / {money_str(price - cost)}"
 
     def has_add_permission(self, request, obj=None):
         return False  # orders are placed through the order service, which charges the ledger
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- the upstream seller ------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UpstreamCallFailure)
+class UpstreamCallFailureAdmin(ReadOnlyAdmin):
+    """Every failed call to the upstream with what it answered (its key is never stored)."""
+
+    list_display = ["created_at", "operation", "order", "upstream_status", "error_type", "message", "retry_after"]
+    list_filter = ["operation", "upstream_status", "error_type"]
+    search_fields = ["order__public_id", "message", "error_type"]
+    list_select_related = ["order"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(UpstreamBalanceCheck)
+class UpstreamBalanceCheckAdmin(ReadOnlyAdmin):
+    """The upstream balance as the beat read it (`orders.tasks.check_upstream_balance`)."""
+
+    list_display = ["checked_at", "balance", "currency", "alerted"]
+    list_filter = ["alerted"]
+    date_hierarchy = "checked_at"
 
 
 # --- stock ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from core.money import CURRENCY
 
 from . import pricing, selectors, services
 from .exports import AUTH_MODES, download_auth, proxy_list_file
-from .models import Order, OrderStatus, format_gb
+from .models import Order, format_gb
 
 ORDERS_DEFAULT_LIMIT, ORDERS_MAX_LIMIT = 20, 100
 PROXIES_DEFAULT_LIMIT, PROXIES_MAX_LIMIT = 100, 1000
@@ -249,12 +249,9 @@ class OrderListView(PortalAPIView):
     @idempotent
     def post(self, request):
         order = services.order_place(account=self.account, created_by=self.api_key.created_by, **_order_in(request))
-        if order.status == OrderStatus.PENDING:
-            # The order as placed: provisioning runs in the background once the placement
-            # commits, so nothing is delivered yet (GET /orders/{id} shows its progress).
-            order.proxy_count = 0
-        else:  # a synchronous provider has provisioned it already
-            order = selectors.order_get(account=self.account, public_id=order.public_id)
+        # The order as placed: provisioning runs in the background once the placement
+        # commits, so nothing is delivered yet (GET /orders/{id} shows its progress).
+        order.proxy_count = 0
         return ApiResponse(OrderOut(order).data, status=201)
 
 

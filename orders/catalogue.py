@@ -36,6 +36,7 @@ class Catalogue:
     version: str
     loaded_at: float  # _clock()
     types: dict[str, ProxyType]  # active types by code
+    all_types: dict[str, ProxyType]  # every type by code, inactive ones too (their provider choice)
     type_codes: tuple[str, ...]  # active codes in the catalogue's order
     periods: tuple[int, ...]  # active periods in days, ascending
     countries: dict[str, Country]  # active countries by code
@@ -48,7 +49,8 @@ class Catalogue:
 
 
 def _load(version: str) -> Catalogue:
-    types = list(ProxyType.objects.filter(is_active=True))
+    every = list(ProxyType.objects.all())
+    types = [t for t in every if t.is_active]
     countries = Country.objects.filter(is_active=True).prefetch_related("types")
     rules = PriceRule.objects.filter(is_active=True).select_related("country").prefetch_related(
         "volume_tiers", "period_discounts"
@@ -57,6 +59,7 @@ def _load(version: str) -> Catalogue:
         version=version,
         loaded_at=_clock(),
         types={t.code: t for t in types},
+        all_types={t.code: t for t in every},
         type_codes=tuple(t.code for t in types),
         periods=tuple(Period.objects.filter(is_active=True).order_by("days").values_list("days", flat=True)),
         countries={c.code: c for c in countries},

@@ -16,6 +16,10 @@ Price arithmetic:
   capped at `MAX_DISCOUNT_PERCENT`; `discount = subtotal × percent / 100` (rounded);
 - `total = subtotal − discount`. Rounding is `core.money.to_money` (half up).
 
+A type supplied by the `upstream` provider is priced by it instead (the upstream's own calc
+total plus the markup, rounded up to the cent: `orders/providers/upstream.py`), and its periods
+and countries are the upstream's; the type itself and its quantity limits stay the catalogue's.
+
 A price must fit a money column (`MONEY_MAX`): an order that would cost more is refused on
 `quantity`, for calc, placement, extension and the live price alike.
 """
@@ -30,6 +34,7 @@ from core.money import CENT, CURRENCY, MONEY_MAX, to_money
 
 from .catalogue import Catalogue, catalogue
 from .models import QUANTITY_PLACES, ProxyType
+from .providers import provider_for_type
 
 MAX_DISCOUNT_PERCENT = Decimal("90")
 
@@ -58,6 +63,7 @@ class Quote:
     total: Decimal
     discount_percent: Decimal
     currency: str = CURRENCY
+    cost: Decimal | None = None  # what the provider charges for it, where it prices (upstream)
 
     @property
     def type(self) -> str:
@@ -152,13 +158,16 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
             elif proxy_type.is_traffic and qty != qty.quantize(Decimal(1).scaleb(-QUANTITY_PLACES)):
                 errors["quantity"] = [f"Use at most {QUANTITY_PLACES} decimal places."]
 
+    # An upstream type sells the upstream's periods and countries (502 when it cannot be asked).
+    reference = provider_for_type(proxy_type.code).reference(proxy_type.code) if proxy_type is not None else None
+
     days = None
     if period is None or period == "":
         if proxy_type is not None and proxy_type.period_required:
             errors["period"] = ["This field is required for this proxy type (days, see /reference/periods)."]
     else:
         days = _parse_days(period)
-        valid = current.periods
+        valid = reference.periods if reference is not None else current.periods
         if days is None or days not in valid:
             errors["period"] = [
                 f"Must be one of the orderable periods in days: {', '.join(str(d) for d in valid)}."
@@ -172,7 +181,11 @@ def validate_order_input(*, type, quantity, period=None, country=None) -> OrderS
         else:
             code = country.strip().upper()
             found = current.countries.get(code)
-            if found is None:
+            if reference is not None:
+                if code not in reference.countries:
+                    name = proxy_type.name if proxy_type is not None else "these"
+                    errors["country"] = [f"'{country}' is not available for {name} proxies (see /reference/countries)."]
+            elif found is None:
                 errors["country"] = [f"Unknown or unavailable country '{country}' (see /reference/countries)."]
             elif proxy_type is not None and proxy_type.pk not in current.country_type_ids[code]:
                 errors["country"] = [f"{found.name} is not available for {proxy_type.name} proxies."]
@@ -187,6 +200,13 @@ def price(spec: OrderSpec, *, period: int | None = None) -> Quote:
     days = spec.period if period is None else period
     if period is not None:
         spec = dataclasses.replace(spec, period=days)
+    theirs = provider_for_type(spec.type).quote(spec)
+    if theirs is not None:
+        if theirs.total > MONEY_MAX or theirs.subtotal > MONEY_MAX or theirs.unit_price > MONEY_MAX:
+            raise DomainValidationError(
+                {"quantity": [f"This order would cost more than {MONEY_MAX} USD, the most one order can cost."]}
+            )
+        return theirs
     rule = spec.catalogue.price_rule(spec.proxy_type, spec.country)
     if rule is None:
         raise DomainValidationError(

@@ -33,7 +33,7 @@ from core.text import email_subject
 from . import pricing
 from .events import order_event_emit
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
-from .providers import get_provider
+from .providers import ProvisioningPending, get_provider, provider_for_type
 from .signals import order_activated
 
 logger = logging.getLogger("orders")
@@ -69,10 +69,9 @@ def order_place(
     created_by: User | None = None,
 ) -> Order:
     """Validates and prices the order, reserves stock, charges the balance and creates the
-    order in one transaction, then provisions it (on commit through Celery, or inline for a
-    synchronous provider, where a failure refunds and raises UpstreamError)."""
+    order in one transaction; once it commits, Celery provisions it (`order_provision`)."""
     quote = pricing.quote(type=type, quantity=quantity, period=period, country=country)
-    provider = get_provider()
+    provider = provider_for_type(quote.type)
     with transaction.atomic():
         # The account is locked by the charge, last: concurrent placements on one account
         # queue only for the charge and the commit (inserting the order and reserving stock
@@ -98,12 +97,8 @@ def order_place(
             reference=charge_reference(order), description=f"Order: {_describe(order)}",
             created_by=created_by, order_public_id=order.public_id,
         )
-        if not provider.synchronous:
-            order_pk = order.pk
-            transaction.on_commit(lambda: _enqueue_provisioning(order_pk))
-    if provider.synchronous:
-        order_provision(order=order, raise_upstream=True)
-        order.refresh_from_db()
+        order_pk = order.pk
+        transaction.on_commit(lambda: _enqueue_provisioning(order_pk))
     return order
 
 
@@ -116,8 +111,10 @@ def _enqueue_provisioning(order_pk: int) -> None:
         logger.exception("could not enqueue provisioning of order %s", order_pk)
 
 
-def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
+def order_provision(*, order: Order) -> Order:
     """Asks the order's provider for its proxies and activates it; on failure, fails and refunds.
+    A provider that is not done yet raises ProvisioningPending, which reaches the caller (the
+    task schedules itself again).
 
     Idempotent: an order that is no longer pending is left alone."""
     order = Order.objects.get(pk=order.pk)
@@ -126,23 +123,20 @@ def order_provision(*, order: Order, raise_upstream: bool = False) -> Order:
     provider = get_provider(order.provider)
     try:
         credentials = provider.allocate(order)
+    except ProvisioningPending:
+        raise
     except (UpstreamError, OutOfStock) as exc:
         order_fail(order=order, reason=exc.message)
-        if raise_upstream:
-            raise UpstreamError(
-                f"The proxy provider failed: {exc.message} The charge has been refunded.",
-                meta={"order_id": order.public_id},
-            ) from exc
         return Order.objects.get(pk=order.pk)
-    except Exception as exc:
+    except Exception:
         logger.exception("provisioning order %s failed", order.public_id)
-        order_fail(order=order, reason=f"Provisioning failed: {type(exc).__name__}")
-        if raise_upstream:
-            raise UpstreamError(meta={"order_id": order.public_id}) from exc
+        order_fail(order=order, reason="Provisioning failed. The full amount has been refunded to your balance.")
         return Order.objects.get(pk=order.pk)
     now = timezone.now()
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == OrderStatus.ACTIVE:  # another run of the task got there first
+            return locked
         if locked.status != OrderStatus.PENDING:  # cancelled meanwhile: give the proxies back
             _release_quietly(locked)
             return locked
@@ -187,7 +181,8 @@ def _refund(order: Order, amount: Decimal, description: str, created_by: User | 
 
 
 def order_fail(*, order: Order, reason: str) -> Order:
-    """Marks a pending order failed, releases what it held and refunds the charge in full, once."""
+    """Marks a pending order failed, releases what it held and refunds the charge in full, once;
+    once that commits, its provider hears of it (the upstream provider e-mails the staff)."""
     with transaction.atomic():
         account_lock(order.account_id)
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -200,7 +195,16 @@ def order_fail(*, order: Order, reason: str) -> Order:
         _release_quietly(locked)
         _refund(locked, _paid_total(locked), f"Refund: order failed ({locked.public_id})")
         order_event_emit(order=locked, type="order.failed")
+        transaction.on_commit(lambda: _tell_provider_failed(locked))
     return locked
+
+
+def _tell_provider_failed(order: Order) -> None:
+    """After the failure committed: a notice that fails is logged, never undoes the refund."""
+    try:
+        get_provider(order.provider).order_failed(order)
+    except Exception:
+        logger.exception("telling the provider that order %s failed", order.public_id)
 
 
 def _release_quietly(order: Order) -> None:
@@ -216,7 +220,10 @@ def _release_quietly(order: Order) -> None:
 
 
 def order_extend(*, account: Account, order_id: str, period, created_by: User | None = None) -> Order:
-    """Charges the extension price and moves `expires_at` by `period` days (active IP orders only)."""
+    """Charges the extension price and moves `expires_at` by `period` days (active IP orders only).
+
+    The provider extends last, inside the transaction: an upstream refusal rolls the charge
+    back (nothing charged, 502), and the charge commits only once the upstream has extended."""
     with transaction.atomic():
         account_lock(account.pk)
         order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
@@ -235,7 +242,8 @@ def order_extend(*, account: Account, order_id: str, period, created_by: User | 
             order_public_id=order.public_id,
         )
         OrderExtension.objects.create(
-            order=order, number=number, period_days=quote.period, total=quote.total, created_by=created_by
+            order=order, number=number, period_days=quote.period, total=quote.total, provider_cost=quote.cost,
+            created_by=created_by,
         )
         base = max(order.expires_at or timezone.now(), timezone.now())
         order.expires_at = base + timedelta(days=quote.period)

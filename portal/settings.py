@@ -182,6 +182,15 @@ CELERY_BEAT_SCHEDULE = {
     "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
     "purge-webhook-events": {"task": "events.tasks.purge_old_events", "schedule": 3600.0},
     "purge-idempotency-records": {"task": "portal.tasks.purge_idempotency_records", "schedule": 3600.0},
+    # Pending upstream orders whose task was lost (a killed worker), and the upstream balance.
+    "sweep-upstream-orders": {
+        "task": "orders.tasks.sweep_upstream_orders",
+        "schedule": env_float("UPSTREAM_SWEEP_EVERY_S", 60.0, minimum=1),
+    },
+    "check-upstream-balance": {
+        "task": "orders.tasks.check_upstream_balance",
+        "schedule": env_float("UPSTREAM_BALANCE_CHECK_EVERY_S", 900.0, minimum=10),
+    },
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
         "schedule": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
@@ -379,8 +388,9 @@ CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
 RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)
 # Who supplies each proxy type (docs/architecture.md#providers): ORDER_PROVIDER every type,
-# ORDER_PROVIDER_<TYPE> one type (orders.providers.provider_name_for_type reads both).
-ORDER_PROVIDER_NAMES = ("inventory", "http")
+# ORDER_PROVIDER_<TYPE> one type; an operator's choice per type in the admin (ProxyType.provider)
+# comes before both (orders.providers.provider_name_for_type reads all three).
+ORDER_PROVIDER_NAMES = ("inventory", "upstream")
 ORDER_PROVIDER_TYPES = ("residential", "datacenter", "isp", "mobile", "ipv6")
 ORDER_PROVIDER = env_str("ORDER_PROVIDER", "inventory").strip()
 ORDER_PROVIDERS_BY_TYPE = {
@@ -407,15 +417,22 @@ UPSTREAM_BACKOFF_MAX_S = env_float("UPSTREAM_BACKOFF_MAX_S", 8.0, minimum=0.0)
 # A 429's Retry-After up to this is waited out within the call; a longer one fails it at once.
 UPSTREAM_RETRY_AFTER_MAX_S = env_float("UPSTREAM_RETRY_AFTER_MAX_S", 60.0, minimum=0.0)
 UPSTREAM_MARKUP_PERCENT = env_decimal("UPSTREAM_MARKUP_PERCENT", "30")
+# An upstream order not active this long after it was placed here fails and is refunded.
 UPSTREAM_PLACE_DEADLINE_S = env_int("UPSTREAM_PLACE_DEADLINE_S", 300, minimum=1)
+# A pending upstream order no worker looked at for this long is driven again by the sweep.
+UPSTREAM_SWEEP_STALE_S = env_int("UPSTREAM_SWEEP_STALE_S", 60, minimum=1)
+# The upstream's reference data (countries, periods) is kept this long in the cache (≤ 10 min).
+UPSTREAM_REFERENCE_CACHE_S = env_int("UPSTREAM_REFERENCE_CACHE_S", 300, minimum=0)
+if UPSTREAM_REFERENCE_CACHE_S > 600:
+    raise ImproperlyConfigured("UPSTREAM_REFERENCE_CACHE_S must be at most 600 (ten minutes)")
 UPSTREAM_LOW_BALANCE_USD = env_decimal("UPSTREAM_LOW_BALANCE_USD", "50")
 for _name, _value in (("UPSTREAM_MARKUP_PERCENT", UPSTREAM_MARKUP_PERCENT),
                       ("UPSTREAM_LOW_BALANCE_USD", UPSTREAM_LOW_BALANCE_USD)):
     if not _value.is_finite() or _value < 0:
         raise ImproperlyConfigured(f"{_name} must be a number of at least 0, got {_value}")
-_NEEDS_UPSTREAM = [name for name, value in _PROVIDER_SETTINGS.items() if value == "http"]
+_NEEDS_UPSTREAM = [name for name, value in _PROVIDER_SETTINGS.items() if value == "upstream"]
 if _NEEDS_UPSTREAM and not UPSTREAM_API_URL:
-    raise ImproperlyConfigured(f"{', '.join(_NEEDS_UPSTREAM)}=http needs UPSTREAM_API_URL")
+    raise ImproperlyConfigured(f"{', '.join(_NEEDS_UPSTREAM)}=upstream needs UPSTREAM_API_URL")
 
 
 def _refuse_demo_secrets() -> None:

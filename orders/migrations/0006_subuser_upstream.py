@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0004_inventory_free_index'),
+        ('orders', '0005_upstream_placement'),
     ]
 
     operations = [

@@ -29,6 +29,7 @@ from .order import (
 )
 from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus
 from .tools import AuthorizedIP, OrderListLink, ProxyReplacement
+from .upstream import UpstreamBalanceCheck, UpstreamCallFailure
 
 # isort: split
 from orders.residential import models as _residential  # noqa: F401  (registers the wing's models)
@@ -37,6 +38,6 @@ __all__ = [
     "QUANTITY_MAX_DIGITS", "QUANTITY_PLACES", "TRAFFIC_MAX_DIGITS", "TRAFFIC_PLACES",
     "AuthorizedIP", "Country", "InventoryProxy", "Order", "OrderExtension", "OrderListLink", "OrderProxy",
     "OrderQuerySet", "OrderStatus", "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyReplacement",
-    "ProxyType", "ProxyTypeCode", "StockStatus",
-    "Unit", "VolumeTier", "format_gb", "quantity_display",
+    "ProxyType", "ProxyTypeCode", "StockStatus", "Unit", "UpstreamBalanceCheck", "UpstreamCallFailure",
+    "VolumeTier", "format_gb", "quantity_display",
 ]

@@ -39,6 +39,15 @@ class ProxyType(models.Model):
     max_quantity = models.DecimalField(max_digits=QUANTITY_MAX_DIGITS, decimal_places=QUANTITY_PLACES)
     is_active = models.BooleanField(default=True, help_text="Inactive types cannot be ordered.")
     sort_order = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(
+        max_length=20, blank=True, default="", db_default="", choices=[("inventory", "inventory"), ("upstream", "upstream")],
+        help_text="Who supplies new orders of this type. Blank: the environment's choice "
+                  "(ORDER_PROVIDER_<TYPE>, else ORDER_PROVIDER).",
+    )
+    markup_percent = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True,
+        help_text="Upstream types: percent added to the upstream's price. Blank: UPSTREAM_MARKUP_PERCENT.",
+    )
 
     class Meta:
         ordering = ["sort_order", "code"]
@@ -47,10 +56,21 @@ class ProxyType(models.Model):
             models.CheckConstraint(
                 condition=Q(max_quantity__gte=models.F("min_quantity")), name="proxytype_max_ge_min"
             ),
+            models.CheckConstraint(
+                condition=Q(markup_percent__isnull=True) | Q(markup_percent__gte=0), name="proxytype_markup_non_negative"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        if self.provider == "upstream" and not settings.UPSTREAM_API_URL:
+            raise ValidationError({"provider": "No upstream seller is configured: set UPSTREAM_API_URL and "
+                                               "UPSTREAM_API_KEY in the environment first."})
 
     @property
     def is_traffic(self) -> bool:

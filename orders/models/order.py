@@ -65,7 +65,15 @@ class Order(models.Model):
         max_digits=TRAFFIC_MAX_DIGITS, decimal_places=TRAFFIC_PLACES, default=Decimal("0")
     )
     provider = models.CharField(max_length=20, blank=True, default="")
-    provider_ref = models.CharField(max_length=200, blank=True, default="")
+    provider_ref = models.CharField(
+        max_length=200, blank=True, default="", help_text="The provider's id of the order (upstream: its order id there)"
+    )
+    provider_cost = MoneyField(
+        null=True, blank=True, default=None, help_text="What the provider charged for it (upstream orders)"
+    )
+    provider_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last drove its placement (the sweep re-drives stale ones)"
+    )
     failure_reason = models.CharField(max_length=500, blank=True, default="")
     extension_count = models.PositiveIntegerField(default=0)
     reminded_3d_at = models.DateTimeField(null=True, blank=True)
@@ -99,6 +107,11 @@ class Order(models.Model):
         return quantity_display(self.quantity)
 
     @property
+    def margin(self) -> Decimal | None:
+        """The order's price less what the provider charged (placement only); None without a cost."""
+        return None if self.provider_cost is None else self.total - self.provider_cost
+
+    @property
     def traffic_left_gb(self):
         if self.traffic_gb is None:
             return None
@@ -112,6 +125,7 @@ class OrderExtension(models.Model):
     number = models.PositiveIntegerField()
     period_days = models.PositiveIntegerField()
     total = MoneyField()
+    provider_cost = MoneyField(null=True, blank=True, default=None, help_text="What the provider charged for it")
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -6,10 +6,11 @@ a provider by name (an order keeps the name of the provider that placed it).
 
 from django.conf import settings
 
-from .base import Provider, ProxyCredentials, UsageRecord
+from .base import Provider, ProvisioningPending, ProxyCredentials, UsageRecord
 
 __all__ = [
-    "Provider", "ProxyCredentials", "UsageRecord", "get_provider", "provider_name_for_type", "PROVIDERS",
+    "PROVIDERS", "Provider", "ProvisioningPending", "ProxyCredentials", "UsageRecord", "get_provider",
+    "provider_for_type", "provider_name_for_type",
 ]
 
 
@@ -19,22 +20,29 @@ def _inventory():
     return InventoryProvider()
 
 
-def _http():
-    from .http import HttpProvider
+def _upstream():
+    from .upstream import UpstreamProvider
 
-    return HttpProvider()
+    return UpstreamProvider()
 
 
-PROVIDERS = {"inventory": _inventory, "http": _http}
+PROVIDERS = {"inventory": _inventory, "upstream": _upstream}
 
 
 def provider_name_for_type(type_code: str) -> str:
-    """The provider that supplies new orders of `type_code`: `ORDER_PROVIDER_<TYPE>` when the
-    environment sets one, else `ORDER_PROVIDER`.
+    """The provider that supplies new orders of `type_code`: the operator's choice on the proxy
+    type in the admin (`ProxyType.provider`) when made, else `ORDER_PROVIDER_<TYPE>` when the
+    environment sets one, else `ORDER_PROVIDER`."""
+    from ..catalogue import catalogue
 
-    The one place that answers this: an operator's per-type choice in the admin is to be
-    consulted here first, before the environment."""
+    proxy_type = catalogue().all_types.get(type_code)
+    if proxy_type is not None and proxy_type.provider:
+        return proxy_type.provider
     return settings.ORDER_PROVIDERS_BY_TYPE.get(type_code) or settings.ORDER_PROVIDER
+
+
+def provider_for_type(type_code: str) -> Provider:
+    return get_provider(provider_name_for_type(type_code))
 
 
 def get_provider(name: str | None = None) -> Provider:

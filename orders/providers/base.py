@@ -15,6 +15,24 @@ class ProxyCredentials:
     inventory_id: int | None = None  # the stock row it came from (inventory provider)
 
 
+class ProvisioningPending(Exception):  # noqa: N818 - not an error: "not yet"
+    """Provisioning is neither done nor failed (the provider's order is still being filled, or the
+    provider cannot be reached for now): the task tries again in `retry_in` seconds."""
+
+    def __init__(self, retry_in: float, why: str = ""):
+        self.retry_in = max(0.2, float(retry_in))
+        self.why = why
+        super().__init__(why or f"not ready; again in {self.retry_in:.0f} s")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a provider sells of one type, where it is not the local catalogue's."""
+
+    periods: tuple[int, ...]  # orderable periods in days
+    countries: dict[str, str]  # orderable countries for the type: code → name
+
+
 @dataclass(frozen=True)
 class UsageRecord:
     """One metered period of a residential sub-user (same shape as POST /webhooks/usage records)."""
@@ -32,9 +50,6 @@ class Provider:
     (or OutOfStock for the inventory when stock runs short)."""
 
     name = "base"
-    # True: placement provisions inside the request (a failure answers 502 after refunding);
-    # False: provisioning runs in the Celery task `orders.tasks.provision_order`.
-    synchronous = False
 
     def stock_backed(self, type_code: str) -> bool:
         """Whether orders of this type draw on local stock (checked before charging)."""
@@ -43,8 +58,23 @@ class Provider:
     def reserve(self, order) -> None:
         """Called inside the placement transaction, before the charge. May raise OutOfStock."""
 
+    def reference(self, type_code: str) -> Reference | None:
+        """The periods and countries of `type_code` where the provider decides them; None: the
+        local catalogue's."""
+        return None
+
+    def quote(self, spec):
+        """The price (`orders.pricing.Quote`) of a validated spec where the provider decides it;
+        None: the operator's price rules."""
+        return None
+
     def allocate(self, order) -> list[ProxyCredentials]:
+        """The order's proxies. May raise ProvisioningPending (try again later) or UpstreamError
+        (the order fails and is refunded)."""
         raise NotImplementedError
+
+    def order_failed(self, order) -> None:
+        """Called once, after a pending order of this provider failed and was refunded."""
 
     def extend(self, order, days: int) -> None:
         raise NotImplementedError

@@ -29,7 +29,6 @@ def free_stock(type_code: str, country: str = ""):
 
 class InventoryProvider(Provider):
     name = "inventory"
-    synchronous = False
 
     def stock_backed(self, type_code: str) -> bool:
         return type_code != ProxyTypeCode.RESIDENTIAL

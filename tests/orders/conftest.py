@@ -1,12 +1,9 @@
-"""Orders test helpers: funding through the ledger, stock, an upstream stand-in on 127.0.0.1."""
+"""Orders test helpers: funding through the ledger, stock."""
 
 import importlib
 import itertools
-import json
 import threading
-import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
@@ -92,87 +89,3 @@ def committing(django_capture_on_commit_callbacks):
 @pytest.fixture
 def client_for(api, order_key, committing):
     return committing(api(order_key))
-
-
-class Upstream:
-    """A stand-in for an upstream seller's API: records requests, answers by `mode`."""
-
-    def __init__(self):
-        self.mode = "ok"  # ok | error500 | error400 | slow | malformed | flaky
-        self.requests: list[tuple[str, str, dict, dict]] = []
-        self.sleep = 2.0
-        self.fail_first = 0
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, payload):
-                raw = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else {}
-                upstream.requests.append((self.command, self.path, dict(self.headers), body))
-                mode = upstream.mode
-                if mode == "flaky":
-                    if upstream.fail_first > 0:
-                        upstream.fail_first -= 1
-                        return self._answer(503, {"error": "busy"})
-                    mode = "ok"
-                if mode == "slow":
-                    time.sleep(upstream.sleep)
-                    return self._answer(200, {})
-                if mode == "error500":
-                    return self._answer(500, {"error": "boom"})
-                if mode == "error400":
-                    return self._answer(400, {"error": "bad"})
-                if mode == "malformed":
-                    return self._answer(200, b"<html>not json")
-                if self.command == "POST" and self.path == "/orders":
-                    qty = int(Decimal(str(body.get("quantity"))) if body.get("type") != "residential" else 1)
-                    return self._answer(201, {
-                        "id": f"up-{body['reference']}",
-                        "proxies": [
-                            {"host": f"192.0.2.{i + 1}", "port": 3128, "username": f"up{i}", "password": "secret",
-                             "protocol": "http", "country": body.get("country") or "US"}
-                            for i in range(qty)
-                        ],
-                    })
-                if self.command == "GET" and self.path.startswith("/usage"):
-                    return self._answer(200, {"records": [
-                        {"id": "r1", "username": "sub1", "period_start": "2025-01-01T10:15:00Z",
-                         "bytes_in": 100, "bytes_out": 50, "requests": 3},
-                    ]})
-                return self._answer(200, {"ok": True})
-
-            do_GET = do_POST = do_DELETE = _handle  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def upstream(settings):
-    server = Upstream()
-    settings.ORDER_PROVIDER = "http"
-    settings.UPSTREAM_API_URL = server.url
-    settings.UPSTREAM_API_KEY = "upstream-test-key"
-    settings.UPSTREAM_TIMEOUT_S = 0.5
-    settings.UPSTREAM_RETRIES = 2
-    settings.UPSTREAM_BACKOFF_S = 0.01
-    yield server
-    server.close()

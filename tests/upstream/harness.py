@@ -223,7 +223,8 @@ class PortalProcess:
         args = [str(BIN / "celery"), "-A", "portal", "worker", "--loglevel", "INFO", "--pool", "prefork",
                 "--concurrency", "1", "--without-mingle", "--without-gossip",
                 "--hostname", f"portal-{self.name.lower()}-{self.port}@%h"]
-        if beat:
+        if beat:  # its schedule in the portal's data folder, which only SQLite creates by itself
+            (self.root / "var").mkdir(parents=True, exist_ok=True)
             args += ["--beat", "--schedule", str(self.root / "var" / "celerybeat-schedule")]
         log = open(path, "ab")  # noqa: SIM115 - the child holds it
         self.worker = subprocess.Popen(args, cwd=ROOT, env=self.environ(), stdout=log, stderr=subprocess.STDOUT,

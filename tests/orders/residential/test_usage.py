@@ -129,27 +129,6 @@ def test_order_exhaustion_disables_every_proxy_on_it_and_a_new_order_re_enables(
     assert UsageRecord.objects.filter(order=top_up).count() == 1
 
 
-def test_pull_task_ingests_through_the_http_provider_once(account, order, upstream):
-    """The upstream stand-in on 127.0.0.1 reports one record for the sub-user `sub1`."""
-    proxy = make_proxy(account, order)
-    SubUserProxy.objects.filter(pk=proxy.pk).update(username="sub1")
-    from orders.residential.tasks import pull_usage
-
-    assert pull_usage.delay().get()["accepted"] == 1
-    assert pull_usage.delay().get()["duplicates"] == 1  # pulled again: counted once
-    assert any(path.startswith("/usage?since=") for _, path, _, _ in upstream.requests)
-    proxy.refresh_from_db()
-    assert proxy.traffic_used_bytes == 150
-    assert UsageRecord.objects.get().source == "pull"
-
-
-def test_pull_task_survives_an_upstream_failure(account, order, upstream):
-    upstream.mode = "error500"
-    from orders.residential.tasks import pull_usage
-
-    assert "error" in pull_usage.delay().get()
-
-
 def test_pull_task_re_enables_after_a_top_up(account, order):
     proxy = make_proxy(account, order)
     deliver([record(proxy.username, GB, 0)])
