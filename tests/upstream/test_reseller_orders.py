@@ -15,7 +15,7 @@ pytestmark = pytest.mark.upstream
 ISP = {"type": "isp", "quantity": 2, "period": 30, "country": "US"}
 WAIT_S = 90
 # B sells ISP through A; the sweep is quick so a test need not wait a minute for it.
-RESELLER_ENV = {"ORDER_PROVIDER_ISP": "upstream", "UPSTREAM_SWEEP_EVERY_S": "1", "UPSTREAM_SWEEP_STALE_S": "2",
+RESELLER_ENV = {"ORDER_PROVIDER_ISP": "upstream", "ORDER_PROVIDER_RESIDENTIAL": "upstream", "UPSTREAM_SWEEP_EVERY_S": "1", "UPSTREAM_SWEEP_STALE_S": "2",
                 "UPSTREAM_BACKOFF_S": "0.05", "UPSTREAM_BACKOFF_MAX_S": "0.2"}
 
 
@@ -222,3 +222,28 @@ def test_an_unreachable_upstream_answers_502_and_charges_nothing(start_portal_b,
         portal_a.start()
     state = portal_b.call("account_state", email=portal_b.seed.customer["email"])
     assert state["orders"] == [] and Decimal(state["balance"]) == Decimal("500.00")
+
+
+def test_a_residential_order_on_b_buys_its_traffic_on_a_and_its_sub_user_lives_there(reseller_b, portal_a):
+    """The whole residential chain through real processes: B's customer orders GB on B, B's worker
+    buys the same GB on A, and a sub-user created on B is A's sub-user under A's order."""
+    body = {"type": "residential", "quantity": "1", "country": "US"}
+    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+        quoted = api.post("/orders/calc", json=body)
+        assert quoted.status_code == 200, quoted.text
+        assert Decimal(quoted.json()["data"]["total"]) == plus_markup(a_price(portal_a, body))
+    placed = place_on_b(reseller_b, body)
+    active = settled(reseller_b, reseller_b.seed.customer["key"], placed["id"])
+    assert active["status"] == "active", active
+    a_order_id = upstream_order_of(reseller_b, placed["id"])["provider_ref"]
+    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
+        a_order = on_a.get(f"/orders/{a_order_id}").json()["data"]
+        assert (a_order["status"], a_order["type"], Decimal(a_order["traffic_gb"])) == ("active", "residential", 1)
+        with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+            created = api.post("/proxy", json={"name": "chain", "order_id": placed["id"], "country": "US"})
+        assert created.status_code == 201, created.text
+        mine = created.json()["data"]
+        theirs = [p for p in on_a.get("/proxy").json()["data"] if p["order_id"] == a_order_id]
+    assert len(theirs) == 1
+    assert (mine["host"], mine["port"], mine["username"], mine["password"]) == (
+        theirs[0]["host"], theirs[0]["port"], theirs[0]["username"], theirs[0]["password"])
