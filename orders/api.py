@@ -61,6 +61,8 @@ class CountryOut(serializers.Serializer):
     types = serializers.SerializerMethodField(help_text="The proxy types orderable in this country")
 
     def get_types(self, obj) -> list[str]:
+        if isinstance(obj, dict):  # a country of a type bought upstream (selectors.reference_countries)
+            return obj["types"]
         return [t.code for t in obj.types.all()]
 
 
@@ -69,7 +71,8 @@ class _ReferenceView(PortalAPIView):
 
     def _list(self, request, queryset, serializer):
         items, meta = paginate(
-            queryset, request.query_params, default_limit=REFERENCE_DEFAULT_LIMIT, max_limit=REFERENCE_MAX_LIMIT
+            queryset, request.query_params, default_limit=REFERENCE_DEFAULT_LIMIT, max_limit=REFERENCE_MAX_LIMIT,
+            count=len(queryset) if isinstance(queryset, list) else None,
         )
         return ApiResponse(serializer(items, many=True).data, meta=meta)
 
@@ -83,7 +86,7 @@ class ReferenceCountriesView(_ReferenceView):
         type_code = request.query_params.get("type") or None
         if type_code and not selectors.proxy_types().filter(code=type_code).exists():
             raise DomainValidationError({"type": [f"Unknown proxy type '{type_code}'."]})
-        return self._list(request, selectors.countries(type=type_code), CountryOut)
+        return self._list(request, selectors.reference_countries(type=type_code), CountryOut)
 
 
 class ReferenceProxyTypesView(_ReferenceView):
@@ -95,7 +98,7 @@ class ReferenceProxyTypesView(_ReferenceView):
 class ReferencePeriodsView(_ReferenceView):
     @extend_schema(responses=PeriodOut(many=True), summary="Orderable periods in days")
     def get(self, request):
-        return self._list(request, selectors.periods(), PeriodOut)
+        return self._list(request, selectors.reference_periods(), PeriodOut)
 
 
 class ReferenceKindView(_ReferenceView):

@@ -88,6 +88,66 @@ def countries(*, type: str | None = None):  # noqa: A002
     )
 
 
+def _upstream_references(types) -> dict:
+    """type code → `Reference` for the types whose provider decides what it sells (bought
+    upstream); the others are the local catalogue's. An upstream that cannot be asked is
+    skipped when listing every type, and a 502 when its type is asked for by name."""
+    from core.errors import UpstreamError
+
+    from .providers import provider_for_type
+
+    found = {}
+    for proxy_type in types:
+        try:
+            reference = provider_for_type(proxy_type.code).reference(proxy_type.code)
+        except UpstreamError:
+            if len(types) == 1:
+                raise
+            continue
+        if reference is not None:
+            found[proxy_type.code] = reference
+    return found
+
+
+def reference_countries(*, type: str | None = None):  # noqa: A002
+    """The countries orderable per type: the local catalogue's (`countries`), and for a type
+    bought upstream the upstream's, each with the types orderable there."""
+    types = [t for t in proxy_types() if not type or t.code == type]
+    upstream = _upstream_references(types)
+    if not upstream:
+        return countries(type=type)
+    merged: dict[str, dict] = {}
+    local = {t.code: t for t in types if t.code not in upstream}
+    if local:
+        for country in countries().filter(types__code__in=list(local)).distinct():
+            codes = [t.code for t in country.types.all() if t.code in local]
+            merged[country.code] = {"code": country.code, "name": country.name, "types": codes}
+    for proxy_type in types:
+        if proxy_type.code in upstream:
+            for code, name in upstream[proxy_type.code].countries.items():
+                entry = merged.setdefault(code, {"code": code, "name": name, "types": []})
+                entry["types"].append(proxy_type.code)
+    order = {t.code: i for i, t in enumerate(types)}
+    for entry in merged.values():
+        entry["types"].sort(key=order.__getitem__)
+    return sorted(merged.values(), key=lambda c: c["name"])
+
+
+def reference_periods():
+    """The periods orderable for some type: the local catalogue's, and those of the types with
+    a period bought upstream."""
+    types = [t for t in proxy_types() if t.period_required]
+    upstream = _upstream_references(types)
+    if not upstream:
+        return periods()
+    local_types = [t for t in types if t.code not in upstream]
+    merged = {p.days: {"days": p.days, "label": p.label} for p in periods()} if local_types else {}
+    for reference in upstream.values():
+        for days in reference.periods:
+            merged.setdefault(days, {"days": days, "label": f"{days} day{'s' if days != 1 else ''}"})
+    return [merged[days] for days in sorted(merged)]
+
+
 # --- order tools: authorized IPs, replacements, list links ------------------------------------
 
 

@@ -91,6 +91,18 @@ def quote(*, type: str, quantity: str, period: int | None = None, country: str |
             "discount": str(q.discount)}
 
 
+def catalogue_drop(*, type: str, country: str | None = None, period: int | None = None) -> dict:  # noqa: A002
+    """Makes this portal's own catalogue differ: `country` no longer sold for `type`, or the
+    period of `period` days deactivated."""
+    from orders.models import Country, Period, ProxyType
+
+    if country:
+        Country.objects.get(code=country).types.remove(ProxyType.objects.get(code=type))
+    if period:
+        Period.objects.filter(days=period).update(is_active=False)
+    return {"ok": True}
+
+
 def account_state(*, email: str) -> dict:
     """The account's balance, orders and ledger, as its portal's database holds them."""
     from billing.models import LedgerEntry
@@ -158,7 +170,7 @@ def batch(*, steps: list[list]) -> list:
     return [FUNCTIONS[name](**kwargs) for name, kwargs in steps]
 
 
-FUNCTIONS = {f.__name__: f for f in (operator, customer, api_key, stock, plan_limits, quote, account_state,
+FUNCTIONS = {f.__name__: f for f in (operator, customer, api_key, stock, plan_limits, quote, account_state, catalogue_drop,
                                       upstream_residential_order, pull_usage, subuser_state, batch)}
 
 

@@ -247,3 +247,23 @@ def test_a_residential_order_on_b_buys_its_traffic_on_a_and_its_sub_user_lives_t
     assert len(theirs) == 1
     assert (mine["host"], mine["port"], mine["username"], mine["password"]) == (
         theirs[0]["host"], theirs[0]["port"], theirs[0]["username"], theirs[0]["password"])
+
+
+def test_b_lists_as_countries_and_periods_for_a_type_it_buys_from_a(reseller_b, portal_a):
+    """B's own catalogue no longer sells ISP in DE nor 90 days; B buys ISP from A, so its
+    reference data for ISP are still A's (and DE stays orderable through A)."""
+    reseller_b.call("catalogue_drop", type="isp", country="DE", period=90)
+    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
+        a_countries = on_a.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
+        a_periods = {p["days"] for p in on_a.get("/reference/periods").json()["data"]}
+    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+        b_countries = api.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
+        b_periods = {p["days"] for p in api.get("/reference/periods").json()["data"]}
+        everything = api.get("/reference/countries", params={"limit": 250}).json()["data"]
+        calc = api.post("/orders/calc", json={**ISP, "country": "DE", "period": 90})
+    assert [(c["code"], c["name"]) for c in b_countries] == [(c["code"], c["name"]) for c in a_countries]
+    assert "DE" in {c["code"] for c in b_countries} and all(c["types"] == ["isp"] for c in b_countries)
+    assert a_periods <= b_periods and 90 in b_periods
+    germany = next(c for c in everything if c["code"] == "DE")
+    assert "isp" in germany["types"] and "datacenter" in germany["types"]
+    assert calc.status_code == 200, calc.text
