@@ -136,6 +136,51 @@ def _days_between(start: str, end: str) -> float:
     return (parse(end) - parse(start)).total_seconds() / 86400
 
 
+def test_a_residential_order_on_b_buys_its_traffic_on_a_and_its_sub_user_lives_there(reseller_b, portal_a):
+    """The whole residential chain through real processes: B's customer orders GB on B, B's worker
+    buys the same GB on A, and a sub-user created on B is A's sub-user under A's order."""
+    body = {"type": "residential", "quantity": "1", "country": "US"}
+    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+        quoted = api.post("/orders/calc", json=body)
+        assert quoted.status_code == 200, quoted.text
+        assert Decimal(quoted.json()["data"]["total"]) == plus_markup(a_price(portal_a, body))
+    placed = place_on_b(reseller_b, body)
+    active = settled(reseller_b, reseller_b.seed.customer["key"], placed["id"])
+    assert active["status"] == "active", active
+    a_order_id = upstream_order_of(reseller_b, placed["id"])["provider_ref"]
+    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
+        a_order = on_a.get(f"/orders/{a_order_id}").json()["data"]
+        assert (a_order["status"], a_order["type"], Decimal(a_order["traffic_gb"])) == ("active", "residential", 1)
+        with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+            created = api.post("/proxy", json={"name": "chain", "order_id": placed["id"], "country": "US"})
+        assert created.status_code == 201, created.text
+        mine = created.json()["data"]
+        theirs = [p for p in on_a.get("/proxy").json()["data"] if p["order_id"] == a_order_id]
+    assert len(theirs) == 1
+    assert (mine["host"], mine["port"], mine["username"], mine["password"]) == (
+        theirs[0]["host"], theirs[0]["port"], theirs[0]["username"], theirs[0]["password"])
+
+
+def test_b_lists_as_countries_and_periods_for_a_type_it_buys_from_a(reseller_b, portal_a):
+    """B's own catalogue no longer sells ISP in DE nor 90 days; B buys ISP from A, so its
+    reference data for ISP are still A's (and DE stays orderable through A)."""
+    reseller_b.call("catalogue_drop", type="isp", country="DE", period=90)
+    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
+        a_countries = on_a.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
+        a_periods = {p["days"] for p in on_a.get("/reference/periods").json()["data"]}
+    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
+        b_countries = api.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
+        b_periods = {p["days"] for p in api.get("/reference/periods").json()["data"]}
+        everything = api.get("/reference/countries", params={"limit": 250}).json()["data"]
+        calc = api.post("/orders/calc", json={**ISP, "country": "DE", "period": 90})
+    assert [(c["code"], c["name"]) for c in b_countries] == [(c["code"], c["name"]) for c in a_countries]
+    assert "DE" in {c["code"] for c in b_countries} and all(c["types"] == ["isp"] for c in b_countries)
+    assert a_periods <= b_periods and 90 in b_periods
+    germany = next(c for c in everything if c["code"] == "DE")
+    assert "isp" in germany["types"] and "datacenter" in germany["types"]
+    assert calc.status_code == 200, calc.text
+
+
 def test_a_short_balance_at_a_fails_b_s_order_refunds_it_and_emails_b_s_staff(start_portal_b, portal_a):
     portal_b = start_portal_b(key=portal_a.seed.poor["key"], **RESELLER_ENV)
     placed = place_on_b(portal_b)
@@ -223,47 +268,3 @@ def test_an_unreachable_upstream_answers_502_and_charges_nothing(start_portal_b,
     state = portal_b.call("account_state", email=portal_b.seed.customer["email"])
     assert state["orders"] == [] and Decimal(state["balance"]) == Decimal("500.00")
 
-
-def test_a_residential_order_on_b_buys_its_traffic_on_a_and_its_sub_user_lives_there(reseller_b, portal_a):
-    """The whole residential chain through real processes: B's customer orders GB on B, B's worker
-    buys the same GB on A, and a sub-user created on B is A's sub-user under A's order."""
-    body = {"type": "residential", "quantity": "1", "country": "US"}
-    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
-        quoted = api.post("/orders/calc", json=body)
-        assert quoted.status_code == 200, quoted.text
-        assert Decimal(quoted.json()["data"]["total"]) == plus_markup(a_price(portal_a, body))
-    placed = place_on_b(reseller_b, body)
-    active = settled(reseller_b, reseller_b.seed.customer["key"], placed["id"])
-    assert active["status"] == "active", active
-    a_order_id = upstream_order_of(reseller_b, placed["id"])["provider_ref"]
-    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
-        a_order = on_a.get(f"/orders/{a_order_id}").json()["data"]
-        assert (a_order["status"], a_order["type"], Decimal(a_order["traffic_gb"])) == ("active", "residential", 1)
-        with reseller_b.api(reseller_b.seed.customer["key"]) as api:
-            created = api.post("/proxy", json={"name": "chain", "order_id": placed["id"], "country": "US"})
-        assert created.status_code == 201, created.text
-        mine = created.json()["data"]
-        theirs = [p for p in on_a.get("/proxy").json()["data"] if p["order_id"] == a_order_id]
-    assert len(theirs) == 1
-    assert (mine["host"], mine["port"], mine["username"], mine["password"]) == (
-        theirs[0]["host"], theirs[0]["port"], theirs[0]["username"], theirs[0]["password"])
-
-
-def test_b_lists_as_countries_and_periods_for_a_type_it_buys_from_a(reseller_b, portal_a):
-    """B's own catalogue no longer sells ISP in DE nor 90 days; B buys ISP from A, so its
-    reference data for ISP are still A's (and DE stays orderable through A)."""
-    reseller_b.call("catalogue_drop", type="isp", country="DE", period=90)
-    with portal_a.api(portal_a.seed.reseller["key"]) as on_a:
-        a_countries = on_a.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
-        a_periods = {p["days"] for p in on_a.get("/reference/periods").json()["data"]}
-    with reseller_b.api(reseller_b.seed.customer["key"]) as api:
-        b_countries = api.get("/reference/countries", params={"type": "isp", "limit": 250}).json()["data"]
-        b_periods = {p["days"] for p in api.get("/reference/periods").json()["data"]}
-        everything = api.get("/reference/countries", params={"limit": 250}).json()["data"]
-        calc = api.post("/orders/calc", json={**ISP, "country": "DE", "period": 90})
-    assert [(c["code"], c["name"]) for c in b_countries] == [(c["code"], c["name"]) for c in a_countries]
-    assert "DE" in {c["code"] for c in b_countries} and all(c["types"] == ["isp"] for c in b_countries)
-    assert a_periods <= b_periods and 90 in b_periods
-    germany = next(c for c in everything if c["code"] == "DE")
-    assert "isp" in germany["types"] and "datacenter" in germany["types"]
-    assert calc.status_code == 200, calc.text
