@@ -31,8 +31,12 @@ def page_params(query, *, default_limit: int, max_limit: int) -> PageParams:
 
 
 def paginate(queryset, query, *, default_limit: int, max_limit: int, count: int | None = None):
-    """Returns (items, meta). `count` may be given when the caller has a cheaper total."""
+    """Returns (items, meta) of a queryset or a list. `count` may be given when the caller has
+    a cheaper total."""
     params = page_params(query, default_limit=default_limit, max_limit=max_limit)
-    total = queryset.count() if count is None else count
+    if count is not None:
+        total = count
+    else:
+        total = len(queryset) if isinstance(queryset, list) else queryset.count()
     items = list(queryset[params.offset : params.offset + params.limit])
     return items, {"page": params.page, "limit": params.limit, "total": total}

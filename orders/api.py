@@ -71,8 +71,7 @@ class _ReferenceView(PortalAPIView):
 
     def _list(self, request, queryset, serializer):
         items, meta = paginate(
-            queryset, request.query_params, default_limit=REFERENCE_DEFAULT_LIMIT, max_limit=REFERENCE_MAX_LIMIT,
-            count=len(queryset) if isinstance(queryset, list) else None,
+            queryset, request.query_params, default_limit=REFERENCE_DEFAULT_LIMIT, max_limit=REFERENCE_MAX_LIMIT
         )
         return ApiResponse(serializer(items, many=True).data, meta=meta)
 

@@ -259,7 +259,6 @@ class _GeoView(PortalAPIView):
     def _list(self, request, items: list, serializer):
         page, meta = paginate(
             items, request.query_params, default_limit=GEO_DEFAULT_LIMIT, max_limit=GEO_MAX_LIMIT,
-            count=len(items),
         )
         return ApiResponse(serializer(page, many=True).data, meta=meta)
 
@@ -353,7 +352,6 @@ class StatsView(PortalAPIView):
         rows = selectors.stats_rows(account=self.account, query=query)
         items, meta = paginate(
             rows, request.query_params, default_limit=STATS_DEFAULT_LIMIT, max_limit=STATS_MAX_LIMIT,
-            count=len(rows),
         )
         meta.update({
             "from": query.start.isoformat(),
