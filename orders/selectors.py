@@ -88,7 +88,7 @@ def countries(*, type: str | None = None):  # noqa: A002
     )
 
 
-def _upstream_references(types) -> dict:
+def _upstream_references(types, *, asked_by_name: bool = False) -> dict:
     """type code → `Reference` for the types whose provider decides what it sells (bought
     upstream); the others are the local catalogue's. An upstream that cannot be asked is
     skipped when listing every type, and a 502 when its type is asked for by name."""
@@ -101,7 +101,7 @@ def _upstream_references(types) -> dict:
         try:
             reference = provider_for_type(proxy_type.code).reference(proxy_type.code)
         except UpstreamError:
-            if len(types) == 1:
+            if asked_by_name:
                 raise
             continue
         if reference is not None:
@@ -113,7 +113,7 @@ def reference_countries(*, type: str | None = None):  # noqa: A002
     """The countries orderable per type: the local catalogue's (`countries`), and for a type
     bought upstream the upstream's, each with the types orderable there."""
     types = [t for t in proxy_types() if not type or t.code == type]
-    upstream = _upstream_references(types)
+    upstream = _upstream_references(types, asked_by_name=bool(type))
     if not upstream:
         return countries(type=type)
     merged: dict[str, dict] = {}
