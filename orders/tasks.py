@@ -44,6 +44,17 @@ def expire_orders() -> dict:
     return {"expired": expired, "reminded": reminded, "stale_pending": len(stale)}
 
 
+@shared_task(name="orders.tasks.renew_orders", soft_time_limit=240, time_limit=300)
+def renew_orders() -> dict:
+    """Every few minutes: renews the auto-renew orders expiring within a day. Safe beside a
+    second beat or a retried run: each renewal re-reads its order under the account's lock."""
+    results: dict[str, int] = {}
+    for pk in services.orders_due_for_renewal():
+        outcome = services.order_renew(order_pk=pk)
+        results[outcome] = results.get(outcome, 0) + 1
+    return results
+
+
 @shared_task(name="orders.tasks.sweep_upstream_orders", soft_time_limit=50, time_limit=60)
 def sweep_upstream_orders() -> int:
     """Every minute: drives again each pending upstream order no worker has looked at for

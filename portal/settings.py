@@ -176,6 +176,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
+    "renew-orders": {
+        "task": "orders.tasks.renew_orders",
+        "schedule": min(600.0, env_float("ORDERS_RENEW_EVERY_S", 300.0, minimum=10)),
+    },
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
