@@ -440,7 +440,9 @@ class OrderReplaceView(_OrderView):
     @extend_schema(
         request=ReplaceIn, responses=ReplaceOut,
         summary="Replace proxies of an active IP order (free; 10 % of its proxies, at least 1, per 24 h)",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
+    @idempotent
     def post(self, request, order_id: str):
         self.get_order(order_id)  # another tenant's order is 404 whatever the body
         body = ReplaceIn(data=_body(request))

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import UpstreamError
+
 from . import services
 from .models import Order, OrderStatus
 from .providers import ProvisioningPending
@@ -70,6 +72,18 @@ def sweep_upstream_orders() -> int:
     return len(stale)
 
 
+@shared_task(name="orders.tasks.sync_upstream_authorized_ips", soft_time_limit=50, time_limit=60,
+             autoretry_for=(UpstreamError,), retry_backoff=30, retry_backoff_max=900, max_retries=8)
+def sync_upstream_authorized_ips() -> dict:
+    """After a change of authorized IPs or an upstream order's activation: the upstream account's
+    list made the union of the local accounts' (see `upstream_authorized_ips_sync`)."""
+    from .providers.upstream import upstream_authorized_ips_sync, upstream_in_use
+
+    if not upstream_in_use():
+        return {}
+    return upstream_authorized_ips_sync()
+
+
 @shared_task(name="orders.tasks.check_upstream_balance", soft_time_limit=50, time_limit=60)
 def check_upstream_balance() -> str:
     """Keeps the upstream balance for the admin and e-mails the staff when it runs low (once a day)."""
@@ -77,6 +91,7 @@ def check_upstream_balance() -> str:
 
     if not upstream_in_use():
         return "unused"
+    sync_upstream_authorized_ips.delay()
     check = upstream_balance_check()
     if check is None:
         return "unreachable"
