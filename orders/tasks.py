@@ -91,7 +91,6 @@ def check_upstream_balance() -> str:
 
     if not upstream_in_use():
         return "unused"
-    sync_upstream_authorized_ips.delay()
     check = upstream_balance_check()
     if check is None:
         return "unreachable"

@@ -191,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_upstream_orders",
         "schedule": env_float("UPSTREAM_SWEEP_EVERY_S", 60.0, minimum=1),
     },
+    # Also after every change; this catches accounts whose last upstream order ended.
+    "sync-upstream-authorized-ips": {"task": "orders.tasks.sync_upstream_authorized_ips", "schedule": 900.0},
     "check-upstream-balance": {
         "task": "orders.tasks.check_upstream_balance",
         "schedule": env_float("UPSTREAM_BALANCE_CHECK_EVERY_S", 900.0, minimum=10),

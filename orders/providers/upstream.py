@@ -33,7 +33,7 @@ Replacement goes upstream (`POST /orders/{ref}/replace`, with an Idempotency-Key
 local order, its replacements so far and the proxies asked for), and so do authorized IPs:
 the single account this portal holds upstream is given the authorized IPs of every local
 account with a pending or active upstream order (`upstream_authorized_ips_sync`), after each
-change, after each upstream order's activation and with the balance check.
+change, after each upstream order's activation and every 15 minutes.
 
 Releasing does nothing upstream: the contract has no cancellation for customers, so an
 upstream order simply runs to its own end.
