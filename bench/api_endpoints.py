@@ -1,6 +1,7 @@
 """Every read endpoint of the API vs a bare Django view, side by side in one gunicorn.
 
     .venv/bin/python bench/api_endpoints.py [--runs 3] [--seconds 5] [--connections 16] [--only orders,stats]
+        [--baseline /path/to/the/code/before]
 
 Seeds one realistic account once (1,000 orders, 500 ledger entries, 50 residential sub-users
 with 30 days of hourly usage, 20 checker jobs of 1,000 items each, a public pool of 2,000
@@ -13,6 +14,11 @@ p50/p95 of `--page-requests` sequential requests each.
 
 Targets (issue 27): geometric mean ≥ 0.35, worst ≥ 0.20, p99 < 50 ms each at 16 connections,
 calc ≥ 0.25; the pages' p95 < 100 ms.
+
+`--baseline DIR` serves another checkout (the code before a change, with a `.venv`) beside this
+one, in a gunicorn of its own on the same database, and measures both in turn within each
+run: on a machine shared with other work, the two are then compared under the same load.
+CPU per request counts only the server's own processes and its database backends.
 
 Needs PostgreSQL and Redis on 127.0.0.1 (database `<BENCH_DATABASE_URL>_endpoints`, made if
 missing; Redis db 8 unless BENCH_REDIS_URL, flushed) and `wrk` (Debian package). The seed
@@ -32,8 +38,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.api_overhead import server_cpu_seconds  # noqa: E402
 from bench.common import (  # noqa: E402
+    ROOT,
     bench_database_url,
     bench_env,
     bench_redis_url,
@@ -44,8 +50,9 @@ from bench.common import (  # noqa: E402
     machine_line,
     manage,
     median,
-    start_gunicorn,
+    process_tree,
     stop,
+    wait_http,
 )
 
 EMAIL = "bench-endpoints@example.com"
@@ -236,9 +243,56 @@ def endpoints(ids: dict) -> list[tuple[str, str]]:
     ]
 
 
-def wrk(url: str, seconds: int, connections: int, *, key: str | None = None,
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _database_backends(db_name: str) -> list[int]:
+    """The PostgreSQL backends serving `db_name` (their title names the database)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {db_name} " in title:
+            pids.append(int(pid))
+    return pids
+
+
+class Server:
+    """A gunicorn of one checkout (this one, or `--baseline`'s) on the bench database. Its CPU
+    is its own process tree's and its database backends' (the machine is shared: every
+    gunicorn or PostgreSQL process of other work is left out)."""
+
+    def __init__(self, name: str, root: str, env: dict, workers: int, db_name: str):
+        self.name, self.db_name = name, db_name
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [os.path.join(root, ".venv", "bin", "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), "--log-level", "warning", "--timeout", "60"],
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr,
+        )
+        wait_http(port)
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(process_tree(self.proc.pid) + _database_backends(self.db_name))
+
+
+def wrk(server: Server, path: str, seconds: int, connections: int, *, key: str | None = None,
         body: dict | None = None) -> tuple[float, float, float]:
     """(requests per second, p99 ms, server CPU ms per request)."""
+    url = server.base + path
     script = "/tmp/bench_endpoints.lua"  # noqa: S108 - scratch file for wrk
     with open(script, "w") as f:
         f.write(LUA)
@@ -247,10 +301,10 @@ def wrk(url: str, seconds: int, connections: int, *, key: str | None = None,
         env["BENCH_KEY"] = key
     if body is not None:
         env["BENCH_METHOD"], env["BENCH_BODY"] = "POST", json.dumps(body)
-    cpu_before = server_cpu_seconds()
+    cpu_before = server.cpu_seconds()
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
                          capture_output=True, text=True, env=env, check=True).stdout
-    cpu = server_cpu_seconds() - cpu_before
+    cpu = server.cpu_seconds() - cpu_before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -280,6 +334,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
+def measure(servers: list[Server], label: str, path: str, args, key: str) -> dict:
+    """Per server: (median ratio to its own bare view, median p99, CPU ms per request of the
+    endpoint and of the bare view, median rps, per-run ratios). Servers take turns each run."""
+    body = CALC_BODY if label.startswith("POST") else None
+    for server in servers:
+        wrk(server, path, 1, args.connections, key=key, body=body)  # warm-up (snapshots, caches)
+    runs: dict[str, list] = {server.name: [] for server in servers}
+    for _ in range(args.runs):
+        for server in servers:
+            bare = wrk(server, "/bench/bare", args.seconds, args.connections)
+            api = wrk(server, path, args.seconds, args.connections, key=key, body=body)
+            runs[server.name].append((bare, api))
+    out = {}
+    for name, pairs in runs.items():
+        ratios = [api[0] / bare[0] for bare, api in pairs]
+        out[name] = (median(ratios), median([api[1] for _, api in pairs]), median([api[2] for _, api in pairs]),
+                     median([bare[2] for bare, _ in pairs]), median([api[0] for _, api in pairs]), ratios)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -289,6 +363,8 @@ def main() -> None:
     parser.add_argument("--page-requests", type=int, default=100)
     parser.add_argument("--only", default="", help="comma-separated labels (substrings) of the endpoints to run")
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--baseline", default="", help="another checkout of the portal (with its .venv), "
+                        "served beside this one and measured in turn with it, e.g. the code before a change")
     args = parser.parse_args()
 
     db_url, redis_url = bench_database_url("endpoints"), bench_redis_url(8)
@@ -302,50 +378,52 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     key, ids, session = seed(env, reseed=args.reseed)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     selected = [(label, path) for label, path in endpoints(ids)
                 if not args.only or any(s in label for s in args.only.split(","))]
-    calc = not args.only or "calc" in args.only
-    rows = []
-    server = start_gunicorn(env, port, workers=args.workers)
+    if not args.only or "calc" in args.only:
+        selected.append(("POST /orders/calc", "/api/v1/orders/calc"))
+    db_name = db_url.rsplit("/", 1)[1]
+    servers: list[Server] = []
+    rows, pages = [], {}
     try:
-        wrk(f"{base}/bench/bare", 2, args.connections)  # warm-up
-        for label, path in selected + ([("POST /orders/calc", "/api/v1/orders/calc")] if calc else []):
-            body = CALC_BODY if label.startswith("POST") else None
-            wrk(f"{base}{path}", 1, args.connections, key=key, body=body)  # warm-up (snapshots, caches)
-            bare, api = [], []
-            for _ in range(args.runs):
-                bare.append(wrk(f"{base}/bench/bare", args.seconds, args.connections))
-                api.append(wrk(f"{base}{path}", args.seconds, args.connections, key=key, body=body))
-            ratios = [a[0] / b[0] for a, b in zip(api, bare, strict=True)]
-            rows.append((label, path, median(ratios), median([a[1] for a in api]), median([a[2] for a in api]),
-                         median([b[2] for b in bare]), median([a[0] for a in api]), ratios))
-            print(f"  {label:22} {rows[-1][2]:.2f}", file=sys.stderr, flush=True)
-        pages = []
-        for label, path in (("Overview", "/"), ("Orders", "/orders/"), ("Statistics", "/stats/")):
-            page_latencies(f"{base}{path}", session, 5)  # warm-up
-            times = page_latencies(f"{base}{path}", session, args.page_requests)
-            pages.append((label, path, percentile(times, 50), percentile(times, 95)))
+        if args.baseline:
+            servers.append(Server("baseline", os.path.abspath(args.baseline), env, args.workers, db_name))
+        servers.append(Server("this", str(ROOT), env, args.workers, db_name))
+        for server in servers:
+            wrk(server, "/bench/bare", 2, args.connections)  # warm-up
+        for label, path in selected:
+            rows.append((label, measure(servers, label, path, args, key)))
+            print(f"  {label:22} " + "  ".join(f"{name} {r[0]:.2f}" for name, r in rows[-1][1].items()),
+                  file=sys.stderr, flush=True)
+        for server in servers:
+            for label, path in (("Overview", "/"), ("Orders", "/orders/"), ("Statistics", "/stats/")):
+                page_latencies(f"{server.base}{path}", session, 5)  # warm-up
+                times = page_latencies(f"{server.base}{path}", session, args.page_requests)
+                pages.setdefault(server.name, []).append((label, percentile(times, 50), percentile(times, 95)))
     finally:
-        stop(server)
+        for server in servers:
+            stop(server.proc)
 
     print(machine_line() + f"  gunicorn workers: {args.workers}")
-    print(f"runs: {args.runs} x {args.seconds}s alternating with the bare view, {args.connections} connections"
-          " (wrk -t2); figures are medians")
-    print(f"{'endpoint':22} {'ratio':>6} {'p99 ms':>7} {'rps':>7} {'CPU ms/req':>10} {'bare CPU':>8}  runs")
-    for label, _path, ratio, p99, cpu, bare_cpu, rps, ratios in rows:
-        print(f"{label:22} {ratio:6.2f} {p99:7.1f} {rps:7.0f} {cpu:10.3f} {bare_cpu:8.3f}  "
-              f"{', '.join(f'{r:.2f}' for r in ratios)}")
-    reads = [r for r in rows if not r[0].startswith("POST")]
-    if reads:
-        geomean = math.exp(sum(math.log(r[2]) for r in reads) / len(reads))
-        worst = min(reads, key=lambda r: r[2])
-        slowest = max(reads, key=lambda r: r[3])
-        print(f"reads: geometric mean {geomean:.2f} (target >= 0.35), worst {worst[2]:.2f} {worst[0]} (>= 0.20), "
-              f"highest p99 {slowest[3]:.1f} ms {slowest[0]} (< 50)")
-    for label, _path, p50, p95 in pages:
-        print(f"page {label:12} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms (target p95 < 100)")
+    print(f"runs: {args.runs} x {args.seconds}s, each alternating the bare view and the endpoint"
+          f"{' on the baseline and on this checkout in turn' if args.baseline else ''}; {args.connections}"
+          " connections (wrk -t2); figures are medians; CPU: the server's processes and its database backends")
+    for server in servers:
+        print(f"\n[{server.name}{' ' + os.path.abspath(args.baseline) if server.name == 'baseline' else ''}]")
+        print(f"{'endpoint':22} {'ratio':>6} {'p99 ms':>7} {'rps':>7} {'CPU ms/req':>10} {'bare CPU':>8}  runs")
+        table = [(label, result[server.name]) for label, result in rows]
+        for label, (ratio, p99, cpu, bare_cpu, rps, ratios) in table:
+            print(f"{label:22} {ratio:6.2f} {p99:7.1f} {rps:7.0f} {cpu:10.3f} {bare_cpu:8.3f}  "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)}")
+        reads = [(label, r) for label, r in table if not label.startswith("POST")]
+        if reads:
+            geomean = math.exp(sum(math.log(r[0]) for _, r in reads) / len(reads))
+            worst = min(reads, key=lambda item: item[1][0])
+            slowest = max(reads, key=lambda item: item[1][1])
+            print(f"reads: geometric mean {geomean:.2f} (target >= 0.35), worst {worst[1][0]:.2f} {worst[0]} "
+                  f"(>= 0.20), highest p99 {slowest[1][1]:.1f} ms {slowest[0]} (< 50)")
+        for label, p50, p95 in pages.get(server.name, []):
+            print(f"page {label:12} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms (target p95 < 100)")
 
 
 if __name__ == "__main__":
