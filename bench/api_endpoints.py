@@ -288,6 +288,16 @@ class Server:
     def cpu_seconds(self) -> float:
         return _cpu_seconds(process_tree(self.proc.pid) + _database_backends(self.db_name))
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Waits until the requests wrk left in flight are done (a slow endpoint's queue would
+        otherwise be counted against the next run)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = self.cpu_seconds()
+            time.sleep(0.3)
+            if self.cpu_seconds() - before < 0.03:
+                return
+
 
 def wrk(server: Server, path: str, seconds: int, connections: int, *, key: str | None = None,
         body: dict | None = None) -> tuple[float, float, float]:
@@ -305,6 +315,7 @@ def wrk(server: Server, path: str, seconds: int, connections: int, *, key: str |
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
                          capture_output=True, text=True, env=env, check=True).stdout
     cpu = server.cpu_seconds() - cpu_before
+    server.settle()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
