@@ -128,7 +128,7 @@ if REDIS_URL:
 
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
             # One immediate retry on a dropped connection (Redis restarted, an idle timeout

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
+from api.serializers import OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.files import download_format, download_response
@@ -35,7 +36,7 @@ from .serializers import parse_stats_query
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
 
 
-class SubUserOut(serializers.Serializer):
+class SubUserOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     name = serializers.CharField()
     order_id = serializers.CharField(source="order.public_id")
@@ -226,12 +227,12 @@ PAGE_PARAMS = [
 ]
 
 
-class GeoCountryOut(serializers.Serializer):
+class GeoCountryOut(OutputSerializer):
     code = serializers.CharField(help_text="ISO 3166-1 alpha-2")
     name = serializers.CharField()
 
 
-class GeoStateOut(serializers.Serializer):
+class GeoStateOut(OutputSerializer):
     code = serializers.CharField(help_text="ISO 3166-2 subdivision code without the country (CA)")
     iso_code = serializers.CharField(help_text="Full ISO 3166-2 code (US-CA)")
     name = serializers.CharField()
@@ -239,14 +240,14 @@ class GeoStateOut(serializers.Serializer):
     country = serializers.CharField()
 
 
-class GeoCityOut(serializers.Serializer):
+class GeoCityOut(OutputSerializer):
     name = serializers.CharField()
     state = serializers.CharField(allow_null=True, help_text="State code (short form); null where unknown")
     country = serializers.CharField()
     population = serializers.IntegerField()
 
 
-class GeoZipOut(serializers.Serializer):
+class GeoZipOut(OutputSerializer):
     zip = serializers.CharField()
     city = serializers.CharField()
     state = serializers.CharField()
@@ -324,7 +325,7 @@ RANGE_PARAMS = [
 ]
 
 
-class StatsRowOut(serializers.Serializer):
+class StatsRowOut(OutputSerializer):
     period_start = serializers.DateTimeField()
     proxy_id = serializers.CharField()
     name = serializers.CharField(help_text="The proxy's name")
