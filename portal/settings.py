@@ -177,6 +177,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
+    "purge-usage-records": {"task": "orders.residential.tasks.purge_usage_records", "schedule": 3600.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
     "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
@@ -384,6 +385,10 @@ _JUDGE_HOST = url_host(CHECKER_JUDGE_URL)
 if _JUDGE_HOST and _JUDGE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_JUDGE_HOST)
 CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
+
+# Raw usage records are kept this long (by the hour they count); statistics read the hourly and
+# daily rollups, which are kept for good. A record older than the purged hours is refused.
+USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 90, minimum=3)  # > the pull's 2 days
 
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
 RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)

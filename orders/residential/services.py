@@ -23,11 +23,12 @@ import secrets
 import string
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Account
@@ -46,8 +47,11 @@ from .models import (
     SubUserProtocol,
     SubUserProxy,
     SubUserStatus,
+    UsagePurge,
     UsageRecord,
+    UsageTotal,
 )
+from .rollups import UsageDelta, rollups_add
 from .selectors import max_subusers, subuser_get
 
 logger = logging.getLogger(__name__)
@@ -113,7 +117,7 @@ def _residential_order(*, account: Account, order_id: str, lock: bool = False) -
 
 
 def _order_used_bytes(order: Order) -> int:
-    return UsageRecord.objects.filter(order=order).aggregate(
+    return UsageTotal.objects.filter(order=order).aggregate(
         b=Sum("bytes_in") + Sum("bytes_out")
     )["b"] or 0
 
@@ -436,11 +440,13 @@ class IngestResult:
     unknown: list[str] | None = None
     disabled: list[str] | None = None
     updated: int | None = None  # records whose figures replaced a stored one (`replace`)
+    too_old: list[str] | None = None  # records of hours whose raw records were purged
 
     def as_dict(self) -> dict:
         out = {
             "accepted": self.accepted, "duplicates": self.duplicates,
             "unknown": self.unknown or [], "disabled": self.disabled or [],
+            "too_old": self.too_old or [],
         }
         if self.updated is not None:
             out["updated"] = self.updated
@@ -464,8 +470,14 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
     back and stored nowhere. Deleted sub-users' late records still count (the traffic was used).
 
     `replace`: a record whose id is stored already with other figures replaces them (an hour the
-    upstream has counted further since the last pull); equal figures are a duplicate."""
-    result = IngestResult(unknown=[], disabled=[], updated=0 if replace else None)
+    upstream has counted further since the last pull); equal figures are a duplicate.
+
+    Each stored record is added once to the hourly, daily and per-order rollups
+    (`rollups.rollups_add`), in the same transaction; a replaced one adds its difference.
+    Records of hours whose raw records were purged (`usage_raw_purge`) cannot be told from a
+    re-sent one: they are reported back in `too_old` and stored nowhere."""
+    result = IngestResult(unknown=[], disabled=[], updated=0 if replace else None, too_old=[])
+    horizon = UsagePurge.objects.order_by("-before").values_list("before", flat=True).first()
     seen: set[str] = set()
     unique: list[UsageIn] = []
     for r in records:
@@ -473,6 +485,9 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
             result.duplicates += 1
             continue
         seen.add(r.id)
+        if horizon is not None and _hour(r.period_start) < horizon:
+            result.too_old.append(r.id)
+            continue
         unique.append(r)
     logins = {base_username(r.username) for r in unique}
     proxies = {p.username: p for p in SubUserProxy.objects.filter(username__in=logins)}
@@ -507,37 +522,47 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
                 .select_related("order").filter(pk__in=pks).order_by("pk")
             }
             rows = []
+            deltas = []
             for r in fresh:
                 proxy = locked[proxies[base_username(r.username)].pk]
+                hour = _hour(r.period_start)
                 rows.append(UsageRecord(
                     record_id=r.id, account_id=account_id, proxy=proxy, order_id=proxy.order_id,
-                    period_start=_hour(r.period_start), bytes_in=r.bytes_in, bytes_out=r.bytes_out,
+                    period_start=hour, bytes_in=r.bytes_in, bytes_out=r.bytes_out,
                     requests=r.requests, source=source,
                 ))
+                deltas.append(UsageDelta(account_id, proxy.pk, proxy.order_id, hour, r.bytes_in, r.bytes_out,
+                                         r.requests))
             UsageRecord.objects.bulk_create(rows)
             result.accepted += len(rows)
             for r in changed:
                 stored = existing[r.id]
+                deltas.append(UsageDelta(
+                    account_id, stored.proxy_id, stored.order_id, _hour(stored.period_start),
+                    r.bytes_in - stored.bytes_in, r.bytes_out - stored.bytes_out, r.requests - stored.requests,
+                ))
                 stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
                 stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
                 result.updated += 1
+            rollups_add(deltas)
             result.disabled += _apply_usage(list(locked.values()))
     return result
 
 
 def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
-    """Recomputes used traffic of these proxies and their orders from the stored records (so it is
-    exact and idempotent) and disables what reached a limit. Returns the ids it disabled."""
+    """Recomputes used traffic of these proxies and their orders from the usage totals (so it is
+    exact and idempotent, and stays so once raw records are purged) and disables what reached a
+    limit. Returns the ids it disabled."""
     disabled: list[str] = []
     touched: list[int] = []
     sums = dict(
-        UsageRecord.objects.filter(proxy__in=proxies).values("proxy_id")
+        UsageTotal.objects.filter(proxy__in=proxies).values("proxy_id")
         .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("proxy_id", "b")
     )
     order_ids = sorted({p.order_id for p in proxies})
     orders = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")}
     order_used = dict(
-        UsageRecord.objects.filter(order_id__in=order_ids).values("order_id")
+        UsageTotal.objects.filter(order_id__in=order_ids).values("order_id")
         .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("order_id", "b")
     )
     for order in orders.values():
@@ -570,6 +595,28 @@ def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
     _tell_provider_later(touched)
     subusers_disabled_emit(public_ids=disabled)
     return disabled
+
+
+def usage_raw_purge(*, now: datetime | None = None, batch: int = 10_000) -> int:
+    """Deletes raw usage records of hours older than `USAGE_RAW_RETENTION_DAYS` (the rollups
+    keep their figures), in batches so no transaction holds a year of rows. The horizon is
+    written first, in its own transaction: from then on ingest refuses records older than it,
+    which could otherwise be counted a second time once their raw record is gone."""
+    now = now or timezone.now()
+    before = _hour(now - timedelta(days=settings.USAGE_RAW_RETENTION_DAYS))
+    latest = UsagePurge.objects.order_by("-before").first()
+    mark = latest if latest is not None and latest.before >= before else UsagePurge.objects.create(before=before)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(UsageRecord.objects.filter(period_start__lt=mark.before)
+                       .order_by().values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            deleted += UsageRecord.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        UsagePurge.objects.filter(pk=mark.pk).update(deleted=F("deleted") + deleted, ran_at=now)
+    return deleted
 
 
 def usage_pull(*, since: datetime | None = None) -> IngestResult:
