@@ -1,9 +1,12 @@
 """The Celery app: configuration comes from Django settings prefixed CELERY_."""
 
 import os
+from time import perf_counter
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
+
+from core.metrics import celery_tasks
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -28,3 +31,21 @@ def close_old_database_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+_started: dict[str, float] = {}  # task id → when it started, in this worker process
+
+
+@task_prerun.connect
+def task_timer_start(task_id=None, **kwargs) -> None:
+    _started[task_id] = perf_counter()
+
+
+@task_postrun.connect
+def task_timer_stop(task_id=None, task=None, state=None, **kwargs) -> None:
+    """`portal_celery_task_duration_seconds{task, state}` (core/metrics.py): how long each task
+    ran and how it ended (SUCCESS, FAILURE, RETRY …), for the worker processes' sizing."""
+    started = _started.pop(task_id, None)
+    if started is None or task is None:
+        return
+    celery_tasks.labels(task.name, state or "UNKNOWN").observe(perf_counter() - started)

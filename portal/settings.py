@@ -5,6 +5,7 @@ SQLite, a file-system Celery broker, the in-process cache, console e-mail and th
 demo keys. With DEBUG off the demo secrets are refused at start-up.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",  # first: it times what every later one does
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ApiRequestGuardMiddleware",
@@ -360,6 +362,18 @@ DEPOSIT_WEBHOOK_SECRET = env_str(
 USAGE_WEBHOOK_SECRET = env_str(
     "USAGE_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET if ALLOW_DEMO_SECRETS else ""
 )
+
+# GET /metrics (Prometheus): open to `Authorization: Bearer <METRICS_TOKEN>` or to the client
+# addresses and networks in METRICS_ALLOW_IPS; closed (404) with neither. The queues whose
+# depth it reports are those the workers consume (Celery's default queue is `celery`).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "")
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", "celery")
+for _entry in METRICS_ALLOW_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOW_IPS: {_entry!r} is not an IP address or network") from None
 
 CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
 

@@ -35,6 +35,7 @@ from accounts.models import Account
 from accounts.services import account_lock
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62
+from core.metrics import usage_records
 from orders.models import Order, OrderStatus, ProxyTypeCode
 from orders.providers import get_provider
 
@@ -546,6 +547,10 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
                 result.updated += 1
             rollups_add(deltas)
             result.disabled += _apply_usage(list(locked.values()))
+    for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
+                           ("unknown", len(result.unknown)), ("too_old", len(result.too_old))):
+        if count:
+            usage_records.labels(source, outcome).inc(count)
     return result
 
 
