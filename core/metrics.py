@@ -11,7 +11,13 @@ text), and recording costs a dictionary look-up and an add: no I/O, no database.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+
+# A folder named but not made yet would fail every request that records something.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import Counter, Histogram  # noqa: E402 - reads the folder's name on import
 
 # Request latency: most API answers take milliseconds, exports and orders up to seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

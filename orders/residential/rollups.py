@@ -1,4 +1,5 @@
-"""The usage rollups' one write: add figures to their hourly, daily and per-order buckets.
+"""The usage tables' bulk writes: raw records inserted once by id, and their figures added to
+the hourly, daily and per-order buckets.
 
 One `INSERT … ON CONFLICT (bucket) DO UPDATE SET x = x + excluded.x` per table, the same text
 on PostgreSQL and SQLite (3.24+): the database adds, so two writers of one bucket never lose
@@ -11,12 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.db import connection
 
-from .models import UsageDaily, UsageHourly, UsageTotal
+from .models import UsageDaily, UsageHourly, UsageRecord, UsageTotal
 
-CHUNK = 500  # rows per statement: SQLite allows 32,766 parameters, 6 per row
+CHUNK = 2000  # rows per statement: SQLite allows 32,766 parameters, 6 per row
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,55 @@ def rollups_add(deltas: list[UsageDelta]) -> None:
     _upsert(UsageHourly, ("proxy_id", "period_start"), bucket_columns, hourly)
     _upsert(UsageDaily, ("proxy_id", "period_start"), bucket_columns, daily)
     _upsert(UsageTotal, ("proxy_id", "order_id"), ("proxy_id", "order_id", "account_id"), totals)
+
+
+class RawRecord(NamedTuple):
+    record_id: str
+    account_id: int
+    proxy_id: int
+    order_id: int
+    hour: datetime
+    bytes_in: int
+    bytes_out: int
+    requests: int
+
+
+RAW_CHUNK = 1000  # rows per INSERT: 10 parameters each, within SQLite's and PostgreSQL's limits
+
+
+def records_insert(rows: list[RawRecord], *, source: str, received_at: datetime) -> set[str]:
+    """Inserts the raw records whose id is not stored yet; returns the ids it inserted.
+
+    `INSERT … ON CONFLICT (record_id) DO NOTHING RETURNING record_id`: the unique index decides,
+    so a record sent twice at once is inserted once whoever commits first. One statement per
+    thousand rows, without building a model instance per record (an ingest's largest cost)."""
+    if not rows:
+        return set()
+    qn = connection.ops.quote_name
+    table = qn(UsageRecord._meta.db_table)
+    columns = ("record_id", "account_id", "proxy_id", "order_id", "period_start", "bytes_in", "bytes_out",
+               "requests", "source", "received_at")
+    names = ", ".join(qn(c) for c in columns)
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    adapt = connection.ops.adapt_datetimefield_value
+    received = adapt(received_at)
+    returning = connection.features.can_return_columns_from_insert
+    inserted: set[str] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RAW_CHUNK):
+            chunk = rows[start:start + RAW_CHUNK]
+            if not returning:  # SQLite before 3.35: what is stored already, then the rest
+                ids = [row.record_id for row in chunk]
+                stored = set(UsageRecord.objects.filter(record_id__in=ids).values_list("record_id", flat=True))
+                inserted.update(i for i in ids if i not in stored)
+            values = ", ".join([placeholder] * len(chunk))
+            sql = (f"INSERT INTO {table} ({names}) VALUES {values} ON CONFLICT ({qn('record_id')}) DO NOTHING"  # noqa: S608
+                   + (f" RETURNING {qn('record_id')}" if returning else ""))
+            params = []
+            for row in chunk:
+                params += [row.record_id, row.account_id, row.proxy_id, row.order_id, adapt(row.hour),
+                           row.bytes_in, row.bytes_out, row.requests, source, received]
+            cursor.execute(sql, params)
+            if returning:
+                inserted.update(r[0] for r in cursor.fetchall())
+    return inserted

@@ -28,7 +28,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
@@ -52,7 +53,7 @@ from .models import (
     UsageRecord,
     UsageTotal,
 )
-from .rollups import UsageDelta, rollups_add
+from .rollups import RawRecord, UsageDelta, records_insert, rollups_add
 from .selectors import max_subusers, subuser_get
 
 logger = logging.getLogger(__name__)
@@ -332,15 +333,16 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
     return proxy
 
 
-def _evaluate(proxy: SubUserProxy, *, explicit: bool) -> None:
+def _evaluate(proxy: SubUserProxy, *, explicit: bool, order_used: dict[int, int] | None = None) -> None:
     """Sets status from the limits: active unless the own limit or the order's allowance is used
-    up (moving to another active residential order of the account with traffic left first)."""
+    up (moving to another active residential order of the account with traffic left first).
+    `order_used`: the bytes used of orders summed already ({order pk: bytes})."""
     if _own_limit_reached(proxy):
         if explicit:
             raise Conflict("The proxy's traffic limit is used up: raise traffic_limit_gb to enable it.")
         proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.TRAFFIC_LIMIT
         return
-    if not _order_has_traffic(proxy.order):
+    if not _order_has_traffic(proxy.order, (order_used or {}).get(proxy.order_id)):
         replacement = _order_with_traffic(
             proxy.account_id, exclude=proxy.order_id, upstream_provided=bool(proxy.upstream_id)
         )
@@ -500,51 +502,45 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
         else:
             by_account[proxy.account_id].append(r)
 
+    received = timezone.now()
     for account_id in sorted(by_account):
         with transaction.atomic():
             account_lock(account_id)
             batch = by_account[account_id]
-            existing = {
-                u.record_id: u for u in UsageRecord.objects.filter(record_id__in=[r.id for r in batch])
-            }
-            fresh = [r for r in batch if r.id not in existing]
-            changed = [
-                r for r in batch
-                if replace and r.id in existing
-                and (existing[r.id].bytes_in, existing[r.id].bytes_out, existing[r.id].requests)
-                != (r.bytes_in, r.bytes_out, r.requests)
-            ]
-            result.duplicates += len(batch) - len(fresh) - len(changed)
-            if not fresh and not changed:
-                continue
-            pks = sorted({proxies[base_username(r.username)].pk for r in fresh + changed})
+            pks = sorted({proxies[base_username(r.username)].pk for r in batch})
             locked = {
                 p.pk: p for p in SubUserProxy.objects.select_for_update(of=("self",))
                 .select_related("order").filter(pk__in=pks).order_by("pk")
             }
             rows = []
-            deltas = []
-            for r in fresh:
+            for r in batch:
                 proxy = locked[proxies[base_username(r.username)].pk]
-                hour = _hour(r.period_start)
-                rows.append(UsageRecord(
-                    record_id=r.id, account_id=account_id, proxy=proxy, order_id=proxy.order_id,
-                    period_start=hour, bytes_in=r.bytes_in, bytes_out=r.bytes_out,
-                    requests=r.requests, source=source,
-                ))
-                deltas.append(UsageDelta(account_id, proxy.pk, proxy.order_id, hour, r.bytes_in, r.bytes_out,
-                                         r.requests))
-            UsageRecord.objects.bulk_create(rows)
-            result.accepted += len(rows)
-            for r in changed:
-                stored = existing[r.id]
-                deltas.append(UsageDelta(
-                    account_id, stored.proxy_id, stored.order_id, _hour(stored.period_start),
-                    r.bytes_in - stored.bytes_in, r.bytes_out - stored.bytes_out, r.requests - stored.requests,
-                ))
-                stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
-                stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
-                result.updated += 1
+                rows.append(RawRecord(r.id, account_id, proxy.pk, proxy.order_id, _hour(r.period_start),
+                                      r.bytes_in, r.bytes_out, r.requests))
+            # The unique record id decides what is new, in the INSERT itself (ON CONFLICT DO NOTHING).
+            inserted = records_insert(rows, source=source, received_at=received)
+            deltas = [UsageDelta(*row[1:]) for row in rows if row.record_id in inserted]
+            result.accepted += len(deltas)
+            others = [r for r in batch if r.id not in inserted]
+            updated = 0
+            if replace and others:
+                existing = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=[r.id for r in others])}
+                for r in others:
+                    stored = existing.get(r.id)
+                    if stored is None or (stored.bytes_in, stored.bytes_out, stored.requests) == (
+                            r.bytes_in, r.bytes_out, r.requests):
+                        continue
+                    deltas.append(UsageDelta(
+                        account_id, stored.proxy_id, stored.order_id, _hour(stored.period_start),
+                        r.bytes_in - stored.bytes_in, r.bytes_out - stored.bytes_out, r.requests - stored.requests,
+                    ))
+                    stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
+                    stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
+                    updated += 1
+                result.updated += updated
+            result.duplicates += len(others) - updated
+            if not deltas:
+                continue
             rollups_add(deltas)
             result.disabled += _apply_usage(list(locked.values()))
     for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
@@ -574,17 +570,26 @@ def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
         used = order_used.get(order.pk, 0) or 0
         order.traffic_used_gb = (Decimal(used) / BYTES_PER_GB).quantize(Decimal("0.000001"))
         order.save(update_fields=["traffic_used_gb"])
+    changed = []
     for proxy in proxies:
         proxy.traffic_used_bytes = sums.get(proxy.pk, 0) or 0
         proxy.order = orders.get(proxy.order_id, proxy.order)
-        fields = ["traffic_used_bytes", "updated_at"]
         if proxy.status == SubUserStatus.ACTIVE and proxy.deleted_at is None:
-            _evaluate(proxy, explicit=False)
+            before = (proxy.status, proxy.disabled_reason, proxy.order_id)
+            _evaluate(proxy, explicit=False, order_used=order_used)
             if proxy.status == SubUserStatus.DISABLED:
                 disabled.append(proxy.public_id)
                 touched.append(proxy.pk)
-            fields += ["status", "disabled_reason", "order"]
-        proxy.save(update_fields=fields)
+            if (proxy.status, proxy.disabled_reason, proxy.order_id) != before:
+                changed.append(proxy)
+    # Used traffic of them all in one UPDATE (from the same totals); a changed status one by one.
+    used = (UsageTotal.objects.filter(proxy=OuterRef("pk")).order_by().values("proxy")
+            .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values("b"))
+    SubUserProxy.objects.filter(pk__in=[p.pk for p in proxies]).update(
+        traffic_used_bytes=Coalesce(Subquery(used), 0), updated_at=timezone.now(),
+    )
+    for proxy in changed:
+        proxy.save(update_fields=["status", "disabled_reason", "order", "updated_at"])
     # other active proxies on an order that just ran out stop too
     for order in orders.values():
         if order.traffic_gb is not None and not _order_has_traffic(order, order_used.get(order.pk, 0) or 0):
