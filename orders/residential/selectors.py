@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
+from core.db import UtcIsoText
 from core.errors import NotFound
 from orders.providers import get_provider
 
@@ -132,10 +133,10 @@ def _rollups(*, account: Account, query: StatsQuery):
 
 def _stats_row(row: tuple) -> dict:
     period, public_id, name, bytes_in, bytes_out, requests = row
-    if timezone.is_naive(period):
-        period = period.replace(tzinfo=UTC)
+    if isinstance(period, datetime):
+        period = (period.replace(tzinfo=UTC) if timezone.is_naive(period) else period).astimezone(UTC)
     return {
-        "period_start": period.astimezone(UTC), "proxy_id": public_id, "name": name,
+        "period_start": period, "proxy_id": public_id, "name": name,
         "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_total": bytes_in + bytes_out, "requests": requests,
     }
 
@@ -145,11 +146,12 @@ class StatsRows:
     `api.pagination.paginate` takes it) costs one COUNT and one LIMIT query, however long the
     range; iterating reads them all (the page's chart, the export)."""
 
-    def __init__(self, queryset):
+    def __init__(self, queryset, counted):
         self._qs = queryset
+        self._counted = counted
 
     def count(self) -> int:
-        return self._qs.count()
+        return self._counted.count()
 
     def __getitem__(self, window: slice) -> list[dict]:
         return [_stats_row(r) for r in self._qs[window]]
@@ -158,12 +160,17 @@ class StatsRows:
         return (_stats_row(r) for r in self._qs.iterator(chunk_size=5000))
 
 
-def stats_rows(*, account: Account, query: StatsQuery) -> StatsRows:
-    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}."""
+def stats_rows(*, account: Account, query: StatsQuery, times_as_text: bool = False) -> StatsRows:
+    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}.
+
+    `times_as_text`: `period_start` as the API's time text (`YYYY-MM-DDTHH:MM:SSZ`), written by
+    the database, for the API and the exports; else a UTC datetime."""
+    rollups = _rollups(account=account, query=query)
+    period = UtcIsoText("period_start") if times_as_text else F("period_start")
     return StatsRows(
-        _rollups(account=account, query=query)
-        .order_by("period_start", "proxy__public_id")
-        .values_list("period_start", "proxy__public_id", "proxy__name", "bytes_in", "bytes_out", "requests")
+        rollups.order_by("period_start", "proxy__public_id")
+        .values_list(period, "proxy__public_id", "proxy__name", "bytes_in", "bytes_out", "requests"),
+        rollups,
     )
 
 
