@@ -12,6 +12,7 @@ text), and recording costs a dictionary look-up and an add: no I/O, no database.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # A folder named but not made yet would fail every request that records something.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -58,6 +59,27 @@ ledger_postings = Counter(
 usage_records = Counter(
     "portal_usage_records_total", "Usage records ingested, by source and outcome", ["source", "outcome"],
 )
+
+
+def multiprocess_dir_prepare(folder: str | os.PathLike) -> None:
+    """Creates the multiprocess folder and removes the files of processes no longer running
+    (`<kind>_<pid>.db`), as a server starts; a live process's files (another server's) stay."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        pid = file.stem.rsplit("_", 1)[-1]
+        if not pid.isdigit() or not _running(int(pid)):
+            file.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def checks_record(kind: str, statuses) -> None:

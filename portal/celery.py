@@ -4,9 +4,10 @@ import os
 from time import perf_counter
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
-from core.metrics import celery_tasks
+from core.env import env_int, env_str
+from core.metrics import celery_tasks, multiprocess_dir_prepare
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -31,6 +32,32 @@ def close_old_database_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def worker_metrics_serve(**kwargs) -> None:
+    """A worker's own /metrics, for machines that run no web process: with METRICS_WORKER_PORT
+    set, the worker's main process serves the series of all its pool processes (the same
+    PROMETHEUS_MULTIPROC_DIR) on METRICS_WORKER_BIND (default 127.0.0.1), without a token:
+    bind it to a private address only (docs/deploy.md)."""
+    port = env_int("METRICS_WORKER_PORT", 0, minimum=0)
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        multiprocess_dir_prepare(folder)
+    if not port:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from portal.metrics import ProcessSeries, QueueDepthCollector
+
+    registry = CollectorRegistry()
+    if folder:
+        MultiProcessCollector(registry)
+    else:
+        registry.register(ProcessSeries())
+    registry.register(QueueDepthCollector())
+    start_http_server(port, addr=env_str("METRICS_WORKER_BIND", "127.0.0.1"), registry=registry)
 
 
 _started: dict[str, float] = {}  # task id → when it started, in this worker process

@@ -130,12 +130,12 @@ def _registry():
         MultiProcessCollector(registry)  # every web and worker process of this machine
     else:
         registry = CollectorRegistry()
-        registry.register(_ProcessRegistry())
+        registry.register(ProcessSeries())
     registry.register(QueueDepthCollector())
     return registry
 
 
-class _ProcessRegistry:
+class ProcessSeries:
     """This process's own series (no multiprocess directory: tests, a single process)."""
 
     def collect(self):

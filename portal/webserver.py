@@ -49,30 +49,11 @@ _VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR") or Path(__file__).resolve().par
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "prometheus"))
 
 
-def metrics_dir_prepare(folder: str | os.PathLike) -> None:
-    """Creates the multiprocess folder and removes the files of processes no longer running
-    (`<kind>_<pid>.db`); a live process's files (a Celery worker's) stay."""
-    path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
-    for file in path.glob("*.db"):
-        pid = file.stem.rsplit("_", 1)[-1]
-        if not pid.isdigit() or not _running(int(pid)):
-            file.unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def on_starting(server):
     """gunicorn hook, in the arbiter before the first worker starts."""
-    metrics_dir_prepare(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    from core.metrics import multiprocess_dir_prepare
+
+    multiprocess_dir_prepare(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def child_exit(server, worker):
