@@ -4,11 +4,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from accounts.services import account_low_balance_threshold_set
 from api.pagination import paginate
 from api.renderers import ApiResponse
 from api.views import PortalAPIView
 from billing import selectors, services
 from billing.derivation import CURRENCIES, NETWORKS, payment_uri
+from core.errors import BadRequest, DomainValidationError
+from core.http import client_ip
 from core.money import money_str
 
 TRANSACTIONS_DEFAULT_LIMIT, TRANSACTIONS_MAX_LIMIT = 20, 100
@@ -25,9 +28,19 @@ class AccountOut(serializers.Serializer):
     tier = serializers.CharField()
     premium_until = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+    low_balance_threshold = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True,
+        help_text="balance.low is sent when a charge leaves the balance under this; null: off",
+    )
 
     def get_currency(self, obj) -> str:
         return "USD"
+
+
+class AccountPatchIn(serializers.Serializer):
+    low_balance_threshold = serializers.CharField(
+        allow_null=True, help_text='A money string such as "10.00", or null to turn the alert off'
+    )
 
 
 def _utc_text(value: datetime) -> str:
@@ -54,15 +67,31 @@ def account_data(account) -> dict:
         "tier": account.tier,
         "premium_until": _utc_text(account.premium_until) if account.premium_until else None,
         "created_at": _utc_text(account.created_at),
+        "low_balance_threshold": (
+            None if account.low_balance_threshold is None else money_str(account.low_balance_threshold)
+        ),
     }
 
 
 class AccountView(PortalAPIView):
-    required_scope = "balance:read"
+    required_scope = {"GET": "balance:read", "PATCH": "balance:write"}
 
     @extend_schema(responses=AccountOut, summary="The account, its balance and tier")
     def get(self, request):
         return ApiResponse(account_data(self.account))
+
+    @extend_schema(request=AccountPatchIn, responses=AccountOut, summary="Set the low-balance alert")
+    def patch(self, request):
+        if not isinstance(request.data, dict):
+            raise BadRequest("The body must be a JSON object.")
+        if "low_balance_threshold" not in request.data:
+            raise DomainValidationError({"low_balance_threshold": ["This field is required."]})
+        account = account_low_balance_threshold_set(
+            account=self.account, threshold=request.data["low_balance_threshold"],
+            actor=self.api_key.created_by, actor_label=f"API key {self.api_key.display_prefix}",
+            client_ip=client_ip(request),
+        )
+        return ApiResponse(account_data(account))
 
     def direct_payload(self, account) -> dict:
         return account_data(account)

@@ -171,6 +171,7 @@ class OrderOut(serializers.Serializer):
     traffic_gb = serializers.SerializerMethodField()
     traffic_used_gb = serializers.SerializerMethodField()
     failure_reason = serializers.CharField()
+    auto_renew = serializers.BooleanField(help_text="Renewed for its last period a day before it expires")
 
     def get_quantity(self, obj) -> float:
         return pricing.quantity_number(obj.quantity)
@@ -262,12 +263,34 @@ class _OrderView(PortalAPIView):
         return selectors.order_get(account=self.account, public_id=order_id)
 
 
+class OrderPatchIn(serializers.Serializer):
+    auto_renew = serializers.BooleanField(help_text="true: renew a day before expiry for the last period")
+
+    def to_internal_value(self, data):
+        # A JSON boolean only: DRF would also take "yes", 1 or "on".
+        value = data.get("auto_renew") if isinstance(data, dict) else None
+        if "auto_renew" in data and not isinstance(value, bool):
+            raise serializers.ValidationError({"auto_renew": ["Must be true or false."]})
+        return super().to_internal_value(data)
+
+
 class OrderDetailView(_OrderView):
-    required_scope = "orders:read"
+    required_scope = {"GET": "orders:read", "PATCH": "orders:write"}
 
     @extend_schema(responses=OrderOut, summary="One order")
     def get(self, request, order_id: str):
         return ApiResponse(OrderOut(self.get_order(order_id)).data)
+
+    @extend_schema(request=OrderPatchIn, responses=OrderOut, summary="Turn an order's auto-renew on or off")
+    def patch(self, request, order_id: str):
+        self.get_order(order_id)  # another tenant's order is 404 whatever the body
+        body = OrderPatchIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        order = services.order_auto_renew_set(
+            account=self.account, order_id=order_id, auto_renew=body.validated_data["auto_renew"],
+            actor=self.api_key.created_by, **_actor(self),
+        )
+        return ApiResponse(OrderOut(order).data)
 
 
 class OrderProxiesView(_OrderView):
@@ -417,7 +440,9 @@ class OrderReplaceView(_OrderView):
     @extend_schema(
         request=ReplaceIn, responses=ReplaceOut,
         summary="Replace proxies of an active IP order (free; 10 % of its proxies, at least 1, per 24 h)",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
+    @idempotent
     def post(self, request, order_id: str):
         self.get_order(order_id)  # another tenant's order is 404 whatever the body
         body = ReplaceIn(data=_body(request))

@@ -41,6 +41,12 @@ def order_get(*, account: Account, public_id: str) -> Order:
     return order
 
 
+def order_renewal_period(*, order: Order) -> int | None:
+    """The days an auto-renewal buys: the order's last period (its latest extension's, else its own)."""
+    last = order.extensions.order_by("-number").values_list("period_days", flat=True).first()
+    return last or order.period_days
+
+
 def order_proxies(*, account: Account, order: Order):
     """The proxies delivered to one of the account's orders and not yet released."""
     if order.account_id != account.pk:

@@ -178,6 +178,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
+    "renew-orders": {
+        "task": "orders.tasks.renew_orders",
+        "schedule": min(600.0, env_float("ORDERS_RENEW_EVERY_S", 300.0, minimum=10)),
+    },
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
     "purge-usage-records": {"task": "orders.residential.tasks.purge_usage_records", "schedule": 3600.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
@@ -190,6 +194,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_upstream_orders",
         "schedule": env_float("UPSTREAM_SWEEP_EVERY_S", 60.0, minimum=1),
     },
+    # Also after every change; this catches accounts whose last upstream order ended.
+    "sync-upstream-authorized-ips": {"task": "orders.tasks.sync_upstream_authorized_ips", "schedule": 900.0},
     "check-upstream-balance": {
         "task": "orders.tasks.check_upstream_balance",
         "schedule": env_float("UPSTREAM_BALANCE_CHECK_EVERY_S", 900.0, minimum=10),

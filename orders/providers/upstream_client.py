@@ -141,6 +141,18 @@ class UpstreamProxy:
 
 
 @dataclass(frozen=True)
+class UpstreamReplacement:
+    old: str  # host:port
+    new: UpstreamProxy
+
+
+@dataclass(frozen=True)
+class UpstreamAuthorizedIP:
+    id: str
+    ip: str
+
+
+@dataclass(frozen=True)
 class UpstreamSubUser:
     id: str
     name: str
@@ -260,6 +272,17 @@ def _proxy(d: dict) -> UpstreamProxy:
         password=str(d.get("password") or ""), protocol=str(d.get("protocol") or "http"),
         country=_text_or_none(d.get("country")),
     )
+
+
+def _replaced(d: dict) -> list[UpstreamReplacement]:
+    items = d.get("replaced")
+    if not isinstance(items, list):
+        raise KeyError("replaced")
+    return [UpstreamReplacement(old=str(item["old"]), new=_proxy(item["new"])) for item in items]
+
+
+def _authorized_ip(d: dict) -> UpstreamAuthorizedIP:
+    return UpstreamAuthorizedIP(id=str(d["id"]), ip=str(d["ip"]))
 
 
 def _subuser(d: dict) -> UpstreamSubUser:
@@ -395,6 +418,32 @@ class UpstreamClient:
         """`POST /orders/{id}/extend` (charges upstream); retried only with an `idempotency_key`."""
         return self._one("POST", f"/orders/{_segment(order_id)}/extend", _order, body={"period": period},
                          idempotency_key=idempotency_key)
+
+    def replace_proxies(self, order_id: str, *, proxies: list[str], idempotency_key: str) -> list[UpstreamReplacement]:
+        """`POST /orders/{id}/replace` with `Idempotency-Key` (a replayed replacement is answered
+        as the first one was, so a lost answer is retried safely)."""
+        return self._one("POST", f"/orders/{_segment(order_id)}/replace", _replaced, body={"proxies": proxies},
+                         idempotency_key=idempotency_key)
+
+    # --- authorized IPs ---------------------------------------------------------------------------
+
+    def authorized_ips(self, *, page_size: int = 100) -> list[UpstreamAuthorizedIP]:
+        """`GET /account/authorized-ips`, every page."""
+        return self._all_pages("/account/authorized-ips", _authorized_ip, page_size)
+
+    def authorized_ip_add(self, ip: str) -> UpstreamAuthorizedIP:
+        """`POST /account/authorized-ips`; a duplicate is a 409 the caller may ignore."""
+        return self._one("POST", "/account/authorized-ips", _authorized_ip, body={"ip": ip}, repeatable=True)
+
+    def authorized_ip_remove(self, authorized_ip_id: str) -> bool:
+        """`DELETE /account/authorized-ips/{id}`: False when it was already gone."""
+        try:
+            self._request("DELETE", f"/account/authorized-ips/{_segment(authorized_ip_id)}")
+        except UpstreamError as exc:
+            if exc.upstream_status == 404:
+                return False
+            raise
+        return True
 
     # --- sub-user proxies and their statistics ------------------------------------------------------
 

@@ -223,6 +223,6 @@ def test_the_migration_backfills_rollups_from_existing_raw_records(account):
     expected = (rollup_sums(UsageHourly), rollup_sums(UsageDaily), total_sums())
     for model in (UsageHourly, UsageDaily, UsageTotal):
         model.objects.all().delete()
-    migration = importlib.import_module("orders.migrations.0008_usage_rollups")
+    migration = importlib.import_module("orders.migrations.0009_usage_rollups")
     migration.backfill_rollups(apps, None)
     assert (rollup_sums(UsageHourly), rollup_sums(UsageDaily), total_sums()) == expected

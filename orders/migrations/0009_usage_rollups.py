@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_plan_from_billing'),
-        ('orders', '0007_authorized_ips_list_links'),
+        ('orders', '0008_auto_renew'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_plan_from_billing'),
-        ('orders', '0008_usage_rollups'),
+        ('orders', '0009_usage_rollups'),
     ]
 
     operations = [
