@@ -34,6 +34,7 @@ from billing.models import (
 )
 from core.db import insert_unless_conflict
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
+from core.metrics import ledger_postings
 from core.money import MONEY_MAX, money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
@@ -115,6 +116,7 @@ def ledger_post(
         fits = new_balance <= BALANCE_MAX
         posted = covered and fits and insert_unless_conflict(entry)
         if posted:
+            transaction.on_commit(ledger_postings.labels(type).inc)
             changes = {"balance": new_balance, **_low_balance_alert_change(locked, amount, new_balance)}
             Account.objects.filter(pk=locked.pk).update(**changes)
             account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots

@@ -5,6 +5,7 @@ SQLite, a file-system Celery broker, the in-process cache, console e-mail and th
 demo keys. With DEBUG off the demo secrets are refused at start-up.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",  # first: it times what every later one does
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ApiRequestGuardMiddleware",
@@ -181,6 +183,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": min(600.0, env_float("ORDERS_RENEW_EVERY_S", 300.0, minimum=10)),
     },
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
+    "purge-usage-records": {"task": "orders.residential.tasks.purge_usage_records", "schedule": 3600.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
     "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
@@ -366,6 +369,18 @@ USAGE_WEBHOOK_SECRET = env_str(
     "USAGE_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET if ALLOW_DEMO_SECRETS else ""
 )
 
+# GET /metrics (Prometheus): open to `Authorization: Bearer <METRICS_TOKEN>` or to the client
+# addresses and networks in METRICS_ALLOW_IPS; closed (404) with neither. The queues whose
+# depth it reports are those the workers consume (Celery's default queue is `celery`).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "")
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", "celery")
+for _entry in METRICS_ALLOW_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOW_IPS: {_entry!r} is not an IP address or network") from None
+
 CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
 
 # Customers' webhooks (outgoing events, the `events` app).
@@ -390,6 +405,10 @@ _JUDGE_HOST = url_host(CHECKER_JUDGE_URL)
 if _JUDGE_HOST and _JUDGE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_JUDGE_HOST)
 CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
+
+# Raw usage records are kept this long (by the hour they count); statistics read the hourly and
+# daily rollups, which are kept for good. A record older than the purged hours is refused.
+USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 90, minimum=3)  # > the pull's 2 days
 
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
 RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)

@@ -11,6 +11,7 @@ from checker.models import UPTIME_WINDOW, Pool, PoolProxy, PoolStatus
 from checker.services.parsing import parse_for_storage
 from checker.services.runner import EngineRun, engine_config
 from core.errors import DomainValidationError
+from core.metrics import checks_record
 
 POOL_CHUNK = 2000  # pool proxies per engine run during a re-check
 
@@ -106,6 +107,7 @@ def pool_recheck(*, pool: str, chunk_size: int = POOL_CHUNK) -> dict:
             _apply_result(proxy, result, now)
             live += proxy.last_status == PoolStatus.LIVE
         PoolProxy.objects.bulk_update(chunk, _POOL_FIELDS, batch_size=500)
+        checks_record("pool", [proxy.last_status for proxy in chunk])
         selectors.pool_changed(pool=pool)
         checked += len(chunk)
     return {"checked": checked, "live": live, "dead": checked - live}

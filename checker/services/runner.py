@@ -26,6 +26,7 @@ from checker.engine.check import CheckConfig, CheckResult, check_many, fetch_own
 from checker.engine.parse import ProxySpec, parse_proxy_line
 from checker.events import job_completed_emit
 from checker.models import CheckItem, CheckJob, JobStatus
+from core.metrics import checks_record
 
 logger = logging.getLogger("checker")
 
@@ -163,6 +164,7 @@ def _job_store_batch(job: CheckJob, batch: list[CheckResult]) -> bool:
             return False
         if batch:
             CheckItem.objects.bulk_create([_item_from_result(job, r) for r in batch], ignore_conflicts=True)
+    checks_record("job", [r.status for r in batch])
     return True
 
 

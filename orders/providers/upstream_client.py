@@ -42,6 +42,7 @@ from urllib.parse import quote
 import httpx
 
 from core.errors import UpstreamError
+from core.metrics import upstream_calls, upstream_errors
 
 logger = logging.getLogger("orders.providers.upstream")
 
@@ -510,8 +511,24 @@ class UpstreamClient:
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise self._malformed(method, path, 200, f"{type(exc).__name__}: {exc}") from None
 
-    def _request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
-                 idempotency_key: str | None = None, repeatable: bool | None = None) -> tuple[Any, dict]:
+    def _request(self, method: str, path: str, **kwargs) -> tuple[Any, dict]:
+        """`_attempts`, timed and counted (`portal_upstream_*`) by the path's first segment."""
+        endpoint = path.strip("/").split("/", 1)[0] or "root"
+        started = time.perf_counter()
+        try:
+            return self._attempts(method, path, **kwargs)
+        except UpstreamError as exc:
+            if exc.upstream_error_type in ("timeout", "unreachable"):
+                kind = exc.upstream_error_type
+            else:
+                kind = f"http_{exc.upstream_status}" if exc.upstream_status else "error"
+            upstream_errors.labels(endpoint, kind).inc()
+            raise
+        finally:
+            upstream_calls.labels(endpoint, method).observe(time.perf_counter() - started)
+
+    def _attempts(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+                  idempotency_key: str | None = None, repeatable: bool | None = None) -> tuple[Any, dict]:
         """(data, meta) of the envelope of a 2xx answer, after the retries the docstring above describes."""
         if repeatable is None:
             repeatable = method in {"GET", "HEAD", "PUT", "PATCH", "DELETE"} or bool(idempotency_key)
