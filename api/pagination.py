@@ -7,7 +7,7 @@ database evaluates once. That spares every list request a round trip to the data
 
 from dataclasses import dataclass
 
-from django.db.models.query import ModelIterable, ValuesIterable
+from django.db.models.query import ModelIterable, QuerySet, ValuesIterable
 
 from core import numbers
 from core.db import count_subquery
@@ -43,7 +43,10 @@ def page_params(query, *, default_limit: int, max_limit: int) -> PageParams:
 def _counts_in_the_page_query(queryset) -> bool:
     """Whether the total can ride on the page's rows: a plain filtered query (no grouping,
     DISTINCT or set operation, whose COUNT subquery would count something else), returning
-    instances or dicts (where the extra value can be taken off again)."""
+    instances or dicts (where the extra value can be taken off again). Anything else that
+    slices and counts (a lazy sequence of rows) is paged and counted apart."""
+    if not isinstance(queryset, QuerySet):
+        return False
     query = queryset.query
     return (
         queryset._iterable_class in (ModelIterable, ValuesIterable)
@@ -71,7 +74,7 @@ def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
 
 
 def paginate(queryset, query, *, default_limit: int, max_limit: int):
-    """Returns (items, meta) of a queryset or a list."""
+    """Returns (items, meta) of a queryset, a list, or a sequence that slices and counts."""
     params = page_params(query, default_limit=default_limit, max_limit=max_limit)
     if isinstance(queryset, list):
         items, total = queryset[params.offset : params.offset + params.limit], len(queryset)
