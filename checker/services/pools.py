@@ -127,14 +127,16 @@ def pool_shards_plan(*, pool: str, shard_size: int | None = None) -> int:
 
 def _due(pool: str, now):
     """Shards to enqueue: idle ones not checked within the pool's period (a little less,
-    so a run that ended just before the tick is still due), and queued ones whose task was
-    lost (queued for more than a period)."""
+    so a run that ended just before the tick is still due), queued ones whose task was lost
+    (queued for more than a period), and running ones whose worker died (stale heartbeat)."""
     period = float(settings.CHECKER_RECHECK_S[pool])
     checked_before = now - timedelta(seconds=period * 0.9)
     lost_before = now - timedelta(seconds=max(period, settings.CHECKER_SHARD_LEASE_S))
+    lease_before = now - timedelta(seconds=settings.CHECKER_SHARD_LEASE_S)
     idle = Q(status=ShardStatus.DONE) & (Q(finished_at__isnull=True) | Q(finished_at__lt=checked_before))
     lost = Q(status=ShardStatus.QUEUED, enqueued_at__lt=lost_before)
-    return PoolShard.objects.filter(Q(pool=pool) & (idle | lost))
+    dead = Q(status=ShardStatus.RUNNING, heartbeat_at__lt=lease_before)
+    return PoolShard.objects.filter(Q(pool=pool) & (idle | lost | dead))
 
 
 def pool_recheck_enqueue(*, pool: str, force: bool = False) -> dict:
@@ -146,9 +148,8 @@ def pool_recheck_enqueue(*, pool: str, force: bool = False) -> dict:
     now = timezone.now()
     due = PoolShard.objects.filter(pool=pool, status=ShardStatus.DONE) if force else _due(pool, now)
     ids = list(due.values_list("pk", flat=True))
-    PoolShard.objects.filter(pk__in=ids).exclude(status=ShardStatus.RUNNING).update(
-        status=ShardStatus.QUEUED, enqueued_at=now
-    )
+    # the same conditions again: a shard claimed since the read stays running
+    due.filter(pk__in=ids).update(status=ShardStatus.QUEUED, enqueued_at=now)
     for shard_id in ids:
         recheck_pool_shard.delay(shard_id)
     return {"shards": total, "enqueued": len(ids)}
