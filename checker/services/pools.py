@@ -21,7 +21,9 @@ from checker.services.parsing import parse_for_storage
 from checker.services.runner import EngineRun, engine_config
 from core.errors import DomainValidationError
 
-POOL_CHUNK = 2000  # pool proxies per engine run during a re-check
+# Pool proxies per engine run: a shard's worth (CHECKER_SHARD_SIZE, 5,000), as each run ends
+# waiting on its slowest checks with most of its slots idle.
+POOL_CHUNK = 5000
 
 
 def _validate_pool(pool: str) -> str:
