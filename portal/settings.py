@@ -176,6 +176,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# How often each pool is re-checked: the beat enqueues the shards last checked longer ago.
+CHECKER_RECHECK_S = {
+    "public": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
+    "premium": env_float("CHECKER_PREMIUM_RECHECK_S", 900.0, minimum=10),
+}
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
     "renew-orders": {
@@ -202,12 +207,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
-        "schedule": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
+        "schedule": CHECKER_RECHECK_S["public"],
         "args": ["public"],
     },
     "recheck-premium-pool": {
         "task": "checker.tasks.recheck_pool",
-        "schedule": env_float("CHECKER_PREMIUM_RECHECK_S", 900.0, minimum=10),
+        "schedule": CHECKER_RECHECK_S["premium"],
         "args": ["premium"],
     },
 }
@@ -405,6 +410,12 @@ _JUDGE_HOST = url_host(CHECKER_JUDGE_URL)
 if _JUDGE_HOST and _JUDGE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_JUDGE_HOST)
 CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
+# Jobs larger than this, and the pools, are cut into shards of this many proxies, each a task
+# any worker takes (docs/deploy.md: worker processes).
+CHECKER_SHARD_SIZE = env_int("CHECKER_SHARD_SIZE", 5000, minimum=1)
+# A running shard whose heartbeat (every batch, at least every few seconds) is older than this
+# lost its worker: the sweep hands it to another.
+CHECKER_SHARD_LEASE_S = env_int("CHECKER_SHARD_LEASE_S", 60, minimum=10)
 
 # Raw usage records are kept this long (by the hour they count); statistics read the hourly and
 # daily rollups, which are kept for good. A record older than the purged hours is refused.
