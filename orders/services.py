@@ -384,6 +384,8 @@ def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A0
 
     Returns {"imported", "skipped" (repeated in the text or already in stock), "invalid",
     "orderable" (whether the catalogue sells this type in this country)}."""
+    import pycountry
+
     from checker.engine.parse import parse_proxy_list
 
     from .models import Country, InventoryProxy, ProxyTypeCode
@@ -396,6 +398,9 @@ def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A0
     code = (country or "").strip().upper()
     if len(code) != 2 or not code.isalpha() or not code.isascii():
         errors["country"] = ["Use an ISO 3166-1 alpha-2 country code, e.g. US."]
+    elif pycountry.countries.get(alpha_2=code) is None:
+        hint = " (the United Kingdom is GB)" if code == "UK" else ""
+        errors["country"] = [f"{code} is not a country code{hint}; use ISO 3166-1 alpha-2, e.g. US, DE, GB."]
     if errors:
         raise DomainValidationError(errors)
     parsed = parse_proxy_list(text or "")
