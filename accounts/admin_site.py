@@ -36,6 +36,8 @@ def admin_mfa_missing(request) -> str:
 
 
 class PortalAdminSite(admin.AdminSite):
+    index_template = "admin/portal_index.html"  # the index links the operator console (/console/)
+
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and not admin_mfa_missing(request)
 

@@ -32,6 +32,7 @@ from .models import (
     ProxyType,
     ProxyTypeCode,
     StockStatus,
+    StockThreshold,
     UpstreamBalanceCheck,
     UpstreamCallFailure,
     VolumeTier,
@@ -349,6 +350,21 @@ class InventoryProxyAdmin(admin.ModelAdmin):
             "form": form,
             "opts": self.model._meta,
         })
+
+
+@admin.register(StockThreshold)
+class StockThresholdAdmin(admin.ModelAdmin):
+    """Low-stock thresholds: the beat (`orders.tasks.check_stock_thresholds`) e-mails the staff
+    once when the stock that can be sold falls below one; the console lists them beside the stock."""
+
+    list_display = ["type", "country_label", "minimum", "alerted_at"]
+    list_editable = ["minimum"]
+    list_filter = ["type"]
+    readonly_fields = ["alerted_at"]
+
+    @admin.display(description="Country", ordering="country")
+    def country_label(self, obj):
+        return obj.country or "all countries"
 
 
 # --- order tools ----------------------------------------------------------------------------------
