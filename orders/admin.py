@@ -48,9 +48,9 @@ class ProxyTypeAdmin(admin.ModelAdmin):
     `markup_percent` (blank: UPSTREAM_MARKUP_PERCENT). The list also shows the balance held at
     the upstream seller when a type buys there."""
 
-    list_display = ["code", "name", "unit", "period_required", "min_quantity", "max_quantity", "is_active",
-                    "sort_order", "provider", "markup_percent", "supplied_by"]
-    list_editable = ["name", "min_quantity", "max_quantity", "is_active", "sort_order", "provider", "markup_percent"]
+    # Quantities and units are on each type's page; the list fits a laptop screen.
+    list_display = ["code", "name", "is_active", "sort_order", "provider", "markup_percent", "supplied_by"]
+    list_editable = ["name", "is_active", "sort_order", "provider", "markup_percent"]
     list_filter = ["unit", "is_active"]
 
     @admin.display(description="Supplied now by")
@@ -206,8 +206,8 @@ def retry_provisioning(modeladmin, request, queryset):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "account", "type", "quantity", "period_days", "country", "status", "total",
-                    "provider_cost", "margin_display", "created_at", "expires_at", "provider"]
+    list_display = ["public_id", "account", "type", "quantity", "country", "status", "total", "margin_display",
+                    "created_at"]
     list_filter = ["status", "type", "provider", "created_at"]
     search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
     list_select_related = ["account"]
@@ -308,9 +308,7 @@ def enable_stock(modeladmin, request, queryset):
 
 @admin.register(InventoryProxy)
 class InventoryProxyAdmin(admin.ModelAdmin):
-    list_display = [
-        "host", "port", "username", "protocol", "type", "country", "status", "order", "allocated_at", "quarantined_until",
-    ]
+    list_display = ["host", "port", "type", "country", "status", "order", "quarantined_until"]
     list_filter = ["type", "status", "country", "protocol"]
     search_fields = ["host", "username", "order__public_id"]
     list_select_related = ["order"]
