@@ -2,7 +2,9 @@
 """The README's two commands, needing nothing but Python 3.11+.
 
     python3 dev.py run     set up and serve the portal on http://127.0.0.1:8000
-                           (SQLite, file-system Celery broker, worker + beat, gunicorn)
+                           (SQLite, file-system Celery broker, worker + beat, gunicorn);
+                           BIND=host:port serves elsewhere, and links in e-mails follow it
+                           unless SITE_URL is set
     python3 dev.py test    set up, check the import layers (lint-imports), then run the whole
                            test suite (pytest); extra args go to pytest
 
