@@ -206,7 +206,7 @@ def retry_provisioning(modeladmin, request, queryset):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "account", "type", "quantity", "country", "status", "total", "margin_display",
+    list_display = ["public_id", "account", "type", "quantity", "status", "total", "provider_cost", "margin_display",
                     "created_at"]
     list_filter = ["status", "type", "provider", "created_at"]
     search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
