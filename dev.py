@@ -2,7 +2,9 @@
 """The README's two commands, needing nothing but Python 3.11+.
 
     python3 dev.py run     set up and serve the portal on http://127.0.0.1:8000
-                           (SQLite, file-system Celery broker, worker + beat, gunicorn)
+                           (SQLite, file-system Celery broker, worker + beat, gunicorn);
+                           BIND=host:port serves elsewhere, and links in e-mails follow it
+                           unless SITE_URL is set
     python3 dev.py test    set up, check the import layers (lint-imports), then run the whole
                            test suite (pytest); extra args go to pytest
 
@@ -44,17 +46,41 @@ def ensure_env(extra: str) -> None:
     stamp.write_text(digest)
 
 
-def run() -> int:
-    ensure_env("base")
-    env = dict(os.environ)
+WILDCARD_HOSTS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 (recognised, not bound)
+
+
+def site_url_for_bind(bind: str) -> str:
+    """The address links in e-mails (invitations, list links) and the checker's judge carry when
+    SITE_URL is not given: the one gunicorn serves on. A wildcard bind (all interfaces) names no
+    address of its own, so the loopback stands in for it on the same port."""
+    host, _, port = bind.rpartition(":")
+    if host in WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def run_env(base: dict) -> dict:
+    """The environment `run` starts the portal with (the defaults `dev.py run` documents)."""
+    env = dict(base)
     env.setdefault("DEBUG", "1")
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    env.setdefault("BIND", "127.0.0.1:8000")
+    if not env["BIND"].startswith("unix:"):
+        env.setdefault("SITE_URL", site_url_for_bind(env["BIND"]))
+    return env
+
+
+def run() -> int:
+    ensure_env("base")
+    env = run_env(os.environ)
     sh(PY, "manage.py", "migrate", "--noinput", env=env)
     sh(PY, "manage.py", "collectstatic", "--noinput", "--verbosity", "0", env=env)
     # A second portal from the same checkout (reselling the first) keeps its data apart: PORTAL_VAR_DIR.
     var = Path(env.get("PORTAL_VAR_DIR") or ROOT / "var")
     var.mkdir(parents=True, exist_ok=True)
-    bind = env.get("BIND", "127.0.0.1:8000")
+    bind = env["BIND"]
     # Prometheus: the web and worker processes write their series to one folder, emptied here
     # (the previous run's figures start again from zero); GET /metrics sums it (docs/deploy.md).
     metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var / "prometheus")))
@@ -75,6 +101,9 @@ def run() -> int:
         ),
     ]
     print(f"Portal on http://{bind}/  (Ctrl-C stops web, worker and beat)", flush=True)
+    if "SITE_URL" in env and "SITE_URL" not in os.environ:
+        print(f"Links in e-mails point to {env['SITE_URL']}/ (set SITE_URL to the address "
+              "customers open, when it is another)", flush=True)
 
     def stop(*_):
         for proc in procs:

@@ -75,7 +75,7 @@ class UserAdmin(DjangoUserAdmin):
     form = PortalUserChangeForm
     add_form = PortalUserCreationForm
     ordering = ["email"]
-    list_display = ["email", "first_name", "last_name", "is_active", "is_staff", "date_joined", "last_login"]
+    list_display = ["email", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["email", "first_name", "last_name", "memberships__account__name"]
     readonly_fields = ["date_joined", "last_login"]
@@ -155,7 +155,7 @@ class AccountAdminForm(forms.ModelForm):
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     form = AccountAdminForm
-    list_display = ["name", "public_id", "owner_email", "balance", "tier", "premium_until", "is_active", "created_at"]
+    list_display = ["name", "public_id", "owner_email", "balance", "tier", "is_active", "created_at"]
     list_filter = ["is_active", "created_at", "premium_until"]
     search_fields = ["name", "public_id", "memberships__user__email"]
     readonly_fields = ["public_id", "balance", "low_balance_threshold", "premium_until", "is_active",
@@ -283,11 +283,9 @@ class AuditLogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = [
-        "name", "tier", "price", "period_days", "limit_general", "limit_order_create", "limit_check",
-        "limit_export", "max_check_job_size", "max_subusers", "is_public",
-    ]
-    list_editable = ["price", "limit_general", "limit_order_create", "limit_check", "limit_export"]
+    # The list fits a laptop screen: the other limits and quotas are on each plan's page.
+    list_display = ["name", "tier", "price", "period_days", "limit_general", "max_subusers", "is_public"]
+    list_editable = ["price", "limit_general"]
     fieldsets = [
         (None, {"fields": ["name", "tier", "price", "period_days", "is_public"]}),
         ("Rate limits", {"fields": ["limit_general", "limit_order_create", "limit_check", "limit_export"]}),

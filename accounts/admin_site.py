@@ -35,7 +35,34 @@ def admin_mfa_missing(request) -> str:
     return SET_UP_TOTP if settings.ADMIN_REQUIRE_MFA else ""
 
 
+# One "Accounts" section: the models of allauth ("Accounts" too: e-mail addresses), allauth's
+# MFA (authenticators) and django.contrib.auth (groups) join this app's, in this order.
+ACCOUNTS_SECTION = "accounts"
+JOINS_ACCOUNTS = ("account", "mfa", "auth")
+ACCOUNTS_ORDER = ("Account", "User", "Membership", "Invitation", "Plan", "AuditLogEntry", "EmailAddress",
+                  "Authenticator", "Group")
+
+
 class PortalAdminSite(admin.AdminSite):
+    index_template = "admin/portal_index.html"  # the index links the operator console (/console/)
+
+    def get_app_list(self, request, app_label=None):
+        """The stock list, with the account-related apps gathered under one "Accounts" section
+        (their own app pages, /admin/account/ and the like, still list them alone)."""
+        if app_label is not None and app_label != ACCOUNTS_SECTION:
+            return super().get_app_list(request, app_label)
+        apps = super().get_app_list(request)
+        section = next((a for a in apps if a["app_label"] == ACCOUNTS_SECTION), None)
+        if section is not None:
+            for joining in [a for a in apps if a["app_label"] in JOINS_ACCOUNTS]:
+                section["models"].extend(joining["models"])
+                apps.remove(joining)
+            rank = {name: i for i, name in enumerate(ACCOUNTS_ORDER)}
+            section["models"].sort(key=lambda m: (rank.get(m["object_name"], len(rank)), m["name"]))
+        if app_label is not None:
+            return [a for a in apps if a["app_label"] == app_label]
+        return apps
+
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and not admin_mfa_missing(request)
 

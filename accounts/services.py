@@ -24,6 +24,16 @@ from core.text import (
 INVITATION_TTL = timedelta(days=7)
 
 
+def staff_mail(subject: str, message: str) -> int:
+    """E-mails every active staff user (operator alerts); returns how many were sent."""
+    recipients = list(User.objects.filter(is_staff=True, is_active=True).exclude(email="")
+                      .values_list("email", flat=True))
+    if not recipients:
+        return 0
+    return send_mail(subject=email_subject(subject), message=message, from_email=None,
+                     recipient_list=recipients, fail_silently=True)
+
+
 def account_lock(account_id: int) -> Account:
     """Locks the account row until the transaction ends, and returns it fresh.
 

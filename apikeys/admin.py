@@ -29,10 +29,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Keys are listed and revoked here, never created or edited: the secret exists only at creation
     (dashboard or `manage.py createapikey`) and neither it nor its hash is shown."""
 
-    list_display = (
-        "name", "account", "display_prefix", "scope_list", "last_used_at", "expires_at", "created_at", "created_by",
-        "revoked_at",
-    )
+    list_display = ("name", "account", "display_prefix", "scope_list", "last_used_at", "expires_at", "revoked_at")
     list_filter = (StateFilter, "expires_at", "created_at", "revoked_at")
     search_fields = ("name", "display_prefix", "public_id", "account__name", "account__public_id")
     list_select_related = ("account", "created_by")

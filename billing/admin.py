@@ -38,7 +38,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "account", "type", "amount", "balance_after", "reference", "created_at", "created_by"]
+    list_display = ["public_id", "account", "type", "amount", "balance_after", "created_at"]
     list_filter = ["type", "created_at"]
     search_fields = ["public_id", "reference", "description", "account__name", "account__public_id"]
     date_hierarchy = "created_at"
@@ -125,7 +125,7 @@ def export_addresses_csv(modeladmin, request, queryset):
 
 @admin.register(DepositAddress)
 class DepositAddressAdmin(ReadOnlyAdmin):
-    list_display = ["address", "currency", "network", "account", "derivation_index", "used_at", "created_at"]
+    list_display = ["address", "currency", "network", "account", "used_at", "created_at"]
     list_filter = ["currency", "network", "chain", ("used_at", admin.EmptyFieldListFilter)]
     search_fields = ["address", "public_id", "account__name", "account__public_id"]
     list_select_related = ["account"]
@@ -134,8 +134,7 @@ class DepositAddressAdmin(ReadOnlyAdmin):
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyAdmin):
-    list_display = ["txid", "vout", "currency", "network", "amount", "amount_usd", "confirmations", "status",
-                    "account", "created_at", "credited_at"]
+    list_display = ["created_at", "account", "currency", "network", "amount_usd", "confirmations", "status"]
     list_filter = ["status", "currency", "network"]
     search_fields = ["txid", "address__address", "account__name", "account__public_id"]
     list_select_related = ["account"]

@@ -168,6 +168,11 @@ class Deposit(models.Model):
     def ledger_reference(self) -> str:
         return f"deposit:{self.currency}:{self.network}:{self.txid}:{self.vout}"
 
+    @property
+    def amount_text(self) -> str:
+        """The coin amount without trailing zeros or an exponent (0.0015, not 0.001500000000000000)."""
+        return f"{self.amount.normalize():f}"
+
 
 class DepositDelivery(models.Model):
     """Calls to POST /webhooks/deposits, for the operator: every signed one with its body,

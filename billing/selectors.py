@@ -1,5 +1,16 @@
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
 from accounts.models import Account, Plan, Role
-from billing.models import DepositAddress, LedgerEntry
+from billing.derivation import NETWORKS
+from billing.models import Deposit, DepositAddress, DepositStatus, EntryType, LedgerEntry
+
+PENDING_DEPOSITS_SHOWN = 50
 
 
 def plans_public():
@@ -13,6 +24,55 @@ def ledger_entries(*, account: Account):
 
 def deposit_addresses(*, account: Account):
     return DepositAddress.objects.for_account(account).order_by("-created_at", "-id")
+
+
+def confirmations_required(chain: str) -> int:
+    """How many confirmations credit a deposit on `chain` (DEPOSIT_CONFIRMATIONS_<chain>)."""
+    return int(settings.DEPOSIT_CONFIRMATIONS[chain])
+
+
+def pending_deposits(*, account: Account | None = None) -> list[Deposit]:
+    """Deposits seen on chain but not yet credited, newest first, each with
+    `confirmations_required`; every account's when `account` is None (the operator console)."""
+    deposits = Deposit.objects.filter(status=DepositStatus.PENDING).select_related("address")
+    if account is not None:
+        deposits = deposits.filter(account=account)
+    else:
+        deposits = deposits.select_related("account")
+    rows = list(deposits.order_by("-created_at", "-id")[:PENDING_DEPOSITS_SHOWN])
+    for deposit in rows:
+        deposit.confirmations_required = confirmations_required(NETWORKS[(deposit.currency, deposit.network)].chain)
+    return rows
+
+
+# What customers paid for orders and plans, net of refunds (deposits and operator adjustments
+# move balance, not revenue). Charges and subscriptions are negative entries, refunds positive.
+REVENUE_TYPES = (EntryType.CHARGE, EntryType.SUBSCRIPTION, EntryType.REFUND)
+
+
+def revenue_by_day(*, days: int = 30, now=None) -> list[tuple[date, Decimal]]:
+    """Revenue per UTC day for the last `days` days (today included), every day listed."""
+    today = timezone.localdate(now or timezone.now())
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    sums = dict(
+        LedgerEntry.objects.filter(type__in=REVENUE_TYPES, created_at__gte=start)
+        .annotate(day=TruncDate("created_at")).order_by().values("day")
+        .annotate(total=Sum("amount")).values_list("day", "total")
+    )
+    return [(day, -(sums.get(day) or Decimal("0"))) for day in (first + timedelta(days=i) for i in range(days))]
+
+
+def top_spenders(*, days: int = 30, limit: int = 10, now=None) -> list[dict]:
+    """The accounts that spent most in the last `days` days: {account, spent}."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    spent = (
+        LedgerEntry.objects.filter(type__in=REVENUE_TYPES, created_at__gte=since).order_by()
+        .values("account").annotate(total=Sum("amount")).filter(total__lt=0).order_by("total")[:limit]
+    )
+    rows = list(spent)
+    accounts = Account.objects.in_bulk([r["account"] for r in rows])
+    return [{"account": accounts[r["account"]], "spent": -r["total"]} for r in rows]
 
 
 def billing_contacts(*, account: Account) -> list[str]:

@@ -4,7 +4,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -32,6 +31,7 @@ from billing.models import (
     EntryType,
     LedgerEntry,
 )
+from billing.selectors import confirmations_required
 from core.db import insert_unless_conflict
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
 from core.metrics import ledger_postings
@@ -267,10 +267,6 @@ def deposit_address_create(*, account: Account, currency, network=None, actor: U
 
 
 # --- Deposit notifications --------------------------------------------------------------
-
-
-def confirmations_required(chain: str) -> int:
-    return int(settings.DEPOSIT_CONFIRMATIONS[chain])
 
 
 def deposit_notification_apply(

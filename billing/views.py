@@ -42,6 +42,7 @@ def _render_page(request, *, form=None, status=200, upgrade_error=""):
             "account": account,
             "transactions": transactions,
             "addresses": _address_rows(account),
+            "pending_deposits": selectors.pending_deposits(account=account),
             "plans": plans,
             "premium_plan": premium,
             "form": form or DepositAddressForm(),

@@ -25,7 +25,8 @@ from api.envelope import envelope, error_envelope
 from api.errors import http_error
 from api.exceptions import _flatten
 from api.ratelimit import TOO_MANY_AUTH_FAILURES, failed_authentication
-from billing import services
+from billing import selectors, services
+from billing.derivation import NETWORKS
 from billing.models import DepositDelivery
 from billing.services import BALANCE_MAX
 from core.errors import PortalError
@@ -166,8 +167,8 @@ def deposit_webhook(request):
         "vout": deposit.vout,
         "amount_usd": money_str(deposit.amount_usd),
         "confirmations": deposit.confirmations,
-        "confirmations_required": services.confirmations_required(
-            services.NETWORKS[(deposit.currency, deposit.network)].chain
+        "confirmations_required": selectors.confirmations_required(
+            NETWORKS[(deposit.currency, deposit.network)].chain
         ),
         "status": deposit.status,
         "credited": deposit.status == "credited",

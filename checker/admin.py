@@ -20,7 +20,7 @@ UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 class CheckItemAdmin(admin.ModelAdmin):
     """Results, read-only; search by job id to see one job's (a job can hold thousands)."""
 
-    list_display = ["proxy_norm", "job", "status", "protocol", "connect_ms", "ttfb_ms", "exit_ip", "country", "anonymity", "error"]
+    list_display = ["proxy_norm", "job", "status", "connect_ms", "country", "anonymity", "error"]
     list_filter = ["status", "protocol", "anonymity"]
     search_fields = ["=job__job_id", "proxy_norm", "exit_ip"]
     list_select_related = ["job"]
@@ -101,10 +101,7 @@ def recheck_pools(modeladmin, request, queryset):
 
 @admin.register(PoolProxy)
 class PoolProxyAdmin(admin.ModelAdmin):
-    list_display = [
-        "proxy_norm", "pool", "last_status", "protocol", "country", "anonymity", "latency_ms", "uptime_score",
-        "last_checked_at", "source",
-    ]
+    list_display = ["proxy_norm", "pool", "last_status", "country", "latency_ms", "uptime_score", "last_checked_at"]
     list_filter = ["pool", "last_status", "protocol", "anonymity", "country", "source"]
     search_fields = ["proxy_norm", "host", "exit_ip"]
     readonly_fields = [

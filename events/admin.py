@@ -35,7 +35,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "endpoint", "event", "attempt", "status_code", "error", "duration_ms", "created_at"]
+    list_display = ["public_id", "endpoint", "event", "attempt", "status_code", "error", "created_at"]
     search_fields = ["=public_id", "=endpoint__public_id", "=event__public_id"]
     list_select_related = ["endpoint", "event"]
     show_full_result_count = False

@@ -32,6 +32,7 @@ from .models import (
     ProxyType,
     ProxyTypeCode,
     StockStatus,
+    StockThreshold,
     UpstreamBalanceCheck,
     UpstreamCallFailure,
     VolumeTier,
@@ -47,9 +48,9 @@ class ProxyTypeAdmin(admin.ModelAdmin):
     `markup_percent` (blank: UPSTREAM_MARKUP_PERCENT). The list also shows the balance held at
     the upstream seller when a type buys there."""
 
-    list_display = ["code", "name", "unit", "period_required", "min_quantity", "max_quantity", "is_active",
-                    "sort_order", "provider", "markup_percent", "supplied_by"]
-    list_editable = ["name", "min_quantity", "max_quantity", "is_active", "sort_order", "provider", "markup_percent"]
+    # Quantities and units are on each type's page; the list fits a laptop screen.
+    list_display = ["code", "name", "is_active", "sort_order", "provider", "markup_percent", "supplied_by"]
+    list_editable = ["name", "is_active", "sort_order", "provider", "markup_percent"]
     list_filter = ["unit", "is_active"]
 
     @admin.display(description="Supplied now by")
@@ -205,8 +206,8 @@ def retry_provisioning(modeladmin, request, queryset):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "account", "type", "quantity", "period_days", "country", "status", "total",
-                    "provider_cost", "margin_display", "created_at", "expires_at", "provider"]
+    list_display = ["public_id", "account", "type", "quantity", "status", "total", "provider_cost", "margin_display",
+                    "created_at"]
     list_filter = ["status", "type", "provider", "auto_renew", "created_at"]
     search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
     list_select_related = ["account"]
@@ -308,9 +309,7 @@ def enable_stock(modeladmin, request, queryset):
 
 @admin.register(InventoryProxy)
 class InventoryProxyAdmin(admin.ModelAdmin):
-    list_display = [
-        "host", "port", "username", "protocol", "type", "country", "status", "order", "allocated_at", "quarantined_until",
-    ]
+    list_display = ["host", "port", "type", "country", "status", "order", "quarantined_until"]
     list_filter = ["type", "status", "country", "protocol"]
     search_fields = ["host", "username", "order__public_id"]
     list_select_related = ["order"]
@@ -350,6 +349,21 @@ class InventoryProxyAdmin(admin.ModelAdmin):
             "form": form,
             "opts": self.model._meta,
         })
+
+
+@admin.register(StockThreshold)
+class StockThresholdAdmin(admin.ModelAdmin):
+    """Low-stock thresholds: the beat (`orders.tasks.check_stock_thresholds`) e-mails the staff
+    once when the stock that can be sold falls below one; the console lists them beside the stock."""
+
+    list_display = ["type", "country_label", "minimum", "alerted_at"]
+    list_editable = ["minimum"]
+    list_filter = ["type"]
+    readonly_fields = ["alerted_at"]
+
+    @admin.display(description="Country", ordering="country")
+    def country_label(self, obj):
+        return obj.country or "all countries"
 
 
 # --- order tools ----------------------------------------------------------------------------------

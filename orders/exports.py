@@ -24,10 +24,18 @@ def proxy_row(proxy, columns=PROXY_COLUMNS) -> dict:
     return {c: (getattr(proxy, c) if c != "country" else (proxy.country or None)) for c in columns}
 
 
+def proxy_line(proxy) -> str:
+    """`host:port:username:password`, or `host:port` for a proxy without credentials (stock
+    imported as `ip:port` is opened by the account's authorized IPs alone)."""
+    if not proxy.username and not proxy.password:
+        return f"{proxy.host}:{proxy.port}"
+    return f"{proxy.host}:{proxy.port}:{proxy.username}:{proxy.password}"
+
+
 def proxy_list_file(proxies: Iterable, fmt: str, auth: str = "credentials") -> Iterator[str]:
-    """txt `host:port:username:password` lines (`host:port` with `auth="ip"`), csv with a header,
-    or a JSON array. An order's list is small, so callers answer it whole (`"".join`), with a
-    Content-Length."""
+    """txt lines as `proxy_line` writes them (`host:port` only with `auth="ip"`), csv with a
+    header, or a JSON array. An order's list is small, so callers answer it whole (`"".join`),
+    with a Content-Length."""
     if auth == "ip":
         return rows_file(
             proxies, fmt=fmt, columns=IP_AUTH_COLUMNS, to_dict=lambda p: proxy_row(p, IP_AUTH_COLUMNS),
@@ -35,7 +43,7 @@ def proxy_list_file(proxies: Iterable, fmt: str, auth: str = "credentials") -> I
         )
     return rows_file(
         proxies, fmt=fmt, columns=PROXY_COLUMNS, to_dict=proxy_row,
-        to_line=lambda p: f"{p.host}:{p.port}:{p.username}:{p.password}",
+        to_line=proxy_line,
     )
 
 

@@ -2,14 +2,27 @@
 
 from decimal import Decimal
 
-from django.db.models import OuterRef, Prefetch, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, Sum
 
 from accounts.models import Account
 from core.db import count_subquery
 from core.errors import DomainValidationError, NotFound
 
 from .catalogue import catalogue
-from .models import Country, Order, OrderProxy, OrderStatus, Period, ProxyType, ProxyTypeCode
+from .models import (
+    Country,
+    InventoryProxy,
+    Order,
+    OrderProxy,
+    OrderStatus,
+    Period,
+    ProxyType,
+    ProxyTypeCode,
+    StockStatus,
+    StockThreshold,
+    UpstreamBalanceCheck,
+    UpstreamCallFailure,
+)
 
 
 def _live_proxy_count():
@@ -262,3 +275,70 @@ def list_link_resolve(*, token: str):
     if link is None or not hmac.compare_digest(link.token_hash, digest):
         raise NotFound("List link not found.")
     return link
+
+
+# --- the operator's view (every account; the console in portal/console.py) ----------------------
+
+FAILURES_SHOWN = 20
+
+
+def order_status_counts(*, since=None) -> dict[str, int]:
+    """Orders per status (every status, zeros included), those created since `since` only if given."""
+    orders = Order.objects.all() if since is None else Order.objects.filter(created_at__gte=since)
+    counts = dict(orders.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {status: counts.get(status, 0) for status in OrderStatus.values}
+
+
+def failed_orders(*, limit: int = FAILURES_SHOWN):
+    """The latest orders that failed to provision, with the reason the customer was given."""
+    return (Order.objects.filter(status=OrderStatus.FAILED).select_related("account")
+            .order_by("-ended_at", "-id")[:limit])
+
+
+def upstream_call_failures(*, limit: int = FAILURES_SHOWN):
+    return UpstreamCallFailure.objects.select_related("order").order_by("-created_at", "-id")[:limit]
+
+
+def stock_levels(*, now=None) -> list[dict]:
+    """Stock per type and country: `free` (can be sold now), `resting` (replaced, in quarantine),
+    `allocated`, `disabled`, with the low-stock `threshold` (StockThreshold.minimum, or None) and
+    `low`. A threshold over all countries of a type is a row of its own (country ""), as is one
+    for a type and country that has no stock at all."""
+    from .providers.inventory import sellable
+
+    free = sellable(now)
+    counted = (
+        InventoryProxy.objects.order_by().values("type", "country").annotate(
+            free=Count("id", filter=free),
+            resting=Count("id", filter=Q(status=StockStatus.AVAILABLE) & ~free),
+            allocated=Count("id", filter=Q(status=StockStatus.ALLOCATED)),
+            disabled=Count("id", filter=Q(status=StockStatus.DISABLED)),
+        )
+    )
+    rows = {(r["type"], r["country"]): r for r in counted}
+    empty = {"free": 0, "resting": 0, "allocated": 0, "disabled": 0}
+    thresholds = {(t.type, t.country): t for t in StockThreshold.objects.all()}
+    for type_code, country in thresholds:
+        if (type_code, country) in rows:
+            continue
+        if country:
+            rows[(type_code, country)] = {"type": type_code, "country": country, **empty}
+        else:  # the type over every country
+            total = {k: sum(r[k] for (t, c), r in rows.items() if t == type_code and c) for k in empty}
+            rows[(type_code, "")] = {"type": type_code, "country": "", **total}
+    result = []
+    for key in sorted(rows):
+        row = rows[key]
+        threshold = thresholds.get(key)
+        row["threshold"] = threshold.minimum if threshold else None
+        row["low"] = threshold is not None and row["free"] < threshold.minimum
+        result.append(row)
+    return result
+
+
+def upstream_balance():
+    """The upstream balance as the beat last read it (None: never read), and whether the
+    upstream is in use (UPSTREAM_API_URL set and a type provided through it)."""
+    from .providers.upstream import upstream_in_use
+
+    return {"in_use": upstream_in_use(), "last": UpstreamBalanceCheck.objects.order_by("-checked_at", "-id").first()}

@@ -530,6 +530,8 @@ def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A0
 
     Returns {"imported", "skipped" (repeated in the text or already in stock), "invalid",
     "orderable" (whether the catalogue sells this type in this country)}."""
+    import pycountry
+
     from checker.engine.parse import parse_proxy_list
 
     from .models import Country, InventoryProxy, ProxyTypeCode
@@ -542,6 +544,9 @@ def inventory_import(*, type: str, country: str, text: str) -> dict:  # noqa: A0
     code = (country or "").strip().upper()
     if len(code) != 2 or not code.isalpha() or not code.isascii():
         errors["country"] = ["Use an ISO 3166-1 alpha-2 country code, e.g. US."]
+    elif pycountry.countries.get(alpha_2=code) is None:
+        hint = " (the United Kingdom is GB)" if code == "UK" else ""
+        errors["country"] = [f"{code} is not a country code{hint}; use ISO 3166-1 alpha-2, e.g. US, DE, GB."]
     if errors:
         raise DomainValidationError(errors)
     parsed = parse_proxy_list(text or "")
@@ -815,3 +820,47 @@ def order_list_link_revoke(
         link.save(update_fields=["revoked_at"])
         audit_log(account=account, actor=actor, actor_label=actor_label, action="order.list_link_revoked",
                   target=f"{order_id} {link_id}", ip=client_ip)
+
+
+# --- low-stock alerts -------------------------------------------------------------------------
+
+
+def stock_thresholds_check(*, now=None) -> dict:
+    """Compares the stock that can be sold with each StockThreshold: one e-mail to the staff
+    for the thresholds newly crossed downwards (each is marked `alerted_at`, so it is not told
+    again), and a crossed one that has recovered is cleared to alert again next time.
+    Returns {"low": [...], "recovered": [...]} as "type country" labels."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from accounts.services import staff_mail
+
+    from .models import StockThreshold
+    from .providers.inventory import free_stock
+
+    now = now or timezone.now()
+    low, recovered = [], []
+    with transaction.atomic():
+        for threshold in StockThreshold.objects.select_for_update().order_by("type", "country"):
+            free = free_stock(threshold.type, threshold.country).count()
+            label = f"{threshold.type} {threshold.country or '(all countries)'}"
+            if free < threshold.minimum and threshold.alerted_at is None:
+                threshold.alerted_at = now
+                threshold.save(update_fields=["alerted_at"])
+                low.append((label, free, threshold.minimum))
+            elif free >= threshold.minimum and threshold.alerted_at is not None:
+                threshold.alerted_at = None
+                threshold.save(update_fields=["alerted_at"])
+                recovered.append(label)
+        if low:
+            lines = "\n".join(f"- {label}: {free} can be sold, threshold {minimum}" for label, free, minimum in low)
+            console = settings.SITE_URL.rstrip("/") + reverse("console")
+            subject = (f"Low stock: {low[0][0]} ({low[0][1]} left)" if len(low) == 1
+                       else f"Low stock: {len(low)} types/countries")
+            message = (
+                f"Stock has fallen below its threshold:\n\n{lines}\n\n"
+                "Load more with `manage.py importproxies --pool inventory --type TYPE --country CC FILE`; "
+                f"each is told once, and again only after it has recovered.\n\nStock levels: {console}"
+            )
+            transaction.on_commit(lambda: staff_mail(subject, message))
+    return {"low": [label for label, _, _ in low], "recovered": recovered}

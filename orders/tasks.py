@@ -95,3 +95,9 @@ def check_upstream_balance() -> str:
     if check is None:
         return "unreachable"
     return f"{check.balance} {check.currency}{' (alerted)' if check.alerted else ''}"
+
+
+@shared_task(name="orders.tasks.check_stock_thresholds", soft_time_limit=50, time_limit=60)
+def check_stock_thresholds() -> dict:
+    """E-mails the staff once when stock falls below a low-stock threshold (admin: Stock thresholds)."""
+    return services.stock_thresholds_check()

@@ -205,6 +205,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.check_upstream_balance",
         "schedule": env_float("UPSTREAM_BALANCE_CHECK_EVERY_S", 900.0, minimum=10),
     },
+    # Low-stock thresholds (admin: Orders › Stock thresholds): staff are e-mailed once per crossing.
+    "check-stock-thresholds": {
+        "task": "orders.tasks.check_stock_thresholds",
+        "schedule": env_float("STOCK_CHECK_EVERY_S", 300.0, minimum=10),
+    },
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
         "schedule": CHECKER_RECHECK_S["public"],

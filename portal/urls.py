@@ -40,6 +40,7 @@ urlpatterns = [
     re_path(r"^admin/billing/plan/(?P<rest>.*)$",
             RedirectView.as_view(url="/admin/accounts/plan/%(rest)s", query_string=True, permanent=True)),
     path("admin/", admin.site.urls),
+    path("console/", admin.site.admin_view(views.console), name="console"),
     path("accounts/", include("allauth.urls")),
     path("webhooks/", include("billing.webhook_urls")),
     path("webhooks/", include("orders.residential.webhook_urls")),

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import dashboard_view
 from api.envelope import error_json_response
+from portal.console import console_figures
 from portal.middleware import is_api_path
 from portal.overview import overview_summary
 
@@ -43,6 +44,12 @@ def healthz(request):
 @dashboard_view("view")
 def overview(request):
     return render(request, "portal/overview.html", {"summary": overview_summary(account=request.account)})
+
+
+def console(request):
+    """The operator console; portal/urls.py wraps it in the admin's guard (staff, and TOTP where
+    the admin asks for it), so others are sent to sign in or refused as the admin refuses them."""
+    return render(request, "console/index.html", {"figures": console_figures()})
 
 
 @csrf_exempt  # API clients send no CSRF cookie: an unknown path must stay a JSON 404, not a CSRF 403 page

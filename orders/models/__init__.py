@@ -27,7 +27,7 @@ from .order import (
     OrderStatus,
     format_gb,
 )
-from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus
+from .proxies import InventoryProxy, OrderProxy, ProxyProtocol, StockStatus, StockThreshold
 from .tools import AuthorizedIP, OrderListLink, ProxyReplacement
 from .upstream import UpstreamBalanceCheck, UpstreamCallFailure
 
@@ -38,6 +38,6 @@ __all__ = [
     "QUANTITY_MAX_DIGITS", "QUANTITY_PLACES", "TRAFFIC_MAX_DIGITS", "TRAFFIC_PLACES",
     "AuthorizedIP", "Country", "InventoryProxy", "Order", "OrderExtension", "OrderListLink", "OrderProxy",
     "OrderQuerySet", "OrderStatus", "Period", "PeriodDiscount", "PriceRule", "ProxyProtocol", "ProxyReplacement",
-    "ProxyType", "ProxyTypeCode", "StockStatus", "Unit", "UpstreamBalanceCheck", "UpstreamCallFailure",
+    "ProxyType", "ProxyTypeCode", "StockStatus", "StockThreshold", "Unit", "UpstreamBalanceCheck", "UpstreamCallFailure",
     "VolumeTier", "format_gb", "quantity_display",
 ]

@@ -1,5 +1,6 @@
 """Proxies: the stock the inventory provider allocates from, and those delivered to an order."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -88,3 +89,35 @@ class OrderProxy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+class StockThreshold(models.Model):
+    """Low-stock alert for one proxy type in one country (or in all countries together): staff
+    are e-mailed once when the stock that can be sold falls below `minimum`, and again only
+    after it has recovered to `minimum` or more."""
+
+    type = models.CharField(max_length=20, choices=ProxyTypeCode.choices)
+    country = models.CharField(
+        max_length=2, blank=True, default="",
+        help_text="ISO 3166-1 alpha-2, upper case; empty: the type's stock in every country together",
+    )
+    minimum = models.PositiveIntegerField(help_text="Alert when fewer proxies than this can be sold")
+    alerted_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When staff were told the stock is low; cleared when it recovers",
+    )
+
+    class Meta:
+        ordering = ["type", "country"]
+        constraints = [
+            models.UniqueConstraint(fields=["type", "country"], name="stockthreshold_unique"),
+            models.CheckConstraint(condition=Q(minimum__gt=0), name="stockthreshold_minimum_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} in {self.country or 'all countries'}: below {self.minimum}"
+
+    def clean(self):
+        self.country = (self.country or "").strip().upper()
+        if self.country and (len(self.country) != 2 or not self.country.isalpha() or not self.country.isascii()):
+            raise ValidationError({"country": "Use an ISO 3166-1 alpha-2 country code, e.g. US, or leave it empty."})

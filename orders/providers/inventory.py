@@ -17,11 +17,15 @@ from .base import Provider, ProxyCredentials
 QUARANTINE = timedelta(days=7)
 
 
-def free_stock(type_code: str, country: str = ""):
+def sellable(now=None) -> Q:
     """Stock that can be sold now: available and not in quarantine."""
-    qs = InventoryProxy.objects.filter(type=type_code, status=StockStatus.AVAILABLE).filter(
-        Q(quarantined_until__isnull=True) | Q(quarantined_until__lte=timezone.now())
-    )
+    now = now or timezone.now()
+    return Q(status=StockStatus.AVAILABLE) & (Q(quarantined_until__isnull=True) | Q(quarantined_until__lte=now))
+
+
+def free_stock(type_code: str, country: str = ""):
+    """The stock of a type (in a country) that can be sold now."""
+    qs = InventoryProxy.objects.filter(sellable(), type=type_code)
     if country:
         qs = qs.filter(country=country)
     return qs

@@ -48,13 +48,12 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import staff_mail
 from core.errors import Conflict, DomainValidationError, UpstreamError
 from core.money import CENT, money_str
-from core.text import email_subject
 
 from ..models import Order, UpstreamBalanceCheck, UpstreamCallFailure
 from .base import Provider, ProvisioningPending, ProxyCredentials, Reference
@@ -346,17 +345,6 @@ def upstream_authorized_ips_sync() -> dict:
 
 
 # --- the operator's view ---------------------------------------------------------------------------
-
-
-def staff_mail(subject: str, message: str) -> int:
-    from accounts.models import User
-
-    recipients = list(User.objects.filter(is_staff=True, is_active=True).exclude(email="")
-                      .values_list("email", flat=True))
-    if not recipients:
-        return 0
-    return send_mail(subject=email_subject(subject), message=message, from_email=None,
-                     recipient_list=recipients, fail_silently=True)
 
 
 def upstream_in_use() -> bool:

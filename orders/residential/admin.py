@@ -35,10 +35,7 @@ def subuser_reconcile(modeladmin, request, queryset):
 
 @admin.register(SubUserProxy)
 class SubUserProxyAdmin(admin.ModelAdmin):
-    list_display = [
-        "public_id", "name", "account", "order", "country", "state", "city", "rotation",
-        "used_gb", "traffic_limit_gb", "status", "disabled_reason", "created_at", "deleted_at",
-    ]
+    list_display = ["public_id", "name", "account", "order", "country", "used_gb", "status", "created_at"]
     list_filter = ["status", "disabled_reason", "rotation", "protocol", "country", "upstream_pending",
                    ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["public_id", "name", "username", "upstream_id", "account__name", "account__public_id",
@@ -60,7 +57,7 @@ class SubUserProxyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = ["record_id", "account", "proxy", "order", "period_start", "bytes_in", "bytes_out", "requests", "source", "received_at"]
+    list_display = ["period_start", "proxy", "account", "bytes_in", "bytes_out", "requests", "source"]
     list_filter = ["source", "period_start"]
     search_fields = ["record_id", "proxy__public_id", "proxy__username", "account__name", "order__public_id"]
     list_select_related = ["account", "proxy", "order"]

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Account
@@ -103,6 +104,10 @@ class SubUserProxy(models.Model):
             models.CheckConstraint(
                 condition=Q(status="active", disabled_reason="") | Q(status="disabled") & ~Q(disabled_reason=""),
                 name="subuser_disabled_has_reason",
+            ),
+            models.UniqueConstraint(
+                "account", Lower("name"), condition=Q(deleted_at__isnull=True), name="subuser_unique_live_name",
+                violation_error_message="A proxy of this name already exists in the account.",
             ),
         ]
 

@@ -242,6 +242,7 @@ def subuser_create(
         limit = max_subusers(account)
         if SubUserProxy.objects.for_account(account).count() >= limit:
             raise Conflict(f"This account has reached its limit of {limit} sub-user proxies.")
+        _refuse_taken_name(proxy)
         if not _order_has_traffic(order):
             raise DomainValidationError({"order_id": "The order's traffic is used up."})
         proxy.order = order
@@ -252,6 +253,17 @@ def subuser_create(
         proxy.save()
         _provider_hook(proxy, "subuser_upsert", quiet=False)  # a failure rolls the creation back
     return proxy
+
+
+def _refuse_taken_name(proxy: SubUserProxy) -> None:
+    """One live sub-user per name (case aside) in an account, so a name tells them apart; the
+    caller holds the account lock, and the database's constraint backs it."""
+    taken = SubUserProxy.objects.for_account(proxy.account).filter(name__iexact=proxy.name)
+    if proxy.pk is not None:
+        taken = taken.exclude(pk=proxy.pk)
+    if taken.exists():
+        message = f"A proxy named “{proxy.name}” already exists in this account; choose another name."
+        raise Conflict(message, meta={"fields": {"name": [message]}})
 
 
 def _create_upstream(proxy: SubUserProxy) -> SubUserProxy:
@@ -284,6 +296,7 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
             if not name:
                 raise DomainValidationError({"name": "A name is required."})
             proxy.name = name
+            _refuse_taken_name(proxy)
         if changes.order_id is not None and changes.order_id != proxy.order.public_id:
             moved_to = _residential_order(account=account, order_id=changes.order_id, lock=True)
             if upstream.is_upstream_order(moved_to) != bool(proxy.upstream_id):

@@ -145,3 +145,28 @@ def test_non_staff_cannot_open_admin(client, owner):
     client.force_login(owner)
     response = client.get("/admin/accounts/account/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_one_accounts_section_gathers_the_account_models(ops):
+    html = ops.get("/admin/").content.decode()
+    assert html.count('title="Models in the Accounts application"') == 1
+    section = html.split('title="Models in the Accounts application"')[1].split("</table>")[0]
+    for path in ("/admin/accounts/account/", "/admin/accounts/user/", "/admin/accounts/membership/",
+                 "/admin/accounts/invitation/", "/admin/accounts/plan/", "/admin/accounts/auditlogentry/",
+                 "/admin/account/emailaddress/", "/admin/mfa/authenticator/", "/admin/auth/group/"):
+        assert f'href="{path}"' in section, path
+    assert section.index("/admin/accounts/account/") < section.index("/admin/accounts/user/")
+    assert "Authentication and Authorization" not in html and ">MFA<" not in html
+    assert 'title="Models in the API keys application"' in html
+    accounts_page = ops.get("/admin/accounts/").content.decode()
+    assert 'href="/admin/account/emailaddress/"' in accounts_page
+    assert ops.get("/admin/account/").status_code == 200  # allauth's own app page still lists its model
+
+
+def test_every_list_fits_a_laptop_screen():
+    """At most 9 columns in any admin list (the action checkbox aside), so lists fit 1366 px."""
+    from django.contrib import admin
+
+    wide = {f"{m._meta.label}: {len(a.list_display)}" for m, a in admin.site._registry.items()
+            if len(a.list_display) > 9}
+    assert not wide

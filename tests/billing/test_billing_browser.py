@@ -29,6 +29,12 @@ def test_owner_creates_a_deposit_address_and_upgrades_to_premium(page, login, ow
     assert page.evaluate("navigator.clipboard.readText()") == BTC_VECTOR_0
     assert DepositAddress.objects.filter(account=account).count() == 1
 
+    # USDT has no default network: leaving it unchosen is refused, beside the field.
+    page.get_by_label("Currency").select_option("USDT")
+    assert page.get_by_label("Network").input_value() == ""
+    page.get_by_role("button", name="Create address").click()
+    page.get_by_text("USDT needs a network: ERC20 or TRC20.").first.wait_for()
+    assert DepositAddress.objects.filter(account=account).count() == 1
     page.get_by_label("Currency").select_option("USDT")
     page.get_by_label("Network").select_option("TRC20")
     page.get_by_role("button", name="Create address").click()

@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import Membership, Role
 from accounts.services import user_create_with_account
+from billing.forms import DepositAddressForm
 from billing.models import DepositAddress
 from billing.services import deposit_address_create, ledger_post
 from tests.billing.conftest import BTC_VECTOR_0, fund
@@ -59,6 +60,22 @@ def test_a_bad_form_shows_the_error_beside_the_field_and_creates_nothing(client,
     assert not DepositAddress.objects.exists()
 
 
+@pytest.mark.parametrize(("data", "message"), [
+    ({"currency": "USDT"}, "USDT needs a network: ERC20 or TRC20."),
+    ({"currency": "USDT", "network": ""}, "USDT needs a network: ERC20 or TRC20."),
+    ({"currency": "BTC", "network": "TRC20"}, "BTC is available on BTC only."),
+])
+def test_the_form_requires_a_usdt_network_as_the_api_does(data, message):
+    form = DepositAddressForm(data)
+    assert not form.is_valid()
+    assert form.errors["network"] == [message]
+
+
+def test_a_currency_with_one_network_needs_no_choice():
+    form = DepositAddressForm({"currency": "ETH", "network": ""})
+    assert form.is_valid(), form.errors
+
+
 def test_the_sixth_unused_address_is_refused_on_the_page(client, owner, account):
     for _ in range(5):
         deposit_address_create(account=account, currency="LTC")
@@ -106,3 +123,21 @@ def test_transactions_table_paginates(client, owner, account):
 def test_anonymous_is_sent_to_login(client):
     response = client.get("/billing/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_pending_deposits_show_amount_and_confirmations_until_credited(client, owner, account, outsider_account):
+    from billing.services import deposit_notification_apply
+
+    address = deposit_address_create(account=account, currency="BTC")
+    other = deposit_address_create(account=outsider_account, currency="BTC")
+    notice = {"currency": "BTC", "network": "BTC", "vout": 0, "amount": Decimal("0.00150000"),
+              "amount_usd": Decimal("97.5"), "confirmations": 1}
+    deposit_notification_apply(address=address.address, txid="ab" * 32, **notice)
+    deposit_notification_apply(address=other.address, txid="cd" * 32, **notice)
+    client.force_login(owner)
+    html = client.get("/billing/").content.decode()
+    assert "Pending deposits" in html
+    assert "0.0015 BTC (BTC)" in html and "97.50 USD" in html and ">1/2<" in html
+    assert "abababab" in html and "cdcdcdcd" not in html  # another account's deposit is not shown
+    deposit_notification_apply(address=address.address, txid="ab" * 32, **{**notice, "confirmations": 2})
+    assert "Pending deposits" not in client.get("/billing/").content.decode()

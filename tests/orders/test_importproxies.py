@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -58,6 +60,29 @@ def test_bad_arguments_are_a_clear_error(tmp_path, args):
     with pytest.raises(CommandError):
         _run(*args, str(path))
     assert not InventoryProxy.objects.exists()
+
+
+@pytest.mark.parametrize(("country", "message"), [
+    ("XX", "XX is not a country code; use ISO 3166-1 alpha-2"),
+    ("uk", "UK is not a country code (the United Kingdom is GB)"),
+])
+def test_unknown_country_is_an_error_and_imports_nothing(tmp_path, country, message):
+    path = tmp_path / "stock.txt"
+    path.write_text(LIST)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        _run("--pool", "inventory", "--type", "datacenter", "--country", country, str(path))
+    assert not InventoryProxy.objects.exists()
+
+
+def test_counts_are_said_in_the_singular_and_plural(tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text("203.0.113.5:8080\n203.0.113.5:8080\nnot a proxy\n")
+    out, _ = _run("--pool", "inventory", "--type", "datacenter", "--country", "DE", str(one))
+    assert out.strip() == "Imported 1 proxy into inventory (datacenter, DE); skipped 1 duplicate; 1 invalid line."
+    two = tmp_path / "two.txt"
+    two.write_text("203.0.113.6:8080\n203.0.113.7:8080\n")
+    out, _ = _run("--pool", "inventory", "--type", "datacenter", "--country", "DE", str(two))
+    assert out.strip() == "Imported 2 proxies into inventory (datacenter, DE); skipped 0 duplicates; 0 invalid lines."
 
 
 def test_missing_file_is_an_error():

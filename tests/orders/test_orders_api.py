@@ -232,6 +232,20 @@ def test_download_formats(account, client_for, fmt):
     assert "X-RateLimit-Limit" in response
 
 
+def test_txt_lists_stock_without_credentials_as_host_port(account, client_for):
+    fund(account, "50")
+    InventoryProxy.objects.bulk_create([
+        InventoryProxy(type="datacenter", country="DE", host="203.0.113.5", port=8080, protocol="http"),
+        InventoryProxy(type="datacenter", country="DE", host="203.0.113.6", port=8080, username="alice",
+                       password="s3cret", protocol="http"),
+    ])
+    order_id = client_for.post(
+        "orders", {"type": "datacenter", "quantity": 2, "period": 30, "country": "DE"}
+    ).json_body["data"]["id"]
+    text = client_for.get(f"orders/{order_id}/download", format="txt").content.decode()
+    assert sorted(text.splitlines()) == ["203.0.113.5:8080", "203.0.113.6:8080:alice:s3cret"]
+
+
 def test_download_bad_format_is_an_enveloped_validation_error(account, client_for):
     fund(account, "10")
     order_id = client_for.post("orders", {"type": "residential", "quantity": 1}).json_body["data"]["id"]

@@ -9,6 +9,10 @@ from core.errors import PortalError
 POOLS = ("public", "premium", "inventory")
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
 class Command(BaseCommand):
     help = (
         "Load proxies, one a line in the formats of POST /check (ip:port, ip:port:user:pass, "
@@ -56,7 +60,10 @@ class Command(BaseCommand):
         skipped = counts.get("skipped", counts.get("duplicates", 0))
         invalid = counts.get("invalid", 0)
         where = f"{pool} ({type_code}, {country.upper()})" if pool == "inventory" else pool
-        self.stdout.write(f"Imported {imported} proxies into {where}; skipped {skipped} duplicates; {invalid} invalid lines.")
+        self.stdout.write(
+            f"Imported {plural(imported, 'proxy', 'proxies')} into {where}; "
+            f"skipped {plural(skipped, 'duplicate')}; {plural(invalid, 'invalid line')}."
+        )
         if pool == "inventory" and not counts.get("orderable", True):
             self.stderr.write(
                 f"Warning: the catalogue does not sell {type_code} proxies in {country.upper()}; "

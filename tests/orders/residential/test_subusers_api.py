@@ -1,6 +1,7 @@
 """Sub-user proxies API: create with geo targeting, read, update, delete, limits, tenancy."""
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Plan
 from orders.residential.models import SubUserProxy
@@ -87,11 +88,41 @@ def test_required_fields_and_bad_choices(client, order):
 
 def test_plan_limit_of_sub_users_is_a_conflict(client, account, order):
     Plan.objects.filter(tier=account.tier).update(max_subusers=2)
-    assert create(client, order).status_code == 201
-    assert create(client, order).status_code == 201
-    r = create(client, order)
+    assert create(client, order, name="one").status_code == 201
+    assert create(client, order, name="two").status_code == 201
+    r = create(client, order, name="three")
     assert r.status_code == 409 and r.json_body["error_type"] == "conflict"
     assert SubUserProxy.objects.count() == 2
+
+
+def test_a_name_taken_by_a_live_proxy_of_the_account_is_a_conflict(client, order, outsider_account, api, make_key):
+    first = create(client, order, name="Office")
+    assert first.status_code == 201
+    for name in ("Office", " office ", "OFFICE"):
+        r = create(client, order, name=name)
+        assert r.status_code == 409 and r.json_body["error_type"] == "conflict", r.json_body
+        assert r.json_body["error"] == f"A proxy named “{name.strip()}” already exists in this account; choose another name."
+        assert r.json_body["meta"]["fields"] == {"name": [r.json_body["error"]]}
+    assert SubUserProxy.objects.count() == 1
+    # renaming onto a taken name is refused too; keeping one's own name is not a clash
+    second = create(client, order, name="Warehouse").json_body["data"]["id"]
+    assert client.patch(f"proxy/{second}", {"name": "office"}).status_code == 409
+    assert client.patch(f"proxy/{second}", {"name": "Warehouse", "country": "DE"}).status_code == 200
+    # another account may use the name, and a deleted proxy's name is free again
+    other = api(make_key(outsider_account, scopes=RW))
+    assert create(other, residential_order(outsider_account), name="Office").status_code == 201
+    assert client.delete(f"proxy/{first.json_body['data']['id']}").status_code == 200
+    assert create(client, order, name="Office").status_code == 201
+
+
+def test_the_database_refuses_a_second_live_name_in_an_account(account, order):
+    from django.db import IntegrityError, transaction
+
+    SubUserProxy.objects.create(account=account, order=order, name="Office", username="u1", password="p")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SubUserProxy.objects.create(account=account, order=order, name="OFFICE", username="u2", password="p")
+    SubUserProxy.objects.filter(username="u1").update(deleted_at=timezone.now())
+    SubUserProxy.objects.create(account=account, order=order, name="office", username="u3", password="p")
 
 
 def test_list_is_paginated_and_scoped(client, order, outsider_account, api, make_key):

@@ -51,6 +51,24 @@ def test_city_outside_its_state_shows_the_error_beside_the_field(browser, order)
     assert not SubUserProxy.objects.exists()
 
 
+def test_a_taken_name_is_refused_beside_the_name_field(browser, order):
+    assert create(browser, order, name="Office").status_code == 302
+    r = create(browser, order, name="office")
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert 'id="id_name_error"' in html and "A proxy named “office” already exists in this account" in html
+    assert SubUserProxy.objects.count() == 1
+    assert create(browser, order, name="Warehouse").status_code == 302
+    other = SubUserProxy.objects.get(name="Warehouse")
+    edit = browser.post(f"/proxies/{other.public_id}/", {
+        "name": "OFFICE", "protocol": "http", "country": "", "state": "", "city": "", "zip": "",
+        "rotation": "rotating", "sticky_ttl_minutes": "10", "traffic_limit_gb": "", "whitelist": "",
+    })
+    assert edit.status_code == 400 and 'id="id_name_error"' in edit.content.decode()
+    other.refresh_from_db()
+    assert other.name == "Warehouse"
+
+
 def test_bad_whitelist_shows_the_error(browser, order):
     r = create(browser, order, whitelist="nonsense")
     assert r.status_code == 400 and 'id="id_whitelist_error"' in r.content.decode()

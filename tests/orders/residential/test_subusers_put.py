@@ -51,6 +51,8 @@ def test_put_answers_exactly_as_patch(client, account):
         assert (d["status"], d["disabled_reason"]) == ("disabled", "disabled_by_user")
         assert update(client, method, pid, {"traffic_limit_gb": None}).json_body["data"]["traffic_limit_gb"] is None
         assert update(client, method, pid, {"status": "active"}).json_body["data"]["status"] == "active"
+        # a name is one live proxy's in an account: the next round's proxy takes the same names
+        assert client.delete(f"proxy/{pid}").status_code == 200
     assert comparable(answers["patch"]) == comparable(answers["put"])
 
 
