@@ -64,6 +64,31 @@ def overview_figures(*, account: Account) -> dict:
     }
 
 
+def account_has_ordered(*, account: Account) -> bool:
+    """Whether the account ever placed an order (a failed one counts: the step was taken)."""
+    return Order.objects.for_account(account).exists()
+
+
+def orders_expiring(*, account: Account, within, now=None) -> list[Order]:
+    """Active orders whose period ends within `within` (a timedelta) of `now`, soonest first."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    return list(
+        Order.objects.for_account(account)
+        .filter(status=OrderStatus.ACTIVE, expires_at__isnull=False, expires_at__lte=now + within)
+        .order_by("expires_at", "id")
+    )
+
+
+def orders_low_traffic(*, account: Account, share: Decimal) -> list[Order]:
+    """Active traffic orders with less than `share` (0.1 = 10 %) of their traffic left."""
+    active = Order.objects.for_account(account).filter(
+        status=OrderStatus.ACTIVE, traffic_gb__isnull=False, traffic_gb__gt=0
+    ).order_by("created_at", "id")
+    return [o for o in active if (o.traffic_gb - (o.traffic_used_gb or 0)) < o.traffic_gb * share]
+
+
 # --- reference data --------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.response import Response
 
-from accounts.permissions import dashboard_view
+from accounts.permissions import dashboard_view, has_capability
 from api.envelope import error_json_response
 from portal.middleware import is_api_path
 from portal.overview import overview_summary
@@ -42,7 +42,9 @@ def healthz(request):
 
 @dashboard_view("view")
 def overview(request):
-    return render(request, "portal/overview.html", {"summary": overview_summary(account=request.account)})
+    role_can = {cap: has_capability(request.membership, cap) for cap in ("operate", "manage_keys")}
+    summary = overview_summary(account=request.account, user=request.user, role_can=role_can)
+    return render(request, "portal/overview.html", {"summary": summary})
 
 
 @csrf_exempt  # API clients send no CSRF cookie: an unknown path must stay a JSON 404, not a CSRF 403 page
