@@ -27,6 +27,8 @@ from core.money import money_str
 from . import pricing, selectors, services
 from .exports import download_auth, proxy_list_file
 from .forms import AuthorizedIPForm, ExtendForm, OrderFilterForm, OrderForm
+from .snippets import TEST_URL as SNIPPETS_TEST_URL
+from .snippets import connection_snippets
 
 ORDERS_PER_PAGE = 20
 PLACED_TOKENS_KEPT = 20
@@ -146,6 +148,18 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
     if can_extend and extend_form is None:
         extend_form = ExtendForm(order=order)
     proxies = list(selectors.order_proxies(account=request.account, order=order))
+    snippets = snippets_note = None
+    if len(proxies) > 1:
+        snippets_note = (
+            f"For the first of your {len(proxies):,} proxies, {proxies[0].host}:{proxies[0].port}; the others "
+            "connect the same way with their own host, port and credentials (Download TXT lists them all)."
+        )
+    if proxies:
+        first = proxies[0]
+        snippets = connection_snippets(
+            host=first.host, port=first.port, username=first.username, password=first.password,
+            protocol=first.protocol,
+        )
     return render(
         request,
         "orders/detail.html",
@@ -158,6 +172,9 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
             "can_extend": can_extend,
             "extend_form": extend_form,
             "refresh": order.status == "pending",
+            "snippets": snippets,
+            "snippets_note": snippets_note,
+            "snippets_test_url": SNIPPETS_TEST_URL,
             **_order_tools_context(request, order, proxies),
         },
         status=status,

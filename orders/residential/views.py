@@ -25,6 +25,8 @@ from core.errors import Conflict, DomainValidationError, NotFound, PortalError, 
 from core.files import download_response
 from core.forms import form_add_service_error
 from orders.models import format_gb
+from orders.snippets import TEST_URL as SNIPPETS_TEST_URL
+from orders.snippets import connection_snippets
 
 from . import geo, selectors, services
 from .exports import EXPORT_FORMATS, stats_file
@@ -91,12 +93,17 @@ def _get(request, proxy_id):
 
 def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
     host, port = selectors.gateway(proxy)
+    username = selectors.connection_username(proxy)
     return render(request, "proxies/detail.html", {
         "proxy": proxy,
         "host": host,
         "port": port,
-        "connection_username": selectors.connection_username(proxy),
+        "connection_username": username,
         "connection": selectors.connection_strings(proxy),
+        "snippets": connection_snippets(
+            host=host, port=port, username=username, password=proxy.password, protocol=proxy.protocol
+        ),
+        "snippets_test_url": SNIPPETS_TEST_URL,
         "used_gb": format_gb(proxy.traffic_used_gb),
         "limit_gb": format_gb(proxy.traffic_limit_gb),
         "order_left_gb": format_gb(proxy.order.traffic_left_gb),
