@@ -72,3 +72,17 @@ def gb_of(value) -> str:
     two places, and the bytes it stands for in a tooltip."""
     number = _decimal(value) or Decimal(0)
     return gb(int(number * BYTES_PER_GB))
+
+
+@register.filter
+def field_errors(form) -> list[dict]:
+    """Each field's errors with the field's label (never its name) and the id of its input, in
+    the order of the form: [{"label", "id", "error"}]. Hidden fields have no id to link to."""
+    found = []
+    for field in form:
+        for error in field.errors:
+            found.append({
+                "label": field.label or field.name, "id": "" if field.is_hidden else field.id_for_label,
+                "error": error,
+            })
+    return found

@@ -1,6 +1,7 @@
 """Dashboard Orders pages: the order form with its live price, the list, an order's detail."""
 
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,6 +18,7 @@ from core.errors import (
     DomainValidationError,
     InsufficientFunds,
     NotFound,
+    OutOfStock,
     UpstreamError,
 )
 from core.files import DOWNLOAD_CONTENT_TYPES, DOWNLOAD_FORMATS, download_format, download_response
@@ -48,6 +50,36 @@ def _quote_dict(quote) -> dict:
     }
 
 
+def _stock_shortage(availability, review) -> str | None:
+    """Why the reviewed order cannot be sold from stock (said before any word on the balance:
+    topping up would not help), None when it can."""
+    if not review:
+        return None
+    entry = next((a for a in availability if a["code"] == review["type"]), None)
+    if entry is None or not entry["stock_backed"]:
+        return None
+    country = review["country"] or ""
+    if country:
+        free = next((c["in_stock"] for c in entry["countries"] if c["code"] == country), 0)
+    else:
+        free = entry["total"]
+    wanted = int(Decimal(review["quantity"]))
+    if free >= wanted:
+        return None
+    where = f" in {country}" if country else ""
+    if not free:
+        return f"{entry['name']} proxies{where} are out of stock."
+    return f"Only {free:,} {entry['name']} {'proxy is' if free == 1 else 'proxies are'} in stock{where}; you asked for {wanted:,}."
+
+
+def _balance_short(account, review) -> str | None:
+    """How much the balance lacks for the reviewed price ("12.50"), None when it is enough."""
+    if not review:
+        return None
+    total = Decimal(review["total"])
+    return money_str(total - account.balance) if account.balance < total else None
+
+
 def _render_orders(request, *, form=None, status=200, review=None):
     account = request.account
     account.refresh_from_db(fields=["balance"])
@@ -61,6 +93,7 @@ def _render_orders(request, *, form=None, status=200, review=None):
     ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    availability = selectors.order_availability()
     return render(
         request,
         "orders/page.html",
@@ -73,6 +106,17 @@ def _render_orders(request, *, form=None, status=200, review=None):
             "orders": orders,
             "filter_query": query.urlencode(),
             "types": list(selectors.proxy_types()),
+            "availability": availability,
+            "availability_data": {
+                a["code"]: {
+                    "stock_backed": a["stock_backed"], "total": a["total"],
+                    "countries": {c["code"]: c["in_stock"] for c in a["countries"]},
+                }
+                for a in availability
+            },
+            "nothing_to_sell": not any(a["available"] for a in availability),
+            "stock_shortage": _stock_shortage(availability, review),
+            "balance_short": _balance_short(account, review),
         },
         status=status,
     )
@@ -103,6 +147,12 @@ def _order_post(request):
     except DomainValidationError as exc:
         form_add_service_error(form, exc)
         return _render_orders(request, form=form, status=400)
+    except OutOfStock as exc:
+        # Placement reserves stock before it charges, so a short stock is what the customer
+        # hears of even when the balance is short too: topping up would not help.
+        review = _quote_dict(form.quote)
+        form.add_error(None, _stock_shortage(selectors.order_availability(), review) or exc.message)
+        return _render_orders(request, form=form, status=409, review=review)
     except InsufficientFunds as exc:
         form.add_error(None, f"{exc.message} Top up your balance on the Billing page.")
         return _render_orders(request, form=form, status=402, review=_quote_dict(form.quote))

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.errors import OutOfStock
@@ -17,14 +17,29 @@ from .base import Provider, ProxyCredentials
 QUARANTINE = timedelta(days=7)
 
 
-def free_stock(type_code: str, country: str = ""):
-    """Stock that can be sold now: available and not in quarantine."""
-    qs = InventoryProxy.objects.filter(type=type_code, status=StockStatus.AVAILABLE).filter(
+def free_stock_all():
+    """Stock of any type that can be sold now: available and not in quarantine."""
+    return InventoryProxy.objects.filter(status=StockStatus.AVAILABLE).filter(
         Q(quarantined_until__isnull=True) | Q(quarantined_until__lte=timezone.now())
     )
+
+
+def free_stock(type_code: str, country: str = ""):
+    """Stock of `type_code` that can be sold now: available and not in quarantine."""
+    qs = free_stock_all().filter(type=type_code)
     if country:
         qs = qs.filter(country=country)
     return qs
+
+
+def free_stock_counts() -> dict[str, dict[str, int]]:
+    """Free stock per type and country: {type: {country: count}} (country "" for stock of no
+    particular country), in one grouped query."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = free_stock_all().values("type", "country").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts.setdefault(row["type"], {})[row["country"]] = row["n"]
+    return counts
 
 
 class InventoryProvider(Provider):
