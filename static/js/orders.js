@@ -17,6 +17,12 @@
 
   function field(name) { return form.elements.namedItem(name); }
 
+  // Amounts as the pages write them: two places, thousands separated ("1,234.50").
+  function money(text) {
+    var n = Number(text);
+    return isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : text;
+  }
+
   function labelOf(name) {
     var el = field(name);
     var label = el && el.id ? form.querySelector('label[for="' + el.id + '"]') : null;
@@ -50,7 +56,7 @@
       return { text: text, testid: "order-stock", blocks: true };
     }
     if (total !== null && balance < total) {
-      return { text: "Your balance is " + (total - balance).toFixed(2) + " USD short of this price.", testid: "order-balance", link: true };
+      return { text: "Your balance is " + money((total - balance).toFixed(2)) + " USD short of this price.", testid: "order-balance", link: true };
     }
     return null;
   }
@@ -94,12 +100,12 @@
       strong.textContent = "Price: ";
       var span = document.createElement("span");
       span.setAttribute("data-testid", "order-total");
-      span.textContent = q.total + " " + q.currency;
+      span.textContent = money(q.total) + " " + q.currency;
       total.appendChild(strong);
       total.appendChild(span);
       box.appendChild(total);
-      var detail = q.quantity + " × " + q.unit_price + " " + q.currency + " = " + q.subtotal + " " + q.currency;
-      if (q.discount !== "0.00") { detail += ", discount −" + q.discount + " " + q.currency; }
+      var detail = q.quantity + " × " + money(q.unit_price) + " " + q.currency + " = " + money(q.subtotal) + " " + q.currency;
+      if (q.discount !== "0.00") { detail += ", discount −" + money(q.discount) + " " + q.currency; }
       box.appendChild(line(detail, "muted"));
       var note = stockOrBalanceNote(parseFloat(q.total));
       if (note) {
