@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('checker', '0001_initial'),
+        ('checker', '0002_shards'),
     ]
 
     operations = [
