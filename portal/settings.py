@@ -420,7 +420,7 @@ CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
 CHECKER_SHARD_SIZE = env_int("CHECKER_SHARD_SIZE", 5000, minimum=1)
 # A running shard whose heartbeat (every batch, at least every few seconds) is older than this
 # lost its worker: the sweep hands it to another.
-CHECKER_SHARD_LEASE_S = env_int("CHECKER_SHARD_LEASE_S", 60, minimum=10)
+CHECKER_SHARD_LEASE_S = env_int("CHECKER_SHARD_LEASE_S", 120, minimum=10)
 
 # Raw usage records are kept this long (by the hour they count); statistics read the hourly and
 # daily rollups, which are kept for good. A record older than the purged hours is refused.
