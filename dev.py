@@ -13,6 +13,7 @@ Both create `.venv/` and install the project into it when pyproject.toml changed
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,6 +81,12 @@ def run() -> int:
     var = Path(env.get("PORTAL_VAR_DIR") or ROOT / "var")
     var.mkdir(parents=True, exist_ok=True)
     bind = env["BIND"]
+    # Prometheus: the web and worker processes write their series to one folder, emptied here
+    # (the previous run's figures start again from zero); GET /metrics sums it (docs/deploy.md).
+    metrics_dir = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var / "prometheus")))
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env.setdefault("METRICS_ALLOW_IPS", "127.0.0.1,::1")
     procs = [
         subprocess.Popen(
             [str(BIN / "celery"), "-A", "portal", "worker", "--beat", "--loglevel", "INFO",

@@ -158,8 +158,10 @@ class AccountAdmin(admin.ModelAdmin):
     list_display = ["name", "public_id", "owner_email", "balance", "tier", "is_active", "created_at"]
     list_filter = ["is_active", "created_at", "premium_until"]
     search_fields = ["name", "public_id", "memberships__user__email"]
-    readonly_fields = ["public_id", "balance", "premium_until", "is_active", "suspended_reason", "created_at"]
-    fields = ["name", "public_id", "balance", "premium_until", "is_active", "suspended_reason", "created_at"]
+    readonly_fields = ["public_id", "balance", "low_balance_threshold", "premium_until", "is_active",
+                       "suspended_reason", "created_at"]
+    fields = ["name", "public_id", "balance", "low_balance_threshold", "premium_until", "is_active",
+              "suspended_reason", "created_at"]
     date_hierarchy = "created_at"
     inlines = [MembershipInline]
     actions = [suspend_accounts, reactivate_accounts]

@@ -67,6 +67,10 @@ class Account(models.Model):
     # Cached balance; the ledger (billing.LedgerEntry) is the truth and ledger_post the only writer.
     balance = MoneyField()
     premium_until = models.DateTimeField(null=True, blank=True)
+    # balance.low is sent once when a charge leaves the balance under the threshold, and
+    # again only after the balance has risen above it (`low_balance_alerted` remembers which).
+    low_balance_threshold = MoneyField(null=True, blank=True, default=None)
+    low_balance_alerted = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True, help_text="Unticked: the account is suspended.")
     suspended_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

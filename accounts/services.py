@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -10,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
+from api.snapshots import account_auth_changed
 from core.errors import Conflict, DomainValidationError, NotFound
+from core.money import MONEY_MAX, money_str, to_money
 from core.text import (
     CONTROL_CHARACTERS_MESSAGE,
     email_subject,
@@ -300,3 +303,42 @@ def account_set_active(*, account: Account, active: bool, reason: str = "", oper
         details={"reason": reason} if reason else {},
     )
     return account
+
+
+# --- the low-balance alert (sent by billing's ledger) ------------------------------------
+
+LOW_BALANCE_THRESHOLD_HELP = 'Use an amount in USD such as "10.00", or null to turn the alert off.'
+
+
+def low_balance_threshold_clean(value) -> Decimal | None:
+    """A money string ("10.00"), a plain number, or None (off); at most two decimals."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DomainValidationError({"low_balance_threshold": [LOW_BALANCE_THRESHOLD_HELP]})
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise DomainValidationError({"low_balance_threshold": [LOW_BALANCE_THRESHOLD_HELP]}) from None
+    if not amount.is_finite() or amount < 0 or amount > MONEY_MAX or amount != amount.quantize(Decimal("0.01")):
+        raise DomainValidationError({"low_balance_threshold": [
+            f"Use an amount from 0.00 to {money_str(MONEY_MAX)} USD with at most two decimals, or null."
+        ]})
+    return to_money(amount)
+
+
+def account_low_balance_threshold_set(
+    *, account: Account, threshold, actor: User | None = None, actor_label: str = "", client_ip: str | None = None,
+) -> Account:
+    """Sets (or, with None, turns off) the balance under which `balance.low` is sent. The
+    alert starts afresh: the next charge that leaves the balance under it sends one."""
+    value = low_balance_threshold_clean(threshold)
+    with transaction.atomic():
+        locked = account_lock(account.pk)
+        locked.low_balance_threshold = value
+        locked.low_balance_alerted = False
+        locked.save(update_fields=["low_balance_threshold", "low_balance_alerted"])
+        audit_log(account=locked, actor=actor, actor_label=actor_label, action="account.low_balance_threshold",
+                  target="off" if value is None else f"{money_str(value)} USD", ip=client_ip)
+        account_auth_changed(locked.pk)
+    return locked

@@ -8,11 +8,18 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.forms import AccountSettingsForm, InvitationSignupForm, InviteForm, RoleForm
+from accounts.forms import (
+    AccountSettingsForm,
+    InvitationSignupForm,
+    InviteForm,
+    LowBalanceAlertForm,
+    RoleForm,
+)
 from accounts.middleware import SESSION_ACCOUNT_KEY
 from accounts.models import AuditLogEntry, Membership, User
 from accounts.permissions import dashboard_view, has_capability, suspended_refusal
 from accounts.services import (
+    account_low_balance_threshold_set,
     account_rename,
     invitation_accept,
     invitation_by_token,
@@ -24,6 +31,7 @@ from accounts.services import (
 from core.errors import DomainValidationError, NotFound
 from core.forms import form_add_service_error
 from core.http import client_ip
+from core.money import money_str
 
 
 @login_required
@@ -179,24 +187,56 @@ def audit(request):
     return render(request, "accounts/audit.html", {"page": page})
 
 
+def _low_balance_form(account) -> LowBalanceAlertForm:
+    threshold = account.low_balance_threshold
+    return LowBalanceAlertForm(initial={"low_balance_threshold": "" if threshold is None else money_str(threshold)})
+
+
+def _render_settings(request, *, form=None, alert_form=None, status=200):
+    return render(request, "accounts/settings.html", {
+        "form": form or AccountSettingsForm(initial={"name": request.account.name}),
+        "alert_form": alert_form or _low_balance_form(request.account),
+        "can_manage": has_capability(request.membership, "manage_team"),
+    }, status=status)
+
+
 @dashboard_view("view")
 def account_settings(request):
-    form = AccountSettingsForm(initial={"name": request.account.name})
-    if request.method == "POST":
-        if not has_capability(request.membership, "manage_team"):
-            messages.error(request, "Only owners and admins can rename the account.")
+    if request.method != "POST":
+        return _render_settings(request)
+    if not has_capability(request.membership, "manage_team"):
+        messages.error(request, "Only owners and admins can change the account's settings.")
+        return redirect("dashboard:settings")
+    if "low_balance_threshold" in request.POST:
+        return _low_balance_alert_save(request)
+    form = AccountSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            account_rename(
+                account=request.account, name=form.cleaned_data["name"], actor=request.user,
+                ip=client_ip(request),
+            )
+        except DomainValidationError as exc:
+            form_add_service_error(form, exc)
+        else:
+            messages.success(request, "Account settings saved.")
             return redirect("dashboard:settings")
-        form = AccountSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                account_rename(
-                    account=request.account, name=form.cleaned_data["name"], actor=request.user,
-                    ip=client_ip(request),
-                )
-            except DomainValidationError as exc:
-                form_add_service_error(form, exc)
-            else:
-                messages.success(request, "Account settings saved.")
-                return redirect("dashboard:settings")
-        return render(request, "accounts/settings.html", {"form": form}, status=400)
-    return render(request, "accounts/settings.html", {"form": form})
+    return _render_settings(request, form=form, status=400)
+
+
+def _low_balance_alert_save(request):
+    form = LowBalanceAlertForm(request.POST)
+    if form.is_valid():
+        typed = form.cleaned_data["low_balance_threshold"].strip()
+        try:
+            account = account_low_balance_threshold_set(
+                account=request.account, threshold=typed or None, actor=request.user, client_ip=client_ip(request),
+            )
+        except DomainValidationError as exc:
+            form_add_service_error(form, exc)
+        else:
+            threshold = account.low_balance_threshold
+            messages.success(request, "Low-balance alert turned off." if threshold is None
+                             else f"We will tell you when the balance falls under {money_str(threshold)} USD.")
+            return redirect("dashboard:settings")
+    return _render_settings(request, alert_form=form, status=400)

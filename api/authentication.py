@@ -56,20 +56,17 @@ def _ip_allowed(api_key, ip: str) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in api_key.ip_allowlist)
 
 
-def find_key(raw_key: str, *, snapshot_ok: bool = False, snapshot_only: bool = False):
+def find_key(raw_key: str, *, snapshot_ok: bool = False):
     """The key for `raw_key`, or None: format and checksum (no query), then one lookup
     through the unique hash index.
 
     `snapshot_ok`: the caller confirms a snapshot's version before trusting it (see
     api.snapshots), so a key this process has served may come from memory, without a
     query. Only well-formed keys are ever snapshotted, so that lookup comes first.
-    `snapshot_only`: only from memory (None when this process holds no young snapshot).
     """
     source = key_source()
     key_hash = source.digest(raw_key)
-    api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok or snapshot_only else None
-    if api_key is None and snapshot_only:
-        return None
+    api_key = snapshots.snapshotted_key(key_hash) if snapshot_ok else None
     if api_key is None:
         if not source.is_well_formed(raw_key):
             return None
@@ -83,13 +80,13 @@ def find_key(raw_key: str, *, snapshot_ok: bool = False, snapshot_only: bool = F
     return api_key
 
 
-def key_of_request(request, *, snapshot_ok: bool, snapshot_only: bool = False):
+def key_of_request(request, *, snapshot_ok: bool):
     """The request's valid key, allowed from the caller's address, or None (nothing counted).
 
     Sets `request.account` and `request.api_key` on the Django request and records the use.
-    `snapshot_ok` and `snapshot_only` as for `find_key`.
+    `snapshot_ok` as for `find_key`.
     """
-    api_key = find_key(presented_key(request), snapshot_ok=snapshot_ok, snapshot_only=snapshot_only)
+    api_key = find_key(presented_key(request), snapshot_ok=snapshot_ok)
     if api_key is None or not _ip_allowed(api_key, client_ip(request)):
         return None
     request.account = api_key.account

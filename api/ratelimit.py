@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError
 
 from api.hooks import rate_limits
 from core.errors import RateLimited
+from core.metrics import rate_limit_refusals
 from core.store import Store, current_store
 
 CATEGORY_WINDOW_S = {"general": 60, "order_create": 60, "check": 3600, "export": 3600}
@@ -164,6 +165,7 @@ def consume_key_quota(request, *, api_key_id: int, tier: str, category: str,
     usage = _consume(request, **_key_counter(api_key_id, category), limit=limit, verify=verify)
     request.rate_usage = usage
     if usage.exceeded:
+        rate_limit_refusals.labels(category).inc()
         raise RateLimited(usage.retry_after, f"Rate limit of {limit} {category} requests exceeded.")
     return usage
 
@@ -201,6 +203,8 @@ def failed_authentication(request, ip: str) -> RateUsage | None:
     over = auth_failures_exceeded(request, ip)
     if over is None:
         record_auth_failure(request, ip)
+    else:
+        rate_limit_refusals.labels("auth_failures").inc()
     return over
 
 
@@ -216,5 +220,8 @@ def consume_keyless_quota(request, *, subject: str, limit: int, category: str) -
     """Counts one request of `category` made without a key (a secret list link) against
     `subject` (the link, the client's address), in the category's window; the caller refuses
     it when `exceeded`."""
-    return _consume(request, group=f"keyless:{category}", key=subject, limit=limit,
-                    window_s=CATEGORY_WINDOW_S[category])
+    usage = _consume(request, group=f"keyless:{category}", key=subject, limit=limit,
+                     window_s=CATEGORY_WINDOW_S[category])
+    if usage.exceeded:
+        rate_limit_refusals.labels(f"keyless_{category}").inc()
+    return usage

@@ -4,22 +4,14 @@ It resolves the tenant from the key, refuses suspended accounts, checks the endp
 scope, counts the request against its rate category, and adds the `X-RateLimit-*`
 headers. Subclasses declare `required_scope` and `rate_category` (a string, or a dict by
 HTTP method) and use `self.account` for every query, so tenant scoping cannot be forgotten.
-A GET answered from the key's account alone may also define `direct_payload(account)`: its
-common case is then answered without DRF's machinery, with the same checks (see
-`_answer_directly`).
 """
 
-from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from api import snapshots
-from api.authentication import key_of_request
-from api.envelope import envelope
-from api.negotiation import wants_the_envelope
 from api.parsers import BoundedJSONParser
 from api.ratelimit import VersionMismatch, consume_key_quota, peek_key_quota
-from api.renderers import EnvelopeRenderer
-from core.errors import AccountInactive, InsufficientScope, PayloadTooLarge, RateLimited
+from core.errors import AccountInactive, InsufficientScope, PayloadTooLarge
 
 
 def _body_length(request) -> int:
@@ -42,9 +34,6 @@ class PortalAPIView(APIView):
     # The key may come from this process's snapshot: `initial` confirms its version in the
     # rate-limit round trip and re-reads the key from the database when it moved.
     confirms_key_snapshots = True
-    # A GET whose payload comes from the key's account alone may define
-    # `direct_payload(self, account)`; see `_answer_directly`.
-    direct_payload = None
     # JSON bodies only, with number literals of bounded length (api.parsers).
     parser_classes = [BoundedJSONParser]
 
@@ -93,47 +82,6 @@ class PortalAPIView(APIView):
     def api_key(self):
         return self.request.auth
 
-    def dispatch(self, request, *args, **kwargs):
-        if self.direct_payload is not None and request.method == "GET" and not args and not kwargs:
-            response = self._answer_directly(request)
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
-
-    def _answer_directly(self, request) -> HttpResponse | None:
-        """The common case of a `direct_payload` GET, answered without DRF's request and
-        response machinery: under load that took `GET /account` from 0.68 to 0.75 of a bare
-        Django view's rate (bench/RESULTS.md).
-
-        The common case: a key this process holds a snapshot of, no format asked for,
-        nothing refused. The checks, the count (with the snapshot's confirmation, in the same
-        round trip), the bytes and the headers are DRF's path's. Anything else returns None
-        having counted nothing, and DRF's path answers it; a 429 counted here is raised
-        there, not counted twice.
-        """
-        if (not self.confirms_key_snapshots or self.max_body_bytes is not None
-                or not wants_the_envelope(request.META)):
-            return None
-        api_key = key_of_request(request, snapshot_ok=True, snapshot_only=True)
-        if api_key is None or self._refusal(api_key, "GET") is not None:
-            return None
-        try:
-            usage = consume_key_quota(request, **self._quota(api_key, "GET", confirm=True))
-        except VersionMismatch:  # the key or its account changed: DRF's path reads it afresh
-            snapshots.forget(api_key.snapshot_hash)
-            return None
-        except RateLimited as exc:
-            request.counted_rate_limited = exc
-            return None
-        renderer = EnvelopeRenderer
-        response = HttpResponse(
-            renderer.render_plain(envelope(self.direct_payload(api_key.account))),
-            content_type=f"{renderer.media_type}; charset={renderer.charset}", charset=renderer.charset,
-        )
-        for header, value in (*self.default_response_headers.items(), *usage.headers().items()):
-            response[header] = value
-        return response
-
     def initial(self, request, *args, **kwargs):
         if self.max_body_bytes is not None and _body_length(request) > self.max_body_bytes:
             raise PayloadTooLarge(f"The request body is over this endpoint's limit of {self.max_body_bytes} bytes.")
@@ -147,9 +95,6 @@ class PortalAPIView(APIView):
 
     def _admit(self, request, *, confirm: bool) -> None:
         """Suspension and scope refusals (not counted), else one request counted."""
-        counted = request._request.__dict__.pop("counted_rate_limited", None)
-        if counted is not None:  # `_answer_directly` counted this request already
-            raise counted
         api_key = request.auth
         method = request.method.upper()
         quota = self._quota(api_key, method, confirm=confirm)

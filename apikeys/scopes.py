@@ -11,6 +11,7 @@ SCOPE_GROUPS: dict[str, dict[str, str]] = {
     },
     "Account & Billing": {
         "balance:read": "Account, balance, transactions, plans and deposit addresses",
+        "balance:write": "Account settings: the low-balance alert",
         "deposits:write": "Create deposit addresses",
     },
     "Orders": {

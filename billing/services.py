@@ -21,7 +21,7 @@ from billing.derivation import (
     key_id_for,
     normalise_address,
 )
-from billing.events import deposit_event_emit
+from billing.events import balance_low_emit, deposit_event_emit
 from billing.models import (
     Chain,
     Deposit,
@@ -34,6 +34,7 @@ from billing.models import (
 from billing.selectors import confirmations_required
 from core.db import insert_unless_conflict
 from core.errors import Conflict, DomainValidationError, InsufficientFunds, NotFound
+from core.metrics import ledger_postings
 from core.money import MONEY_MAX, money_str, to_money
 
 MAX_UNUSED_ADDRESSES = 5
@@ -115,8 +116,13 @@ def ledger_post(
         fits = new_balance <= BALANCE_MAX
         posted = covered and fits and insert_unless_conflict(entry)
         if posted:
-            Account.objects.filter(pk=locked.pk).update(balance=new_balance)
+            transaction.on_commit(ledger_postings.labels(type).inc)
+            changes = {"balance": new_balance, **_low_balance_alert_change(locked, amount, new_balance)}
+            Account.objects.filter(pk=locked.pk).update(**changes)
             account_auth_changed(locked.pk)  # API processes hold the balance in their key snapshots
+            if changes.get("low_balance_alerted"):
+                locked.balance, locked.low_balance_alerted = new_balance, True
+                balance_low_emit(account=locked)
         else:
             # Not inserted: the reference is posted already, by now or earlier (the unique
             # index waited for a concurrent transaction), or the new balance would not fit.
@@ -135,6 +141,19 @@ def ledger_post(
         raise DuplicateReference()
     account.balance = new_balance
     return entry
+
+
+def _low_balance_alert_change(account: Account, amount: Decimal, new_balance: Decimal) -> dict:
+    """`balance.low` is sent when a charge leaves the balance under the account's threshold,
+    and not again until the balance has risen above it."""
+    threshold = account.low_balance_threshold
+    if threshold is None:
+        return {}
+    if amount < 0 and new_balance < threshold and not account.low_balance_alerted:
+        return {"low_balance_alerted": True}
+    if new_balance > threshold and account.low_balance_alerted:
+        return {"low_balance_alerted": False}
+    return {}
 
 
 # --- Operator adjustments ---------------------------------------------------------------

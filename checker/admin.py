@@ -95,7 +95,7 @@ def recheck_pools(modeladmin, request, queryset):
 
     pools = sorted(set(queryset.values_list("pool", flat=True)))
     for pool in pools:
-        recheck_pool.delay(pool)
+        recheck_pool.delay(pool, force=True)
     modeladmin.message_user(request, f"Re-check started for: {', '.join(pools) or 'nothing'}.")
 
 
@@ -149,7 +149,7 @@ class PoolProxyAdmin(admin.ModelAdmin):
             if data["check_now"]:
                 from checker.tasks import recheck_pool
 
-                recheck_pool.delay(data["pool"])
+                recheck_pool.delay(data["pool"], force=True)
             return redirect(reverse("admin:checker_poolproxy_changelist"))
         context = {
             **self.admin_site.each_context(request),

@@ -14,6 +14,7 @@ from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import page_params, paginate
 from api.renderers import ApiResponse
+from api.serializers import OutputSerializer
 from api.views import PortalAPIView
 from checker import selectors
 from checker.models import PROTOCOLS, Pool
@@ -61,14 +62,14 @@ class CheckIn(serializers.Serializer):
     )
 
 
-class CheckCreatedOut(serializers.Serializer):
+class CheckCreatedOut(OutputSerializer):
     job_id = serializers.UUIDField()
     status = serializers.CharField()
     total = serializers.IntegerField()
     invalid = serializers.IntegerField()
 
 
-class JobOut(serializers.Serializer):
+class JobOut(OutputSerializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["queued", "running", "completed", "failed", "cancelled"])
     total = serializers.IntegerField()
@@ -88,7 +89,7 @@ def item_dict(row) -> dict:
     return {name: _blank_none(get(name)) for name in ITEM_FIELDS}
 
 
-class ItemOut(serializers.Serializer):
+class ItemOut(OutputSerializer):
     proxy_norm = serializers.CharField()
     status = serializers.ChoiceField(choices=["live", "dead"])
     protocol = serializers.CharField(allow_null=True)
@@ -118,7 +119,7 @@ def pool_dict(row) -> dict:
     }
 
 
-class PoolProxyOut(serializers.Serializer):
+class PoolProxyOut(OutputSerializer):
     proxy_norm = serializers.CharField()
     protocol = serializers.CharField(allow_null=True)
     country = serializers.CharField(allow_null=True)

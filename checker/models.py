@@ -105,6 +105,39 @@ class CheckItem(models.Model):
         return f"{self.proxy_norm} {self.status}"
 
 
+class ShardStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class CheckShard(models.Model):
+    """A slice of a job's list, lines [start, end): a task any worker takes.
+
+    `attempt` counts the claims and fences the writes: a worker stores results only while the
+    shard is still running under its own attempt, so a worker that lost the shard (its heartbeat
+    went stale and the sweep handed it on) writes nothing more.
+    """
+
+    job = models.ForeignKey(CheckJob, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    status = models.CharField(max_length=7, choices=ShardStatus.choices, default=ShardStatus.QUEUED)
+    attempt = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="checkshard_unique_per_job"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="checkshard_status_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} #{self.index} [{self.start}, {self.end}) {self.status}"
+
+
 class Pool(models.TextChoices):
     PUBLIC = "public", "Public"
     PREMIUM = "premium", "Premium"
@@ -167,3 +200,33 @@ class PoolProxy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pool}: {self.proxy_norm}"
+
+
+class PoolShard(models.Model):
+    """The pool proxies of ids [first_id, last_id], re-checked as one task.
+
+    Ranges never overlap and never shrink: new proxies (higher ids) fill the last shard up to
+    the shard size, then make new shards. A shard runs in one worker at a time: claiming it is
+    a conditional update (idle or queued, or running with a stale heartbeat), and `attempt`
+    fences the writes as for `CheckShard`. `checked`/`live` count the current or latest run.
+    """
+
+    pool = models.CharField(max_length=7, choices=Pool.choices)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    status = models.CharField(max_length=7, choices=ShardStatus.choices, default=ShardStatus.DONE)
+    attempt = models.PositiveIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    live = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "first_id"], name="poolshard_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool} [{self.first_id}, {self.last_id}] {self.status}"

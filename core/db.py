@@ -1,7 +1,7 @@
 """Database functions the ORM lacks, written once per backend."""
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import CharField, Func, Model
+from django.db.models import CharField, Func, IntegerField, Model, QuerySet, Subquery, Value
 from django.db.models.constants import OnConflict
 
 
@@ -25,6 +25,16 @@ class UtcIsoText(Func):
             compiler, connection, template="strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', %(expressions)s)",
             **extra_context,
         )
+
+
+def count_subquery(queryset: QuerySet) -> Subquery:
+    """`SELECT COUNT(1) FROM … WHERE …` of a queryset, as an expression another query can
+    carry: one row always (0 when nothing matches), so no NULL to guard against. It may
+    refer to an outer query (`OuterRef`), e.g. to count each row's children."""
+    return Subquery(
+        queryset.order_by().values(n=Func(Value(1), function="COUNT", output_field=IntegerField())),
+        output_field=IntegerField(),
+    )
 
 
 def insert_unless_conflict(instance: Model) -> bool:

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from api.pagination import paginate
 from api.renderers import ApiResponse
+from api.serializers import OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest
 
@@ -31,7 +32,7 @@ def _body(request) -> dict:
     return request.data
 
 
-class EndpointOut(serializers.Serializer):
+class EndpointOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     url = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
@@ -57,7 +58,7 @@ class EndpointPatchIn(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
 
 
-class DeliveryOut(serializers.Serializer):
+class DeliveryOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     event_id = serializers.CharField(source="event.public_id")
     event_type = serializers.CharField(source="event.type")
@@ -68,7 +69,7 @@ class DeliveryOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class TestEventOut(serializers.Serializer):
+class TestEventOut(OutputSerializer):
     event_id = serializers.CharField()
 
 

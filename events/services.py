@@ -23,6 +23,7 @@ from accounts.models import Account, Membership, Role
 from accounts.services import account_lock
 from core.errors import Conflict, DomainValidationError, NotFound
 from core.ids import random_base62
+from core.metrics import webhook_deliveries
 from core.netguard import check_address
 from core.text import email_subject
 
@@ -294,6 +295,7 @@ def dispatch_deliver(*, dispatch_id: int) -> Delivery | None:
                 retry_in = (due - now).total_seconds()
             if endpoint.failing_since is None:
                 Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+    webhook_deliveries.labels("delivered" if ok else "retrying" if retry_in is not None else "gave_up").inc()
     if retry_in is not None:
         _enqueue([dispatch.pk], countdown=retry_in)
     if not ok:

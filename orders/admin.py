@@ -208,7 +208,7 @@ def retry_provisioning(modeladmin, request, queryset):
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["public_id", "account", "type", "quantity", "status", "total", "provider_cost", "margin_display",
                     "created_at"]
-    list_filter = ["status", "type", "provider", "created_at"]
+    list_filter = ["status", "type", "provider", "auto_renew", "created_at"]
     search_fields = ["public_id", "provider_ref", "account__name", "account__public_id", "country"]
     list_select_related = ["account"]
     date_hierarchy = "created_at"
@@ -218,7 +218,8 @@ class OrderAdmin(admin.ModelAdmin):
         "public_id", "account", "type", "quantity", "period_days", "country", "status", "unit_price", "subtotal",
         "discount", "total", "created_at", "activated_at", "expires_at", "ended_at", "traffic_gb",
         "traffic_used_gb", "provider", "provider_ref", "provider_cost", "margin_display", "paid_cost_margin",
-        "provider_checked_at", "failure_reason", "extension_count", "reminded_3d_at", "reminded_1d_at", "created_by",
+        "provider_checked_at", "failure_reason", "extension_count", "auto_renew", "renewal_failed_at",
+        "reminded_7d_at", "reminded_3d_at", "reminded_1d_at", "created_by",
     ]
     fields = readonly_fields
 

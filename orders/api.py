@@ -10,6 +10,7 @@ from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
+from api.serializers import OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError, NotFound
 from core.files import DOWNLOAD_FORMATS, download_format, download_response
@@ -35,7 +36,7 @@ def _body(request) -> dict:
 # --- reference data -------------------------------------------------------------------------
 
 
-class ProxyTypeOut(serializers.Serializer):
+class ProxyTypeOut(OutputSerializer):
     type = serializers.CharField(source="code")
     name = serializers.CharField()
     unit = serializers.CharField(help_text="GB | IP")
@@ -50,20 +51,18 @@ class ProxyTypeOut(serializers.Serializer):
         return pricing.quantity_number(obj.max_quantity)
 
 
-class PeriodOut(serializers.Serializer):
+class PeriodOut(OutputSerializer):
     days = serializers.IntegerField()
     label = serializers.CharField()
 
 
-class CountryOut(serializers.Serializer):
+class CountryOut(OutputSerializer):
     code = serializers.CharField()
     name = serializers.CharField()
     types = serializers.SerializerMethodField(help_text="The proxy types orderable in this country")
 
     def get_types(self, obj) -> list[str]:
-        if isinstance(obj, dict):  # a country of a type bought upstream (selectors.reference_countries)
-            return obj["types"]
-        return [t.code for t in obj.types.all()]
+        return obj["types"]
 
 
 class _ReferenceView(PortalAPIView):
@@ -83,7 +82,7 @@ class ReferenceCountriesView(_ReferenceView):
     )
     def get(self, request):
         type_code = request.query_params.get("type") or None
-        if type_code and not selectors.proxy_types().filter(code=type_code).exists():
+        if type_code and type_code not in {t.code for t in selectors.reference_proxy_types()}:
             raise DomainValidationError({"type": [f"Unknown proxy type '{type_code}'."]})
         return self._list(request, selectors.reference_countries(type=type_code), CountryOut)
 
@@ -91,7 +90,7 @@ class ReferenceCountriesView(_ReferenceView):
 class ReferenceProxyTypesView(_ReferenceView):
     @extend_schema(responses=ProxyTypeOut(many=True), summary="Orderable proxy types")
     def get(self, request):
-        return self._list(request, selectors.proxy_types(), ProxyTypeOut)
+        return self._list(request, selectors.reference_proxy_types(), ProxyTypeOut)
 
 
 class ReferencePeriodsView(_ReferenceView):
@@ -134,7 +133,7 @@ class OrderIn(serializers.Serializer):
     )
 
 
-class QuoteOut(serializers.Serializer):
+class QuoteOut(OutputSerializer):
     type = serializers.CharField()
     quantity = serializers.SerializerMethodField()
     period = serializers.IntegerField(allow_null=True)
@@ -152,7 +151,7 @@ class QuoteOut(serializers.Serializer):
         return obj.country or None
 
 
-class OrderOut(serializers.Serializer):
+class OrderOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     type = serializers.CharField()
     quantity = serializers.SerializerMethodField()
@@ -171,6 +170,7 @@ class OrderOut(serializers.Serializer):
     traffic_gb = serializers.SerializerMethodField()
     traffic_used_gb = serializers.SerializerMethodField()
     failure_reason = serializers.CharField()
+    auto_renew = serializers.BooleanField(help_text="Renewed for its last period a day before it expires")
 
     def get_quantity(self, obj) -> float:
         return pricing.quantity_number(obj.quantity)
@@ -192,7 +192,7 @@ class OrderOut(serializers.Serializer):
         return format_gb(obj.traffic_used_gb) if obj.traffic_gb is not None else None
 
 
-class ProxyOut(serializers.Serializer):
+class ProxyOut(OutputSerializer):
     host = serializers.CharField()
     port = serializers.IntegerField()
     username = serializers.CharField()
@@ -262,12 +262,34 @@ class _OrderView(PortalAPIView):
         return selectors.order_get(account=self.account, public_id=order_id)
 
 
+class OrderPatchIn(serializers.Serializer):
+    auto_renew = serializers.BooleanField(help_text="true: renew a day before expiry for the last period")
+
+    def to_internal_value(self, data):
+        # A JSON boolean only: DRF would also take "yes", 1 or "on".
+        value = data.get("auto_renew") if isinstance(data, dict) else None
+        if "auto_renew" in data and not isinstance(value, bool):
+            raise serializers.ValidationError({"auto_renew": ["Must be true or false."]})
+        return super().to_internal_value(data)
+
+
 class OrderDetailView(_OrderView):
-    required_scope = "orders:read"
+    required_scope = {"GET": "orders:read", "PATCH": "orders:write"}
 
     @extend_schema(responses=OrderOut, summary="One order")
     def get(self, request, order_id: str):
         return ApiResponse(OrderOut(self.get_order(order_id)).data)
+
+    @extend_schema(request=OrderPatchIn, responses=OrderOut, summary="Turn an order's auto-renew on or off")
+    def patch(self, request, order_id: str):
+        self.get_order(order_id)  # another tenant's order is 404 whatever the body
+        body = OrderPatchIn(data=_body(request))
+        body.is_valid(raise_exception=True)
+        order = services.order_auto_renew_set(
+            account=self.account, order_id=order_id, auto_renew=body.validated_data["auto_renew"],
+            actor=self.api_key.created_by, **_actor(self),
+        )
+        return ApiResponse(OrderOut(order).data)
 
 
 class OrderProxiesView(_OrderView):
@@ -343,7 +365,7 @@ def _actor(view) -> dict:
 # --- authorized IPs ------------------------------------------------------------------------------
 
 
-class AuthorizedIPOut(serializers.Serializer):
+class AuthorizedIPOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     ip = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -402,12 +424,12 @@ class ReplaceIn(serializers.Serializer):
     )
 
 
-class ReplacedOut(serializers.Serializer):
+class ReplacedOut(OutputSerializer):
     old = serializers.CharField(help_text="host:port")
     new = ProxyOut()
 
 
-class ReplaceOut(serializers.Serializer):
+class ReplaceOut(OutputSerializer):
     replaced = ReplacedOut(many=True)
 
 
@@ -417,7 +439,9 @@ class OrderReplaceView(_OrderView):
     @extend_schema(
         request=ReplaceIn, responses=ReplaceOut,
         summary="Replace proxies of an active IP order (free; 10 % of its proxies, at least 1, per 24 h)",
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
     )
+    @idempotent
     def post(self, request, order_id: str):
         self.get_order(order_id)  # another tenant's order is 404 whatever the body
         body = ReplaceIn(data=_body(request))
@@ -433,7 +457,7 @@ class OrderReplaceView(_OrderView):
 # --- list links ----------------------------------------------------------------------------------
 
 
-class ListLinkOut(serializers.Serializer):
+class ListLinkOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     url = serializers.CharField(help_text="Shown in this answer only: the server keeps a hash of its token")
     created_at = serializers.DateTimeField()

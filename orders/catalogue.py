@@ -39,7 +39,8 @@ class Catalogue:
     all_types: dict[str, ProxyType]  # every type by code, inactive ones too (their provider choice)
     type_codes: tuple[str, ...]  # active codes in the catalogue's order
     periods: tuple[int, ...]  # active periods in days, ascending
-    countries: dict[str, Country]  # active countries by code
+    period_rows: tuple[Period, ...]  # the same periods, with their labels
+    countries: dict[str, Country]  # active countries by code, in name order
     country_type_ids: dict[str, frozenset[int]]  # code → ids of the types it is orderable for
     rules: dict[tuple[int, str], PriceRule]  # (type id, country code or "") → active rule, tiers loaded
 
@@ -51,7 +52,8 @@ class Catalogue:
 def _load(version: str) -> Catalogue:
     every = list(ProxyType.objects.all())
     types = [t for t in every if t.is_active]
-    countries = Country.objects.filter(is_active=True).prefetch_related("types")
+    countries = Country.objects.filter(is_active=True).order_by("name").prefetch_related("types")
+    period_rows = tuple(Period.objects.filter(is_active=True).order_by("days"))
     rules = PriceRule.objects.filter(is_active=True).select_related("country").prefetch_related(
         "volume_tiers", "period_discounts"
     )
@@ -61,7 +63,8 @@ def _load(version: str) -> Catalogue:
         types={t.code: t for t in types},
         all_types={t.code: t for t in every},
         type_codes=tuple(t.code for t in types),
-        periods=tuple(Period.objects.filter(is_active=True).order_by("days").values_list("days", flat=True)),
+        periods=tuple(p.days for p in period_rows),
+        period_rows=period_rows,
         countries={c.code: c for c in countries},
         country_type_ids={c.code: frozenset(t.pk for t in c.types.all()) for c in countries},
         rules={(r.proxy_type_id, r.country.code if r.country_id else ""): r for r in rules},

@@ -13,13 +13,20 @@ def _type_choices():
     return [(t.code, f"{t.name} (per {t.unit})") for t in selectors.proxy_types()]
 
 
+def _field(item, name: str):
+    """A reference entry's field: the local catalogue gives model rows, an upstream type dicts."""
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
 def _period_choices(blank: str | None):
-    choices = [(str(p.days), p.label) for p in selectors.periods()]
+    """Every period sold for some type, the upstream's included (as GET /reference/periods)."""
+    choices = [(str(_field(p, "days")), _field(p, "label")) for p in selectors.reference_periods()]
     return ([("", blank)] if blank else []) + choices
 
 
 def _country_choices():
-    return [("", "Any country")] + [(c.code, c.name) for c in selectors.countries()]
+    """Every country sold for some type, the upstream's included (as GET /reference/countries)."""
+    return [("", "Any country")] + [(_field(c, "code"), _field(c, "name")) for c in selectors.reference_countries()]
 
 
 class OrderForm(forms.Form):

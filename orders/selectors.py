@@ -2,11 +2,13 @@
 
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, Sum
 
 from accounts.models import Account
+from core.db import count_subquery
 from core.errors import DomainValidationError, NotFound
 
+from .catalogue import catalogue
 from .models import (
     Country,
     InventoryProxy,
@@ -22,7 +24,12 @@ from .models import (
     UpstreamCallFailure,
 )
 
-LIVE_PROXIES = Q(proxies__released_at__isnull=True)
+
+def _live_proxy_count():
+    """Each order's proxies not yet released, counted per row: a page of orders reads its
+    rows through the (account, created_at) index and counts only theirs, where a join with
+    GROUP BY would count the proxies of every order of the account first."""
+    return count_subquery(OrderProxy.objects.filter(order=OuterRef("pk"), released_at__isnull=True))
 
 
 def orders_list(*, account: Account, type: str | None = None, status: str | None = None):  # noqa: A002
@@ -34,7 +41,7 @@ def orders_list(*, account: Account, type: str | None = None, status: str | None
         errors["status"] = [f"Must be one of: {', '.join(OrderStatus.values)}."]
     if errors:
         raise DomainValidationError(errors)
-    qs = Order.objects.for_account(account).annotate(proxy_count=Count("proxies", filter=LIVE_PROXIES))
+    qs = Order.objects.for_account(account).annotate(proxy_count=_live_proxy_count())
     if type:
         qs = qs.filter(type=type)
     if status:
@@ -45,13 +52,19 @@ def orders_list(*, account: Account, type: str | None = None, status: str | None
 def order_get(*, account: Account, public_id: str) -> Order:
     order = (
         Order.objects.for_account(account)
-        .annotate(proxy_count=Count("proxies", filter=LIVE_PROXIES))
+        .annotate(proxy_count=_live_proxy_count())
         .filter(public_id=public_id)
         .first()
     )
     if order is None:
         raise NotFound("Order not found.")
     return order
+
+
+def order_renewal_period(*, order: Order) -> int | None:
+    """The days an auto-renewal buys: the order's last period (its latest extension's, else its own)."""
+    last = order.extensions.order_by("-number").values_list("period_days", flat=True).first()
+    return last or order.period_days
 
 
 def order_proxies(*, account: Account, order: Order):
@@ -101,7 +114,7 @@ def countries(*, type: str | None = None):  # noqa: A002
     )
 
 
-def _upstream_references(types, *, asked_by_name: bool = False) -> dict:
+def _upstream_references(snapshot, types, *, asked_by_name: bool = False) -> dict:
     """type code → `Reference` for the types whose provider decides what it sells (bought
     upstream); the others are the local catalogue's. An upstream that cannot be asked is
     skipped when listing every type, and a 502 when its type is asked for by name."""
@@ -112,7 +125,7 @@ def _upstream_references(types, *, asked_by_name: bool = False) -> dict:
     found = {}
     for proxy_type in types:
         try:
-            reference = provider_for_type(proxy_type.code).reference(proxy_type.code)
+            reference = provider_for_type(proxy_type.code, snapshot=snapshot).reference(proxy_type.code)
         except UpstreamError:
             if asked_by_name:
                 raise
@@ -122,13 +135,37 @@ def _upstream_references(types, *, asked_by_name: bool = False) -> dict:
     return found
 
 
+def _active_types(snapshot) -> list[ProxyType]:
+    return [snapshot.types[code] for code in snapshot.type_codes]
+
+
+def reference_proxy_types() -> list[ProxyType]:
+    """`proxy_types()` from the pricing's catalogue snapshot (orders.catalogue): no query,
+    and every catalogue write is seen on the next request."""
+    return _active_types(catalogue())
+
+
+def _catalogue_countries(snapshot, types: list[ProxyType]) -> list[dict]:
+    """`countries()` from the catalogue snapshot: the active countries orderable for one of
+    `types`, by name, each with every active type orderable there."""
+    wanted = {t.pk for t in types}
+    every = _active_types(snapshot)
+    out = []
+    for country in snapshot.countries.values():
+        ids = snapshot.country_type_ids[country.code]
+        if ids & wanted:
+            out.append({"code": country.code, "name": country.name, "types": [t.code for t in every if t.pk in ids]})
+    return out
+
+
 def reference_countries(*, type: str | None = None):  # noqa: A002
-    """The countries orderable per type: the local catalogue's (`countries`), and for a type
-    bought upstream the upstream's, each with the types orderable there."""
-    types = [t for t in proxy_types() if not type or t.code == type]
-    upstream = _upstream_references(types, asked_by_name=bool(type))
+    """The countries orderable per type: the local catalogue's, and for a type bought
+    upstream the upstream's, each with the types orderable there."""
+    snapshot = catalogue()
+    types = [t for t in _active_types(snapshot) if not type or t.code == type]
+    upstream = _upstream_references(snapshot, types, asked_by_name=bool(type))
     if not upstream:
-        return countries(type=type)
+        return _catalogue_countries(snapshot, types)
     merged: dict[str, dict] = {}
     local = {t.code: t for t in types if t.code not in upstream}
     if local:
@@ -149,12 +186,13 @@ def reference_countries(*, type: str | None = None):  # noqa: A002
 def reference_periods():
     """The periods orderable for some type: the local catalogue's, and those of the types with
     a period bought upstream."""
-    types = [t for t in proxy_types() if t.period_required]
-    upstream = _upstream_references(types)
+    snapshot = catalogue()
+    types = [t for t in _active_types(snapshot) if t.period_required]
+    upstream = _upstream_references(snapshot, types)
     if not upstream:
-        return periods()
+        return list(snapshot.period_rows)
     local_types = [t for t in types if t.code not in upstream]
-    merged = {p.days: {"days": p.days, "label": p.label} for p in periods()} if local_types else {}
+    merged = {p.days: {"days": p.days, "label": p.label} for p in snapshot.period_rows} if local_types else {}
     for reference in upstream.values():
         for days in reference.periods:
             merged.setdefault(days, {"days": days, "label": f"{days} day{'s' if days != 1 else ''}"})

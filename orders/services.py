@@ -30,15 +30,13 @@ from core.errors import (
 from core.money import to_money
 from core.text import email_subject
 
-from . import pricing
+from . import pricing, selectors
 from .events import order_event_emit
 from .models import Order, OrderExtension, OrderProxy, OrderStatus
 from .providers import ProvisioningPending, get_provider, provider_for_type
 from .signals import order_activated
 
 logger = logging.getLogger("orders")
-
-REMINDER_DAYS = (3, 1)
 
 
 def charge_reference(order: Order) -> str:
@@ -233,26 +231,155 @@ def order_extend(*, account: Account, order_id: str, period, created_by: User | 
             raise Conflict("Residential orders are sold by traffic and cannot be extended; place a new order.")
         if order.status != OrderStatus.ACTIVE:
             raise Conflict(f"Only active orders can be extended; this one is {order.status}.")
-        quote = pricing.quote(type=order.type, quantity=order.quantity, period=period, country=order.country or None)
-        number = order.extension_count + 1
-        ledger_post(
-            account=account, type=EntryType.CHARGE, amount=-quote.total,
-            reference=extension_reference(order, number),
-            description=f"Extension by {quote.period} days: {_describe(order)}", created_by=created_by,
-            order_public_id=order.public_id,
-        )
-        OrderExtension.objects.create(
-            order=order, number=number, period_days=quote.period, total=quote.total, provider_cost=quote.cost,
-            created_by=created_by,
-        )
-        base = max(order.expires_at or timezone.now(), timezone.now())
-        order.expires_at = base + timedelta(days=quote.period)
-        order.extension_count = number
-        order.reminded_3d_at = order.reminded_1d_at = None
-        order.save(update_fields=["expires_at", "extension_count", "reminded_3d_at", "reminded_1d_at"])
-        # Last: an upstream refusal rolls the charge back with everything else.
-        get_provider(order.provider).extend(order, quote.period)
+        _extend_locked(account=account, order=order, period=period, created_by=created_by)
     return order
+
+
+def _extend_locked(
+    *, account: Account, order: Order, period, created_by: User | None, renewal: bool = False
+) -> None:
+    """Charges and extends an order whose account and row the caller has locked, in its
+    transaction. The reference is the extension's number, so one extension is charged once."""
+    quote = pricing.quote(type=order.type, quantity=order.quantity, period=period, country=order.country or None)
+    number = order.extension_count + 1
+    what = "Renewal" if renewal else "Extension"
+    ledger_post(
+        account=account, type=EntryType.CHARGE, amount=-quote.total,
+        reference=extension_reference(order, number),
+        description=f"{what} by {quote.period} days: {_describe(order)}", created_by=created_by,
+        order_public_id=order.public_id,
+    )
+    OrderExtension.objects.create(
+        order=order, number=number, period_days=quote.period, total=quote.total, provider_cost=quote.cost,
+        created_by=created_by,
+    )
+    base = max(order.expires_at or timezone.now(), timezone.now())
+    order.expires_at = base + timedelta(days=quote.period)
+    order.extension_count = number
+    order.reminded_7d_at = order.reminded_3d_at = order.reminded_1d_at = order.renewal_failed_at = None
+    order.save(update_fields=[
+        "expires_at", "extension_count", "reminded_7d_at", "reminded_3d_at", "reminded_1d_at", "renewal_failed_at",
+    ])
+    # Last: an upstream refusal rolls the charge back with everything else.
+    get_provider(order.provider).extend(order, quote.period)
+
+
+# --- auto-renew ----------------------------------------------------------------------------
+
+RENEW_BEFORE = timedelta(hours=24)
+RENEW_RETRY_EVERY = timedelta(hours=1)
+
+
+def order_auto_renew_set(
+    *, account: Account, order_id: str, auto_renew: bool, actor: User | None = None, actor_label: str = "",
+    client_ip: str | None = None,
+) -> Order:
+    """Turns auto-renew on or off. Only orders with a period renew, and only while they can
+    still become or stay active; turning it off is always allowed."""
+    from accounts.services import audit_log
+
+    with transaction.atomic():
+        order = Order.objects.for_account(account).select_for_update().filter(public_id=order_id).first()
+        if order is None:
+            raise NotFound("Order not found.")
+        if auto_renew and order.is_residential:
+            raise Conflict("Residential orders are sold by traffic and do not renew; place a new order when needed.")
+        if auto_renew and order.status not in (OrderStatus.PENDING, OrderStatus.ACTIVE):
+            raise Conflict(f"Only pending or active orders can renew; this one is {order.status}.")
+        if order.auto_renew != auto_renew:
+            order.auto_renew = auto_renew
+            order.save(update_fields=["auto_renew"])
+            audit_log(account=account, actor=actor, actor_label=actor_label,
+                      action="order.auto_renew_on" if auto_renew else "order.auto_renew_off",
+                      target=order.public_id, ip=client_ip)
+    return order
+
+
+def _renewal_due(order: Order | None, now) -> bool:
+    return bool(
+        order is not None and order.auto_renew and order.status == OrderStatus.ACTIVE and not order.is_residential
+        and order.expires_at and now < order.expires_at <= now + RENEW_BEFORE
+        and (order.renewal_failed_at is None or order.renewal_failed_at <= now - RENEW_RETRY_EVERY)
+    )
+
+
+def orders_due_for_renewal(*, now=None) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Order.objects.filter(
+            auto_renew=True, status=OrderStatus.ACTIVE, expires_at__gt=now, expires_at__lte=now + RENEW_BEFORE,
+        ).exclude(renewal_failed_at__gt=now - RENEW_RETRY_EVERY).order_by("expires_at").values_list("pk", flat=True)
+    )
+
+
+def order_renew(*, order_pk: int, now=None) -> str:
+    """Renews one auto-renew order for its last period at today's price, if it is due.
+
+    Exactly once per period: the account row and then the order row are locked and the order
+    read again under the lock, so a second beat or a retried task waiting behind a renewal
+    finds it no longer due (its `expires_at` moved a whole period on); the charge's reference
+    is the extension's number besides. A short balance (or a period no longer sold, or an
+    upstream refusal) is recorded and retried hourly until the order expires; the customer
+    hears of it once per period (`order.renewal_failed` and an e-mail).
+    Returns "renewed", "failed", "not_due" or "missing"."""
+    now = now or timezone.now()
+    account_id = Order.objects.filter(pk=order_pk).values_list("account_id", flat=True).first()
+    if account_id is None:
+        return "missing"
+    try:
+        with transaction.atomic():
+            account = account_lock(account_id)
+            order = Order.objects.select_for_update().filter(pk=order_pk).first()
+            if not _renewal_due(order, now):
+                return "not_due"
+            period = selectors.order_renewal_period(order=order)
+            _extend_locked(account=account, order=order, period=period, created_by=None, renewal=True)
+            order_event_emit(order=order, type="order.renewed")
+        logger.info("order %s renewed until %s", order.public_id, order.expires_at)
+        return "renewed"
+    except PortalError as refusal:
+        return _renewal_failed(order_pk=order_pk, refusal=refusal, now=now)
+
+
+def _renewal_failed(*, order_pk: int, refusal: PortalError, now) -> str:
+    if isinstance(refusal, UpstreamError) and refusal.retryable:
+        reason = "The proxy provider could not be reached; the renewal is retried within the hour."
+    elif isinstance(refusal, UpstreamError):
+        reason = "The proxy provider refused the renewal; it is retried within the hour."
+    elif isinstance(refusal, DomainValidationError):
+        reason = "This period or country is no longer sold, so the order cannot renew as it is."
+    else:
+        reason = refusal.message
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("account").filter(pk=order_pk).first()
+        if not _renewal_due(order, now):
+            return "not_due"
+        first = order.renewal_failed_at is None
+        order.renewal_failed_at = now
+        order.save(update_fields=["renewal_failed_at"])
+        if first:
+            order_event_emit(order=order, type="order.renewal_failed")
+            transaction.on_commit(lambda: _send_renewal_failed_mail(order, reason))
+    logger.info("order %s not renewed: %s", order.public_id, reason)
+    return "failed"
+
+
+def _send_renewal_failed_mail(order: Order, reason: str) -> None:
+    recipients = _recipients(order.account_id)
+    if not recipients:
+        return
+    send_mail(
+        subject=email_subject(f"Order {order.public_id} could not renew"),
+        message=(
+            f"Your order {_describe(order)} for {order.account.name} is set to renew, but the renewal "
+            f"failed: {reason}\n\nIt is tried again every hour until the order expires on "
+            f"{order.expires_at:%Y-%m-%d %H:%M} UTC. Top up your balance from the Billing page of the "
+            f"dashboard, or turn auto-renew off on the order's page."
+        ),
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
 
 
 # --- ending --------------------------------------------------------------------------------
@@ -333,44 +460,63 @@ def _recipients(account_id: int) -> list[str]:
     )
 
 
+# (days before expiry, the field that claims it, send the order.expiring event, e-mail owners)
+REMINDERS = (
+    (7, "reminded_7d_at", True, False),
+    (3, "reminded_3d_at", False, True),
+    (1, "reminded_1d_at", True, True),
+)
+
+
 def orders_send_expiry_reminders(*, now=None) -> int:
-    """E-mails owners and admins three days and one day before an order expires (once each)."""
+    """Sends `order.expiring` seven days and one day before an order expires and e-mails owners
+    and admins three days and one day before (each once per period). An order that renews
+    itself skips the one-day notice: its renewal, or the failure of it, is what it hears."""
     now = now or timezone.now()
     sent = 0
-    windows = [
-        # (days, field to claim, lower bound of expires_at)
-        (1, "reminded_1d_at", now),
-        (3, "reminded_3d_at", now + timedelta(days=1)),
-    ]
-    for days, field, lower in windows:
+    for index, (days, field, event, email) in enumerate(REMINDERS):
+        # Each window ends where the next shorter one starts, so an order found late is told
+        # what is true now (expiring in a day), not a week-ahead notice.
+        shorter = REMINDERS[index + 1][0] if index + 1 < len(REMINDERS) else 0
         due = Order.objects.filter(
-            status=OrderStatus.ACTIVE, expires_at__gt=lower, expires_at__lte=now + timedelta(days=days),
-            **{f"{field}__isnull": True},
+            status=OrderStatus.ACTIVE, expires_at__gt=now + timedelta(days=shorter),
+            expires_at__lte=now + timedelta(days=days), **{f"{field}__isnull": True},
         ).select_related("account")
+        if days == 1:
+            due = due.exclude(auto_renew=True)
         for order in due.iterator(chunk_size=200):
-            # Claim the reminder first, so two workers never send it twice; the one-day
-            # reminder also stands for a three-day one not yet sent.
-            claim = {field: now} if days == 3 else {"reminded_1d_at": now, "reminded_3d_at": order.reminded_3d_at or now}
-            if not Order.objects.filter(pk=order.pk, **{f"{field}__isnull": True}).update(**claim):
-                continue
-            order_event_emit(order=order, type="order.expiring")
-            recipients = _recipients(order.account_id)
-            if not recipients:
-                continue
-            left = "1 day" if days == 1 else f"{days} days"
-            send_mail(
-                subject=email_subject(f"Order {order.public_id} expires in {left}"),
-                message=(
-                    f"Your order {_describe(order)} for {order.account.name} expires on "
-                    f"{order.expires_at:%Y-%m-%d %H:%M} UTC.\n\nExtend it from the Orders page of the "
-                    f"dashboard or with POST /api/v1/orders/{order.public_id}/extend."
-                ),
-                from_email=None,
-                recipient_list=recipients,
-                fail_silently=True,
-            )
-            sent += 1
+            # Claim the reminder first, so two workers never send it twice.
+            with transaction.atomic():
+                if not Order.objects.filter(pk=order.pk, **{f"{field}__isnull": True}).update(**{field: now}):
+                    continue
+                if event:
+                    order_event_emit(order=order, type="order.expiring")
+            if email and _send_expiry_mail(order, days):
+                sent += 1
     return sent
+
+
+def _send_expiry_mail(order: Order, days: int) -> bool:
+    recipients = _recipients(order.account_id)
+    if not recipients:
+        return False
+    left = "1 day" if days == 1 else f"{days} days"
+    renews = (
+        " It renews itself a day before, if your balance covers it."
+        if order.auto_renew else ""
+    )
+    send_mail(
+        subject=email_subject(f"Order {order.public_id} expires in {left}"),
+        message=(
+            f"Your order {_describe(order)} for {order.account.name} expires on "
+            f"{order.expires_at:%Y-%m-%d %H:%M} UTC.{renews}\n\nExtend it from the Orders page of the "
+            f"dashboard or with POST /api/v1/orders/{order.public_id}/extend."
+        ),
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
+    return True
 
 
 # --- stock ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import UpstreamError
+
 from . import services
 from .models import Order, OrderStatus
 from .providers import ProvisioningPending
@@ -44,6 +46,17 @@ def expire_orders() -> dict:
     return {"expired": expired, "reminded": reminded, "stale_pending": len(stale)}
 
 
+@shared_task(name="orders.tasks.renew_orders", soft_time_limit=240, time_limit=300)
+def renew_orders() -> dict:
+    """Every few minutes: renews the auto-renew orders expiring within a day. Safe beside a
+    second beat or a retried run: each renewal re-reads its order under the account's lock."""
+    results: dict[str, int] = {}
+    for pk in services.orders_due_for_renewal():
+        outcome = services.order_renew(order_pk=pk)
+        results[outcome] = results.get(outcome, 0) + 1
+    return results
+
+
 @shared_task(name="orders.tasks.sweep_upstream_orders", soft_time_limit=50, time_limit=60)
 def sweep_upstream_orders() -> int:
     """Every minute: drives again each pending upstream order no worker has looked at for
@@ -57,6 +70,18 @@ def sweep_upstream_orders() -> int:
     for pk in stale:
         provision_order.delay(pk)
     return len(stale)
+
+
+@shared_task(name="orders.tasks.sync_upstream_authorized_ips", soft_time_limit=50, time_limit=60,
+             autoretry_for=(UpstreamError,), retry_backoff=30, retry_backoff_max=900, max_retries=8)
+def sync_upstream_authorized_ips() -> dict:
+    """After a change of authorized IPs or an upstream order's activation: the upstream account's
+    list made the union of the local accounts' (see `upstream_authorized_ips_sync`)."""
+    from .providers.upstream import upstream_authorized_ips_sync, upstream_in_use
+
+    if not upstream_in_use():
+        return {}
+    return upstream_authorized_ips_sync()
 
 
 @shared_task(name="orders.tasks.check_upstream_balance", soft_time_limit=50, time_limit=60)

@@ -157,6 +157,8 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
             "formats": DOWNLOAD_FORMATS,
             "can_extend": can_extend,
             "extend_form": extend_form,
+            "can_auto_renew": not order.is_residential and order.status in ("pending", "active"),
+            "renew_period": selectors.order_renewal_period(order=order),
             "refresh": order.status == "pending",
             **_order_tools_context(request, order, proxies),
         },
@@ -183,6 +185,23 @@ def order_extend(request, order_id: str):
         form.add_error(None, exc.message)
         return order_detail(request, order_id, extend_form=form, status=http_error(exc)[0])
     messages.success(request, f"Order {order.public_id} extended by {form.cleaned_data['period']} days.")
+    return redirect("dashboard:order_detail", order_id=order.public_id)
+
+
+@dashboard_view("operate")
+@require_POST
+def order_auto_renew(request, order_id: str):
+    order = _get_order(request, order_id)
+    wanted = request.POST.get("auto_renew") == "on"
+    try:
+        services.order_auto_renew_set(
+            account=request.account, order_id=order.public_id, auto_renew=wanted, actor=request.user,
+            client_ip=client_ip(request),
+        )
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Auto-renew is {'on' if wanted else 'off'} for order {order.public_id}.")
     return redirect("dashboard:order_detail", order_id=order.public_id)
 
 

@@ -5,6 +5,7 @@ SQLite, a file-system Celery broker, the in-process cache, console e-mail and th
 demo keys. With DEBUG off the demo secrets are refused at start-up.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",  # first: it times what every later one does
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ApiRequestGuardMiddleware",
@@ -128,7 +130,7 @@ if REDIS_URL:
 
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
             # One immediate retry on a dropped connection (Redis restarted, an idle timeout
@@ -174,9 +176,19 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# How often each pool is re-checked: the beat enqueues the shards last checked longer ago.
+CHECKER_RECHECK_S = {
+    "public": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
+    "premium": env_float("CHECKER_PREMIUM_RECHECK_S", 900.0, minimum=10),
+}
 CELERY_BEAT_SCHEDULE = {
     "expire-orders": {"task": "orders.tasks.expire_orders", "schedule": 60.0},
+    "renew-orders": {
+        "task": "orders.tasks.renew_orders",
+        "schedule": min(600.0, env_float("ORDERS_RENEW_EVERY_S", 300.0, minimum=10)),
+    },
     "pull-usage": {"task": "orders.residential.tasks.pull_usage", "schedule": 300.0},
+    "purge-usage-records": {"task": "orders.residential.tasks.purge_usage_records", "schedule": 3600.0},
     "lapse-premium": {"task": "billing.tasks.lapse_premium", "schedule": 60.0},
     "sweep-check-jobs": {"task": "checker.tasks.sweep_stale_jobs", "schedule": 60.0},
     "redrive-webhook-events": {"task": "events.tasks.redrive_undelivered", "schedule": 60.0},
@@ -187,6 +199,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.tasks.sweep_upstream_orders",
         "schedule": env_float("UPSTREAM_SWEEP_EVERY_S", 60.0, minimum=1),
     },
+    # Also after every change; this catches accounts whose last upstream order ended.
+    "sync-upstream-authorized-ips": {"task": "orders.tasks.sync_upstream_authorized_ips", "schedule": 900.0},
     "check-upstream-balance": {
         "task": "orders.tasks.check_upstream_balance",
         "schedule": env_float("UPSTREAM_BALANCE_CHECK_EVERY_S", 900.0, minimum=10),
@@ -198,12 +212,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recheck-public-pool": {
         "task": "checker.tasks.recheck_pool",
-        "schedule": env_float("CHECKER_PUBLIC_RECHECK_S", 1800.0, minimum=10),
+        "schedule": CHECKER_RECHECK_S["public"],
         "args": ["public"],
     },
     "recheck-premium-pool": {
         "task": "checker.tasks.recheck_pool",
-        "schedule": env_float("CHECKER_PREMIUM_RECHECK_S", 900.0, minimum=10),
+        "schedule": CHECKER_RECHECK_S["premium"],
         "args": ["premium"],
     },
 }
@@ -365,6 +379,18 @@ USAGE_WEBHOOK_SECRET = env_str(
     "USAGE_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET if ALLOW_DEMO_SECRETS else ""
 )
 
+# GET /metrics (Prometheus): open to `Authorization: Bearer <METRICS_TOKEN>` or to the client
+# addresses and networks in METRICS_ALLOW_IPS; closed (404) with neither. The queues whose
+# depth it reports are those the workers consume (Celery's default queue is `celery`).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOW_IPS = env_list("METRICS_ALLOW_IPS", "")
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", "celery")
+for _entry in METRICS_ALLOW_IPS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOW_IPS: {_entry!r} is not an IP address or network") from None
+
 CHECKER_ALLOW_PRIVATE = env_bool("CHECKER_ALLOW_PRIVATE", False)
 
 # Customers' webhooks (outgoing events, the `events` app).
@@ -389,6 +415,16 @@ _JUDGE_HOST = url_host(CHECKER_JUDGE_URL)
 if _JUDGE_HOST and _JUDGE_HOST not in ALLOWED_HOSTS and "*" not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_JUDGE_HOST)
 CHECKER_JOB_STALE_S = env_int("CHECKER_JOB_STALE_S", 900, minimum=30)
+# Jobs larger than this, and the pools, are cut into shards of this many proxies, each a task
+# any worker takes (docs/deploy.md: worker processes).
+CHECKER_SHARD_SIZE = env_int("CHECKER_SHARD_SIZE", 5000, minimum=1)
+# A running shard whose heartbeat (every batch, at least every few seconds) is older than this
+# lost its worker: the sweep hands it to another.
+CHECKER_SHARD_LEASE_S = env_int("CHECKER_SHARD_LEASE_S", 60, minimum=10)
+
+# Raw usage records are kept this long (by the hour they count); statistics read the hourly and
+# daily rollups, which are kept for good. A record older than the purged hours is refused.
+USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 90, minimum=3)  # > the pull's 2 days
 
 RESIDENTIAL_GATEWAY_HOST = env_str("RESIDENTIAL_GATEWAY_HOST", "gw.localhost")
 RESIDENTIAL_GATEWAY_PORT = env_int("RESIDENTIAL_GATEWAY_PORT", 7777, minimum=1)

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from portal import views
+from portal.metrics import metrics_view
 
 api_v1 = [
     # Public documentation: no API key needed to read the schema or the Swagger UI.
@@ -46,6 +47,7 @@ urlpatterns = [
     path("judge", include("checker.judge_urls")),
     path("l/", include("orders.list_link_urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("portal.dashboard_urls")),
 ]
 

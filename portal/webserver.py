@@ -19,14 +19,22 @@ answer with JSON itself (docs/deploy.md, deploy/nginx/).
 
 The worker is gunicorn's own, chosen as gunicorn chooses it: sync with one thread per worker
 (`--threads 1`), gthread with more.
+
+Prometheus (GET /metrics, `portal/metrics.py`): every worker process writes its series to
+files in `PROMETHEUS_MULTIPROC_DIR` (default `<PORTAL_VAR_DIR>/prometheus`, set here before
+any worker starts), and /metrics sums them. Starting the server removes the files of processes
+that no longer run (an earlier server's: counters start again from zero, as Prometheus expects
+of a restart); the Celery workers of the same machine write to the same folder when given it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from datetime import datetime
+from pathlib import Path
 
 from gunicorn import util
 from gunicorn.http import errors
@@ -36,6 +44,23 @@ from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 worker_class = "portal.webserver.PortalWorker"
+
+_VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "prometheus"))
+
+
+def on_starting(server):
+    """gunicorn hook, in the arbiter before the first worker starts."""
+    from core.metrics import multiprocess_dir_prepare
+
+    multiprocess_dir_prepare(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server, worker):
+    """gunicorn hook: a worker ended; its live gauges leave the sums (counters stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

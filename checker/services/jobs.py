@@ -1,5 +1,5 @@
-"""A customer's check jobs: create one (the plan's size, the optional target URL), cancel it,
-and fail the ones whose worker was lost. Running a job is `checker.services.runner`."""
+"""A customer's check jobs: create one (the plan's size, the optional target URL), cancel it
+(every shard stops at its next batch), and hand on or fail the work of lost workers. Running a job is `checker.services.runner`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
-from checker.models import FINISHED_STATUSES, CheckJob, JobStatus
+from checker.models import FINISHED_STATUSES, CheckJob, CheckShard, JobStatus, ShardStatus
 from checker.services.parsing import parse_for_storage
 from core.errors import BadRequest, Conflict, DomainValidationError
 
@@ -20,6 +20,7 @@ DEFAULT_MAX_JOB_SIZE = 1000
 TARGET_URL_MAX = 2048
 EXPECT_TEXT_MAX = 512
 QUEUED_MAX_S = 3600  # a job queued longer than this is considered lost
+MAX_SHARD_ATTEMPTS = 3  # a shard whose worker died this many times fails its job
 
 
 def max_job_size(*, account: Account) -> int:
@@ -109,10 +110,20 @@ def job_cancel(*, job: CheckJob) -> CheckJob:
 
 
 def jobs_sweep_stale() -> int:
-    """Jobs whose worker died are failed, never left running (or queued) forever."""
+    """Work of lost workers is handed on, never left running (or queued) forever:
+    - a job nothing happened to for CHECKER_JOB_STALE_S (or queued for an hour) fails;
+    - a running shard whose heartbeat is older than CHECKER_SHARD_LEASE_S goes back to the
+      queue (its stored results stay, the next attempt checks the rest); one lost
+      MAX_SHARD_ATTEMPTS times fails its job;
+    - the queued shards of a job nothing was stored for within a lease are enqueued again
+      (their message may have died with a worker; a duplicate finds the shard taken).
+    Returns the jobs failed plus the shards handed on."""
+    from checker.tasks import run_check_shard
+
     now = timezone.now()
     running_before = now - timedelta(seconds=settings.CHECKER_JOB_STALE_S)
     queued_before = now - timedelta(seconds=max(QUEUED_MAX_S, settings.CHECKER_JOB_STALE_S))
+    lease_before = now - timedelta(seconds=settings.CHECKER_SHARD_LEASE_S)
     swept = CheckJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=running_before).update(
         status=JobStatus.FAILED, error="worker lost", finished_at=now
     )
@@ -122,4 +133,23 @@ def jobs_sweep_stale() -> int:
     swept += CheckJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=queued_before).update(
         status=JobStatus.FAILED, error="worker lost (the job was never started)", finished_at=now
     )
+    lost = CheckShard.objects.filter(
+        status=ShardStatus.RUNNING, heartbeat_at__lt=lease_before, job__status=JobStatus.RUNNING
+    ).values_list("pk", "job_id", "attempt")
+    for pk, job_id, attempt in list(lost):
+        if attempt >= MAX_SHARD_ATTEMPTS:
+            swept += CheckJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+                status=JobStatus.FAILED, error="worker lost", finished_at=now
+            )
+        elif CheckShard.objects.filter(
+            pk=pk, status=ShardStatus.RUNNING, attempt=attempt, heartbeat_at__lt=lease_before
+        ).update(status=ShardStatus.QUEUED):
+            swept += 1
+            run_check_shard.delay(pk)
+    waiting = CheckShard.objects.filter(
+        status=ShardStatus.QUEUED, job__status=JobStatus.RUNNING, job__heartbeat_at__lt=lease_before
+    ).values_list("pk", flat=True)
+    for pk in list(waiting):
+        swept += 1
+        run_check_shard.delay(pk)
     return swept

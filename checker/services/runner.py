@@ -19,13 +19,14 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from checker.engine.check import CheckConfig, CheckResult, check_many, fetch_own_ip
 from checker.engine.parse import ProxySpec, parse_proxy_line
 from checker.events import job_completed_emit
-from checker.models import CheckItem, CheckJob, JobStatus
+from checker.models import CheckItem, CheckJob, CheckShard, JobStatus, ShardStatus
+from core.metrics import checks_record
 
 logger = logging.getLogger("checker")
 
@@ -136,9 +137,9 @@ class EngineRun:
                 last = time.monotonic()
 
 
-def _item_from_result(job: CheckJob, result: CheckResult) -> CheckItem:
+def _item_from_result(job_pk, result: CheckResult) -> CheckItem:
     return CheckItem(
-        job=job,
+        job_id=job_pk,
         proxy_norm=result.proxy.norm,
         status=result.status,
         protocol=result.protocol or "",
@@ -151,32 +152,63 @@ def _item_from_result(job: CheckJob, result: CheckResult) -> CheckItem:
     )
 
 
-def _job_store_batch(job: CheckJob, batch: list[CheckResult]) -> bool:
-    """Stores a batch and beats the heart; False (nothing stored) when the job is no longer
-    running (cancelled, or failed by the sweep)."""
-    live = sum(1 for r in batch if r.status == "live")
+def _shard_store_batch(shard: CheckShard, batch: list[CheckResult]) -> bool:
+    """Stores the results no earlier attempt stored and counts only those; beats the hearts of
+    the job and the shard. False (nothing stored) when the job is no longer running
+    (cancelled, failed) or the shard is no longer this attempt's.
+
+    Locks the job row, then the shard row (the order every writer takes), so two attempts of
+    one shard never store at once and the counters move exactly with the rows inserted."""
+    now = timezone.now()
     with transaction.atomic():
-        updated = CheckJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-            done=F("done") + len(batch), live=F("live") + live, heartbeat_at=timezone.now()
-        )
-        if not updated:
+        if not CheckJob.objects.filter(pk=shard.job_id, status=JobStatus.RUNNING).update(heartbeat_at=now):
             return False
-        if batch:
-            CheckItem.objects.bulk_create([_item_from_result(job, r) for r in batch], ignore_conflicts=True)
+        if not CheckShard.objects.filter(
+            pk=shard.pk, status=ShardStatus.RUNNING, attempt=shard.attempt
+        ).update(heartbeat_at=now):
+            return False
+        if not batch:
+            return True
+        stored = set(
+            CheckItem.objects.filter(job_id=shard.job_id, proxy_norm__in=[r.proxy.norm for r in batch])
+            .values_list("proxy_norm", flat=True)
+        )
+        fresh = [r for r in batch if r.proxy.norm not in stored]
+        if fresh:
+            CheckItem.objects.bulk_create([_item_from_result(shard.job_id, r) for r in fresh])
+            CheckJob.objects.filter(pk=shard.job_id).update(
+                done=F("done") + len(fresh), live=F("live") + sum(1 for r in fresh if r.status == "live")
+            )
+    checks_record("job", [r.status for r in fresh])
     return True
 
 
-def _job_claim(job_id) -> CheckJob | None:
-    """queued → running. A redelivered task finds the job running with a stale heartbeat
-    (its worker died) and resumes it; a fresh heartbeat means another worker has it."""
+def _shard_bounds(total: int) -> list[tuple[int, int]]:
+    size = max(1, int(settings.CHECKER_SHARD_SIZE))
+    return [(start, min(total, start + size)) for start in range(0, max(total, 1), size)]
+
+
+def _job_claim(job_id) -> tuple[CheckJob, list[CheckShard]] | None:
+    """queued → running, the job cut into shards. A redelivered task finds the job running
+    with a stale heartbeat (no shard stored anything for a lease) and takes back the shards
+    nobody holds; a fresh heartbeat means workers have it. Returns the job and the shards
+    to run, or None."""
     now = timezone.now()
-    stale_before = now - timedelta(seconds=settings.CHECKER_JOB_STALE_S)
+    stale_before = now - timedelta(seconds=settings.CHECKER_SHARD_LEASE_S)
     with transaction.atomic():
         job = CheckJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
             return None
         if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale_before:
             return None
+        if not job.shards.exists():
+            lines = job.proxies.count("\n") + 1 if job.proxies else 0
+            CheckShard.objects.bulk_create(
+                CheckShard(job=job, index=i, start=a, end=b) for i, (a, b) in enumerate(_shard_bounds(lines))
+            )
+        job.shards.filter(status=ShardStatus.RUNNING, heartbeat_at__lt=stale_before).update(
+            status=ShardStatus.QUEUED
+        )
         stored = CheckItem.objects.filter(job=job)
         job.done = stored.count()
         job.live = stored.filter(status="live").count()
@@ -184,50 +216,111 @@ def _job_claim(job_id) -> CheckJob | None:
         job.started_at = job.started_at or now
         job.heartbeat_at = now
         job.save(update_fields=["status", "started_at", "heartbeat_at", "done", "live"])
-    return job
+        shards = list(job.shards.filter(status=ShardStatus.QUEUED).order_by("index"))
+    return job, shards
 
 
-def _job_finish(job: CheckJob, status: str, error: str = "") -> None:
-    CheckJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        status=status, error=error[:255], finished_at=timezone.now(), heartbeat_at=timezone.now()
+def _shard_claim(shard_id) -> CheckShard | None:
+    """queued (or running with a stale heartbeat: its worker died) → running under a new
+    attempt. None when the job is finished, the shard done or held by a live worker."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.CHECKER_SHARD_LEASE_S)
+    with transaction.atomic():
+        shard = CheckShard.objects.select_related("job").filter(pk=shard_id).first()
+        if shard is None or shard.job.status != JobStatus.RUNNING:
+            return None
+        claimed = CheckShard.objects.filter(pk=shard_id).filter(
+            Q(status=ShardStatus.QUEUED) | Q(status=ShardStatus.RUNNING, heartbeat_at__lt=stale_before)
+        ).update(status=ShardStatus.RUNNING, attempt=F("attempt") + 1, heartbeat_at=now)
+        if not claimed:
+            return None
+    shard.refresh_from_db(fields=["status", "attempt", "heartbeat_at"])
+    return shard
+
+
+def _job_fail(job_id, error: str) -> None:
+    now = timezone.now()
+    CheckJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.FAILED, error=error[:255], finished_at=now, heartbeat_at=now
     )
 
 
-def job_run(*, job_id, on_batch: Callable[[CheckJob], None] | None = None) -> CheckJob | None:
-    """Run a job's checks (the Celery task calls this). Idempotent: a finished job is left
-    alone; a resumed one checks only the proxies that have no result yet."""
-    job = _job_claim(job_id)
-    if job is None:
+def _shard_finish(shard: CheckShard) -> bool:
+    """The shard is done; the last one done completes the job and emits `job.completed`,
+    exactly once (the job row is locked and moved from running only here)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not CheckShard.objects.filter(
+            pk=shard.pk, status=ShardStatus.RUNNING, attempt=shard.attempt
+        ).update(status=ShardStatus.DONE, finished_at=now, heartbeat_at=now):
+            return False
+    with transaction.atomic():
+        job = CheckJob.objects.select_for_update().filter(pk=shard.job_id, status=JobStatus.RUNNING).first()
+        if job is None or job.shards.exclude(status=ShardStatus.DONE).exists():
+            return False
+        CheckJob.objects.filter(pk=job.pk).update(status=JobStatus.COMPLETED, finished_at=now, heartbeat_at=now)
+        job_completed_emit(job_id=job.pk)
+    return True
+
+
+def shard_run(*, shard_id, on_batch: Callable[[CheckJob], None] | None = None) -> CheckShard | None:
+    """Check one shard of a job (the shard task calls this). Idempotent: a shard done, held by
+    a live worker or of a finished job is left alone; a shard taken back from a dead worker
+    checks only the proxies that have no result yet."""
+    shard = _shard_claim(shard_id)
+    if shard is None:
         return None
-    already = set(CheckItem.objects.filter(job=job).values_list("proxy_norm", flat=True))
-    specs = [spec for spec in (parse_proxy_line(line) for line in job.proxies.splitlines() if line)
-             if spec is not None and spec.norm not in already]
+    job = shard.job
+    lines = job.proxies.split("\n")[shard.start : shard.end]
+    specs = [spec for spec in (parse_proxy_line(line) for line in lines if line) if spec is not None]
+    stored: set[str] = set()
+    norms = [spec.norm for spec in specs]
+    for i in range(0, len(norms), 1000):
+        stored.update(CheckItem.objects.filter(job=job, proxy_norm__in=norms[i : i + 1000])
+                      .values_list("proxy_norm", flat=True))
+    specs = [spec for spec in specs if spec.norm not in stored]
     config = engine_config(
         include_anonymity=job.include_anonymity, target_url=job.target_url, expect_text=job.expect_text
     )
     run = EngineRun(specs, config).start()
     try:
         for batch in run.batches():
-            if not _job_store_batch(job, batch):
+            if not _shard_store_batch(shard, batch):
                 run.cancel()
                 break
             if on_batch is not None:
                 on_batch(job)
         else:
-            _job_finish(job, JobStatus.COMPLETED)
-            job_completed_emit(job_id=job.pk)
+            _shard_finish(shard)
     except SoftTimeLimitExceeded:
         run.cancel()
-        _job_finish(job, JobStatus.FAILED, "The job ran out of time.")
+        _job_fail(job.pk, "The job ran out of time.")
     except ValueError as exc:  # unusable judge or target URL
         run.cancel()
-        _job_finish(job, JobStatus.FAILED, f"Check failed: {exc}")
+        _job_fail(job.pk, f"Check failed: {exc}")
     except Exception:
         run.cancel()
-        logger.exception("check job %s failed", job.pk)
-        _job_finish(job, JobStatus.FAILED, "Internal error while checking.")
+        logger.exception("check job %s, shard %s failed", job.pk, shard.index)
+        _job_fail(job.pk, "Internal error while checking.")
         raise
     finally:
         run.thread.join(timeout=max(5.0, float(settings.CHECKER_TIMEOUT_S) + 5.0))
+    return shard
+
+
+def job_run(*, job_id, on_batch: Callable[[CheckJob], None] | None = None) -> CheckJob | None:
+    """Start a job (the job task calls this): cut it into shards of CHECKER_SHARD_SIZE, hand
+    every shard but the first to the workers (`run_check_shard`) and check the first here.
+    Idempotent: a finished job, or one whose workers are alive, is left alone."""
+    from checker.tasks import run_check_shard
+
+    claimed = _job_claim(job_id)
+    if claimed is None:
+        return None
+    job, shards = claimed
+    for shard in shards[1:]:
+        run_check_shard.delay(shard.pk)
+    if shards:
+        shard_run(shard_id=shards[0].pk, on_batch=on_batch)
     job.refresh_from_db()
     return job

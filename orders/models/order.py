@@ -76,6 +76,11 @@ class Order(models.Model):
     )
     failure_reason = models.CharField(max_length=500, blank=True, default="")
     extension_count = models.PositiveIntegerField(default=0)
+    auto_renew = models.BooleanField(default=False, help_text="Renewed for its last period a day before it expires")
+    # The last renewal that failed (short balance) in the current period: retried hourly, and
+    # the customer told once per period. Cleared by every extension.
+    renewal_failed_at = models.DateTimeField(null=True, blank=True)
+    reminded_7d_at = models.DateTimeField(null=True, blank=True)
     reminded_3d_at = models.DateTimeField(null=True, blank=True)
     reminded_1d_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -29,20 +29,21 @@ def _upstream():
 PROVIDERS = {"inventory": _inventory, "upstream": _upstream}
 
 
-def provider_name_for_type(type_code: str) -> str:
+def provider_name_for_type(type_code: str, *, snapshot=None) -> str:
     """The provider that supplies new orders of `type_code`: the operator's choice on the proxy
     type in the admin (`ProxyType.provider`) when made, else `ORDER_PROVIDER_<TYPE>` when the
-    environment sets one, else `ORDER_PROVIDER`."""
+    environment sets one, else `ORDER_PROVIDER`. `snapshot`: the catalogue the caller holds
+    (orders.catalogue), else the current one."""
     from ..catalogue import catalogue
 
-    proxy_type = catalogue().all_types.get(type_code)
+    proxy_type = (snapshot or catalogue()).all_types.get(type_code)
     if proxy_type is not None and proxy_type.provider:
         return proxy_type.provider
     return settings.ORDER_PROVIDERS_BY_TYPE.get(type_code) or settings.ORDER_PROVIDER
 
 
-def provider_for_type(type_code: str) -> Provider:
-    return get_provider(provider_name_for_type(type_code))
+def provider_for_type(type_code: str, *, snapshot=None) -> Provider:
+    return get_provider(provider_name_for_type(type_code, snapshot=snapshot))
 
 
 def get_provider(name: str | None = None) -> Provider:

@@ -29,6 +29,12 @@ Contract for the rest of the code (the residential wing relies on it): an order 
 upstream keeps `order.provider == "upstream"`, and `order.provider_ref` is the upstream's
 order id once placed (residential sub-users are created under it).
 
+Replacement goes upstream (`POST /orders/{ref}/replace`, with an Idempotency-Key naming the
+local order, its replacements so far and the proxies asked for), and so do authorized IPs:
+the single account this portal holds upstream is given the authorized IPs of every local
+account with a pending or active upstream order (`upstream_authorized_ips_sync`), after each
+change, after each upstream order's activation and every 15 minutes.
+
 Releasing does nothing upstream: the contract has no cancellation for customers, so an
 upstream order simply runs to its own end.
 """
@@ -46,7 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import staff_mail
-from core.errors import DomainValidationError, UpstreamError
+from core.errors import Conflict, DomainValidationError, UpstreamError
 from core.money import CENT, money_str
 
 from ..models import Order, UpstreamBalanceCheck, UpstreamCallFailure
@@ -62,6 +68,8 @@ REASON_REFUSED = (f"Our supplier refused this order (the type, country or quanti
 REASON_FAILED = f"Our supplier could not fill this order. {REFUNDED}"
 REASON_UNREACHABLE = "Our supplier for {type} proxies cannot be reached right now; nothing was charged. Try again shortly."
 REASON_EXTEND = "Our supplier could not extend this order right now; nothing was charged. Try again shortly."
+REASON_REPLACE = "Our supplier could not replace these proxies right now; nothing changed. Try again shortly."
+REASON_REPLACE_REFUSED = "Our supplier has no fresh proxies to replace these with right now; nothing changed."
 # The task looks again after RETRY_FIRST_S, then less and less often (never more than
 # RETRY_MAX_S, nor half of UPSTREAM_SWEEP_STALE_S, apart): an upstream usually activates an order within a second, and a worker
 # never sleeps on one (it is free for other orders meanwhile).
@@ -246,8 +254,94 @@ class UpstreamProvider(Provider):
             record_failure("extend_order", exc, order)
             raise UpstreamError(REASON_EXTEND) from None
 
+    def replace(self, order, proxies: list) -> list[ProxyCredentials]:
+        """Replaces upstream first; the caller records the swap in the same transaction."""
+        from ..models import ProxyReplacement
+
+        wanted = [f"{p.host}:{p.port}" for p in proxies]
+        done = ProxyReplacement.objects.filter(order=order).count()
+        digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:16]
+        try:
+            replaced = _client().replace_proxies(
+                order.provider_ref, proxies=wanted, idempotency_key=f"{order.public_id}:replace:{done}:{digest}",
+            )
+        except UpstreamError as exc:
+            record_failure("replace", exc, order)
+            if exc.upstream_status == 409:
+                raise Conflict(REASON_REPLACE_REFUSED) from None
+            raise UpstreamError(REASON_REPLACE) from None
+        fresh = {r.old.lower(): r.new for r in replaced}
+        if any(w.lower() not in fresh for w in wanted):
+            record_failure("replace", UpstreamError("the answer does not name every proxy asked for",
+                                                    upstream_status=200, upstream_error_type="incomplete_answer"),
+                           order)
+            raise UpstreamError(REASON_REPLACE)
+        return [
+            ProxyCredentials(host=new.host, port=new.port, username=new.username, password=new.password,
+                             protocol=new.protocol, country=(new.country or old.country or order.country or "")[:2].upper())
+            for old, new in ((p, fresh[w.lower()]) for p, w in zip(proxies, wanted, strict=True))
+        ]
+
+    def authorized_ips_changed(self, account, ips: list[str]) -> None:
+        """The upstream's list is the union over local accounts: synced by a task, off the request."""
+        from ..tasks import sync_upstream_authorized_ips
+
+        sync_upstream_authorized_ips.delay()
+
     def release(self, order) -> None:
         """Nothing to tell the upstream: its order runs to its own end."""
+
+
+def connect_signals() -> None:
+    from ..signals import order_activated
+
+    order_activated.connect(_on_order_activated, dispatch_uid="upstream-order-activated")
+
+
+def _on_order_activated(sender, order, **kwargs) -> None:
+    """An account's first upstream order: its authorized IPs now belong upstream too."""
+    from ..models import AuthorizedIP
+    from ..tasks import sync_upstream_authorized_ips
+
+    if order.provider == UpstreamProvider.name and AuthorizedIP.objects.filter(account_id=order.account_id).exists():
+        sync_upstream_authorized_ips.delay()
+
+
+def upstream_authorized_ips_sync() -> dict:
+    """Makes the upstream account's authorized IPs those of the local accounts with a pending or
+    active upstream order: adds what is missing, removes what no such account has any more (the
+    account upstream is this portal's own, used for nothing else). A refusal (the upstream's cap
+    of authorized IPs reached) is recorded and the rest goes on. Returns {"added", "removed", "refused"}."""
+    from ..models import AuthorizedIP, OrderStatus
+
+    wanted = set(
+        AuthorizedIP.objects.filter(
+            account__orders__provider=UpstreamProvider.name,
+            account__orders__status__in=[OrderStatus.PENDING, OrderStatus.ACTIVE],
+        ).values_list("ip", flat=True)
+    )
+    outcome = {"added": 0, "removed": 0, "refused": 0}
+    try:
+        client = _client()
+        theirs = {a.ip: a for a in client.authorized_ips()}
+        for ip, row in theirs.items():
+            if ip not in wanted:
+                outcome["removed"] += client.authorized_ip_remove(row.id)
+        for ip in sorted(wanted - theirs.keys()):
+            try:
+                client.authorized_ip_add(ip)
+                outcome["added"] += 1
+            except UpstreamError as exc:
+                if exc.upstream_status != 409:
+                    raise
+                if "already" not in exc.upstream_message.lower():  # a duplicate is what we wanted
+                    record_failure("authorized_ip_add", exc)
+                    outcome["refused"] += 1
+    except UpstreamError as exc:
+        record_failure("authorized_ips", exc)
+        logger.warning("syncing the authorized IPs upstream failed: %s", exc.message)
+        raise
+    return outcome
 
 
 # --- the operator's view ---------------------------------------------------------------------------

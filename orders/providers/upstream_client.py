@@ -42,6 +42,7 @@ from urllib.parse import quote
 import httpx
 
 from core.errors import UpstreamError
+from core.metrics import upstream_calls, upstream_errors
 
 logger = logging.getLogger("orders.providers.upstream")
 
@@ -137,6 +138,18 @@ class UpstreamProxy:
     password: str = field(repr=False)
     protocol: str
     country: str | None
+
+
+@dataclass(frozen=True)
+class UpstreamReplacement:
+    old: str  # host:port
+    new: UpstreamProxy
+
+
+@dataclass(frozen=True)
+class UpstreamAuthorizedIP:
+    id: str
+    ip: str
 
 
 @dataclass(frozen=True)
@@ -259,6 +272,17 @@ def _proxy(d: dict) -> UpstreamProxy:
         password=str(d.get("password") or ""), protocol=str(d.get("protocol") or "http"),
         country=_text_or_none(d.get("country")),
     )
+
+
+def _replaced(d: dict) -> list[UpstreamReplacement]:
+    items = d.get("replaced")
+    if not isinstance(items, list):
+        raise KeyError("replaced")
+    return [UpstreamReplacement(old=str(item["old"]), new=_proxy(item["new"])) for item in items]
+
+
+def _authorized_ip(d: dict) -> UpstreamAuthorizedIP:
+    return UpstreamAuthorizedIP(id=str(d["id"]), ip=str(d["ip"]))
 
 
 def _subuser(d: dict) -> UpstreamSubUser:
@@ -395,6 +419,32 @@ class UpstreamClient:
         return self._one("POST", f"/orders/{_segment(order_id)}/extend", _order, body={"period": period},
                          idempotency_key=idempotency_key)
 
+    def replace_proxies(self, order_id: str, *, proxies: list[str], idempotency_key: str) -> list[UpstreamReplacement]:
+        """`POST /orders/{id}/replace` with `Idempotency-Key` (a replayed replacement is answered
+        as the first one was, so a lost answer is retried safely)."""
+        return self._one("POST", f"/orders/{_segment(order_id)}/replace", _replaced, body={"proxies": proxies},
+                         idempotency_key=idempotency_key)
+
+    # --- authorized IPs ---------------------------------------------------------------------------
+
+    def authorized_ips(self, *, page_size: int = 100) -> list[UpstreamAuthorizedIP]:
+        """`GET /account/authorized-ips`, every page."""
+        return self._all_pages("/account/authorized-ips", _authorized_ip, page_size)
+
+    def authorized_ip_add(self, ip: str) -> UpstreamAuthorizedIP:
+        """`POST /account/authorized-ips`; a duplicate is a 409 the caller may ignore."""
+        return self._one("POST", "/account/authorized-ips", _authorized_ip, body={"ip": ip}, repeatable=True)
+
+    def authorized_ip_remove(self, authorized_ip_id: str) -> bool:
+        """`DELETE /account/authorized-ips/{id}`: False when it was already gone."""
+        try:
+            self._request("DELETE", f"/account/authorized-ips/{_segment(authorized_ip_id)}")
+        except UpstreamError as exc:
+            if exc.upstream_status == 404:
+                return False
+            raise
+        return True
+
     # --- sub-user proxies and their statistics ------------------------------------------------------
 
     def subusers(self, *, status: str | None = None, page_size: int = PAGE_SIZE["subusers"]) -> list[UpstreamSubUser]:
@@ -461,8 +511,24 @@ class UpstreamClient:
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise self._malformed(method, path, 200, f"{type(exc).__name__}: {exc}") from None
 
-    def _request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
-                 idempotency_key: str | None = None, repeatable: bool | None = None) -> tuple[Any, dict]:
+    def _request(self, method: str, path: str, **kwargs) -> tuple[Any, dict]:
+        """`_attempts`, timed and counted (`portal_upstream_*`) by the path's first segment."""
+        endpoint = path.strip("/").split("/", 1)[0] or "root"
+        started = time.perf_counter()
+        try:
+            return self._attempts(method, path, **kwargs)
+        except UpstreamError as exc:
+            if exc.upstream_error_type in ("timeout", "unreachable"):
+                kind = exc.upstream_error_type
+            else:
+                kind = f"http_{exc.upstream_status}" if exc.upstream_status else "error"
+            upstream_errors.labels(endpoint, kind).inc()
+            raise
+        finally:
+            upstream_calls.labels(endpoint, method).observe(time.perf_counter() - started)
+
+    def _attempts(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+                  idempotency_key: str | None = None, repeatable: bool | None = None) -> tuple[Any, dict]:
         """(data, meta) of the envelope of a 2xx answer, after the retries the docstring above describes."""
         if repeatable is None:
             repeatable = method in {"GET", "HEAD", "PUT", "PATCH", "DELETE"} or bool(idempotency_key)

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
+from api.serializers import OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.files import download_format, download_response
@@ -35,7 +36,7 @@ from .serializers import parse_stats_query
 PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
 
 
-class SubUserOut(serializers.Serializer):
+class SubUserOut(OutputSerializer):
     id = serializers.CharField(source="public_id")
     name = serializers.CharField()
     order_id = serializers.CharField(source="order.public_id")
@@ -226,12 +227,12 @@ PAGE_PARAMS = [
 ]
 
 
-class GeoCountryOut(serializers.Serializer):
+class GeoCountryOut(OutputSerializer):
     code = serializers.CharField(help_text="ISO 3166-1 alpha-2")
     name = serializers.CharField()
 
 
-class GeoStateOut(serializers.Serializer):
+class GeoStateOut(OutputSerializer):
     code = serializers.CharField(help_text="ISO 3166-2 subdivision code without the country (CA)")
     iso_code = serializers.CharField(help_text="Full ISO 3166-2 code (US-CA)")
     name = serializers.CharField()
@@ -239,14 +240,14 @@ class GeoStateOut(serializers.Serializer):
     country = serializers.CharField()
 
 
-class GeoCityOut(serializers.Serializer):
+class GeoCityOut(OutputSerializer):
     name = serializers.CharField()
     state = serializers.CharField(allow_null=True, help_text="State code (short form); null where unknown")
     country = serializers.CharField()
     population = serializers.IntegerField()
 
 
-class GeoZipOut(serializers.Serializer):
+class GeoZipOut(OutputSerializer):
     zip = serializers.CharField()
     city = serializers.CharField()
     state = serializers.CharField()
@@ -324,7 +325,7 @@ RANGE_PARAMS = [
 ]
 
 
-class StatsRowOut(serializers.Serializer):
+class StatsRowOut(OutputSerializer):
     period_start = serializers.DateTimeField()
     proxy_id = serializers.CharField()
     name = serializers.CharField(help_text="The proxy's name")
@@ -349,7 +350,7 @@ class StatsView(PortalAPIView):
     )
     def get(self, request):
         query = parse_stats_query(account=self.account, params=request.query_params)
-        rows = selectors.stats_rows(account=self.account, query=query)
+        rows = selectors.stats_rows(account=self.account, query=query, times_as_text=True)
         items, meta = paginate(
             rows, request.query_params, default_limit=STATS_DEFAULT_LIMIT, max_limit=STATS_MAX_LIMIT,
         )
@@ -360,7 +361,9 @@ class StatsView(PortalAPIView):
             "proxy_id": query.proxy.public_id if query.proxy else None,
             "totals": selectors.stats_totals(account=self.account, query=query),
         })
-        return ApiResponse(StatsRowOut(items, many=True).data, meta=meta)
+        # The rows as StatsRowOut writes them (the schema; times formatted by the database),
+        # without a serializer per row field: a page is up to 10,000 rows of plain figures.
+        return ApiResponse(items, meta=meta)
 
 
 class StatsExportView(PortalAPIView):
@@ -380,5 +383,5 @@ class StatsExportView(PortalAPIView):
     def get(self, request):
         fmt = download_format(request.query_params.get("format"), allowed=EXPORT_FORMATS, default="csv")
         query = parse_stats_query(account=self.account, params=request.query_params)
-        body = stats_file(selectors.stats_rows(account=self.account, query=query), fmt)
+        body = stats_file(selectors.stats_rows(account=self.account, query=query, times_as_text=True), fmt)
         return download_response(body, fmt=fmt, filename=f"usage-{query.start.isoformat()}-{query.end.isoformat()}")

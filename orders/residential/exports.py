@@ -1,7 +1,7 @@
 """The statistics export in CSV or JSON: GET /stats/export and the Statistics page's download
 serve the same file."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from core.files import rows_file
 
@@ -10,10 +10,11 @@ EXPORT_COLUMNS = ["period_start", "proxy_id", "name", "bytes_in", "bytes_out", "
 
 
 def _export_row(row: dict) -> dict:
-    return {**{c: row[c] for c in EXPORT_COLUMNS}, "period_start": row["period_start"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {c: row[c] for c in EXPORT_COLUMNS}
 
 
-def stats_file(rows: list[dict], fmt: str) -> str:
-    """The rows of a statistics query as one CSV or JSON text."""
+def stats_file(rows: Iterable[dict], fmt: str) -> str:
+    """The rows of a statistics query (times as text: `stats_rows(times_as_text=True)`) as one
+    CSV or JSON text."""
     pieces: Iterator[str] = rows_file(rows, fmt=fmt, columns=EXPORT_COLUMNS, to_dict=_export_row)
     return "".join(pieces)

@@ -132,8 +132,10 @@ class UsageRecord(models.Model):
     allowance the traffic was drawn from."""
 
     record_id = models.CharField(max_length=200, unique=True)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="usage_records")
-    proxy = models.ForeignKey(SubUserProxy, on_delete=models.PROTECT, related_name="usage_records")
+    # Few indexes: a record is written once and read by its id (deduplication), by its hour (the
+    # purge) and by proxy; statistics read the rollups. Each index more costs every ingest.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
+    proxy = models.ForeignKey(SubUserProxy, on_delete=models.PROTECT, related_name="usage_records", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="usage_records")
     period_start = models.DateTimeField()
     bytes_in = models.BigIntegerField()
@@ -145,9 +147,8 @@ class UsageRecord(models.Model):
     class Meta:
         ordering = ["-period_start", "-id"]
         indexes = [
-            models.Index(fields=["account", "period_start"]),
             models.Index(fields=["proxy", "period_start"]),
-            models.Index(fields=["order"]),
+            models.Index(fields=["period_start"], name="usage_record_hour"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -161,3 +162,84 @@ class UsageRecord(models.Model):
     @property
     def bytes_total(self) -> int:
         return self.bytes_in + self.bytes_out
+
+
+class UsageRollup(models.Model):
+    """Usage summed per proxy and period, kept up to date at ingest (`services.usage_ingest`
+    adds each new record's figures once, in the record's own transaction). Statistics read
+    these, never the raw records, which are purged after `USAGE_RAW_RETENTION_DAYS`."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    proxy = models.ForeignKey(SubUserProxy, on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField()
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.proxy_id} {self.period_start:%Y-%m-%d %H:00}: {self.bytes_total} bytes"
+
+    @property
+    def bytes_total(self) -> int:
+        return self.bytes_in + self.bytes_out
+
+
+class UsageHourly(UsageRollup):
+    """One row per proxy and hour (UTC)."""
+
+    class Meta:
+        ordering = ["period_start", "proxy_id"]
+        verbose_name = "hourly usage"
+        verbose_name_plural = "hourly usage"
+        indexes = [models.Index(fields=["account", "period_start"])]
+        constraints = [models.UniqueConstraint(fields=["proxy", "period_start"], name="usage_hourly_bucket")]
+
+
+class UsageDaily(UsageRollup):
+    """One row per proxy and day (UTC, `period_start` at midnight)."""
+
+    class Meta:
+        ordering = ["period_start", "proxy_id"]
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        indexes = [models.Index(fields=["account", "period_start"])]
+        constraints = [models.UniqueConstraint(fields=["proxy", "period_start"], name="usage_daily_bucket")]
+
+
+class UsageTotal(models.Model):
+    """All the traffic a proxy drew from one order: what a proxy and an order have used, read
+    without summing a year of records (and still right once the records are purged)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    proxy = models.ForeignKey(SubUserProxy, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "usage total"
+        indexes = [models.Index(fields=["order"])]
+        constraints = [models.UniqueConstraint(fields=["proxy", "order"], name="usage_total_per_order")]
+
+    def __str__(self) -> str:
+        return f"{self.proxy_id} on {self.order_id}: {self.bytes_in + self.bytes_out} bytes"
+
+
+class UsagePurge(models.Model):
+    """One run of the raw records' purge. Records of hours before the latest `before` can no
+    longer be told apart from a re-sent one, so ingest refuses them (they are reported back)."""
+
+    before = models.DateTimeField(help_text="Records of hours before this were deleted")
+    deleted = models.BigIntegerField(default=0)
+    ran_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-before"]
+        get_latest_by = "before"
+
+    def __str__(self) -> str:
+        return f"before {self.before:%Y-%m-%d %H:00}: {self.deleted} deleted"

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
+from core.db import UtcIsoText
 from core.errors import NotFound
 from orders.providers import get_provider
 
 from . import geo
-from .models import Rotation, SubUserProtocol, SubUserProxy, UsageRecord
+from .models import Rotation, SubUserProtocol, SubUserProxy, UsageDaily, UsageHourly
 
 DEFAULT_MAX_SUBUSERS = 20
 
@@ -120,45 +120,63 @@ def stats_query(*, account: Account, start: date, end: date, group_by: str, prox
     return StatsQuery(start=start, end=end, proxy=proxy, group_by=group_by)
 
 
-def _usage_in_range(*, account: Account, query: StatsQuery):
+def _rollups(*, account: Account, query: StatsQuery):
+    """The hourly or daily rollup rows of the range (statistics never read raw records)."""
+    model = UsageHourly if query.group_by == "hour" else UsageDaily
     begin = datetime.combine(query.start, datetime.min.time(), tzinfo=UTC)
     finish = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    qs = UsageRecord.objects.filter(account=account, period_start__gte=begin, period_start__lt=finish)
+    qs = model.objects.filter(account=account, period_start__gte=begin, period_start__lt=finish)
     if query.proxy is not None:
         qs = qs.filter(proxy=query.proxy)
     return qs
 
 
-def stats_rows(*, account: Account, query: StatsQuery) -> list[dict]:
-    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}."""
-    trunc = TruncHour if query.group_by == "hour" else TruncDay
-    rows = (
-        _usage_in_range(account=account, query=query)
-        .annotate(period=trunc("period_start", tzinfo=UTC))
-        .values("period", "proxy__public_id", "proxy__name")
-        .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
-        .order_by("period", "proxy__public_id")
+def _stats_row(row: tuple) -> dict:
+    period, public_id, name, bytes_in, bytes_out, requests = row
+    if isinstance(period, datetime):
+        period = (period.replace(tzinfo=UTC) if timezone.is_naive(period) else period).astimezone(UTC)
+    return {
+        "period_start": period, "proxy_id": public_id, "name": name,
+        "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_total": bytes_in + bytes_out, "requests": requests,
+    }
+
+
+class StatsRows:
+    """The rows of a statistics query, read lazily: a page of them (`rows[a:b]`, as
+    `api.pagination.paginate` takes it) costs one COUNT and one LIMIT query, however long the
+    range; iterating reads them all (the page's chart, the export)."""
+
+    def __init__(self, queryset, counted):
+        self._qs = queryset
+        self._counted = counted
+
+    def count(self) -> int:
+        return self._counted.count()
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        return [_stats_row(r) for r in self._qs[window]]
+
+    def __iter__(self):
+        return (_stats_row(r) for r in self._qs.iterator(chunk_size=5000))
+
+
+def stats_rows(*, account: Account, query: StatsQuery, times_as_text: bool = False) -> StatsRows:
+    """One row per period and proxy: {period_start, proxy_id, name, bytes_in, bytes_out, bytes_total, requests}.
+
+    `times_as_text`: `period_start` as the API's time text (`YYYY-MM-DDTHH:MM:SSZ`), written by
+    the database, for the API and the exports; else a UTC datetime."""
+    rollups = _rollups(account=account, query=query)
+    period = UtcIsoText("period_start") if times_as_text else F("period_start")
+    return StatsRows(
+        rollups.order_by("period_start", "proxy__public_id")
+        .values_list(period, "proxy__public_id", "proxy__name", "bytes_in", "bytes_out", "requests"),
+        rollups,
     )
-    out = []
-    for row in rows:
-        period = row["period"]
-        if timezone.is_naive(period):
-            period = period.replace(tzinfo=UTC)
-        out.append({
-            "period_start": period.astimezone(UTC),
-            "proxy_id": row["proxy__public_id"],
-            "name": row["proxy__name"],
-            "bytes_in": row["bytes_in"] or 0,
-            "bytes_out": row["bytes_out"] or 0,
-            "bytes_total": (row["bytes_in"] or 0) + (row["bytes_out"] or 0),
-            "requests": row["requests"] or 0,
-        })
-    return out
 
 
 def stats_totals(*, account: Account, query: StatsQuery) -> dict:
-    agg = _usage_in_range(account=account, query=query).aggregate(
-        bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"), records=Count("id")
+    agg = _rollups(account=account, query=query).aggregate(
+        bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests")
     )
     bytes_in, bytes_out = agg["bytes_in"] or 0, agg["bytes_out"] or 0
     return {
@@ -169,7 +187,7 @@ def stats_totals(*, account: Account, query: StatsQuery) -> dict:
 
 def stats_by_proxy(*, account: Account, query: StatsQuery) -> list[dict]:
     rows = (
-        _usage_in_range(account=account, query=query)
+        _rollups(account=account, query=query)
         .values("proxy__public_id", "proxy__name")
         .annotate(bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests"))
         .order_by("proxy__name", "proxy__public_id")

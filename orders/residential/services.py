@@ -23,17 +23,20 @@ import secrets
 import string
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import account_lock
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.ids import random_base62
+from core.metrics import usage_records
 from orders.models import Order, OrderStatus, ProxyTypeCode
 from orders.providers import get_provider
 
@@ -46,8 +49,11 @@ from .models import (
     SubUserProtocol,
     SubUserProxy,
     SubUserStatus,
+    UsagePurge,
     UsageRecord,
+    UsageTotal,
 )
+from .rollups import RawRecord, UsageDelta, records_insert, rollups_add
 from .selectors import max_subusers, subuser_get
 
 logger = logging.getLogger(__name__)
@@ -113,7 +119,7 @@ def _residential_order(*, account: Account, order_id: str, lock: bool = False) -
 
 
 def _order_used_bytes(order: Order) -> int:
-    return UsageRecord.objects.filter(order=order).aggregate(
+    return UsageTotal.objects.filter(order=order).aggregate(
         b=Sum("bytes_in") + Sum("bytes_out")
     )["b"] or 0
 
@@ -340,15 +346,16 @@ def subuser_update(*, account: Account, public_id: str, changes: SubUserInput) -
     return proxy
 
 
-def _evaluate(proxy: SubUserProxy, *, explicit: bool) -> None:
+def _evaluate(proxy: SubUserProxy, *, explicit: bool, order_used: dict[int, int] | None = None) -> None:
     """Sets status from the limits: active unless the own limit or the order's allowance is used
-    up (moving to another active residential order of the account with traffic left first)."""
+    up (moving to another active residential order of the account with traffic left first).
+    `order_used`: the bytes used of orders summed already ({order pk: bytes})."""
     if _own_limit_reached(proxy):
         if explicit:
             raise Conflict("The proxy's traffic limit is used up: raise traffic_limit_gb to enable it.")
         proxy.status, proxy.disabled_reason = SubUserStatus.DISABLED, DisabledReason.TRAFFIC_LIMIT
         return
-    if not _order_has_traffic(proxy.order):
+    if not _order_has_traffic(proxy.order, (order_used or {}).get(proxy.order_id)):
         replacement = _order_with_traffic(
             proxy.account_id, exclude=proxy.order_id, upstream_provided=bool(proxy.upstream_id)
         )
@@ -449,11 +456,13 @@ class IngestResult:
     unknown: list[str] | None = None
     disabled: list[str] | None = None
     updated: int | None = None  # records whose figures replaced a stored one (`replace`)
+    too_old: list[str] | None = None  # records of hours whose raw records were purged
 
     def as_dict(self) -> dict:
         out = {
             "accepted": self.accepted, "duplicates": self.duplicates,
             "unknown": self.unknown or [], "disabled": self.disabled or [],
+            "too_old": self.too_old or [],
         }
         if self.updated is not None:
             out["updated"] = self.updated
@@ -477,8 +486,14 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
     back and stored nowhere. Deleted sub-users' late records still count (the traffic was used).
 
     `replace`: a record whose id is stored already with other figures replaces them (an hour the
-    upstream has counted further since the last pull); equal figures are a duplicate."""
-    result = IngestResult(unknown=[], disabled=[], updated=0 if replace else None)
+    upstream has counted further since the last pull); equal figures are a duplicate.
+
+    Each stored record is added once to the hourly, daily and per-order rollups
+    (`rollups.rollups_add`), in the same transaction; a replaced one adds its difference.
+    Records of hours whose raw records were purged (`usage_raw_purge`) cannot be told from a
+    re-sent one: they are reported back in `too_old` and stored nowhere."""
+    result = IngestResult(unknown=[], disabled=[], updated=0 if replace else None, too_old=[])
+    horizon = UsagePurge.objects.order_by("-before").values_list("before", flat=True).first()
     seen: set[str] = set()
     unique: list[UsageIn] = []
     for r in records:
@@ -486,6 +501,9 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
             result.duplicates += 1
             continue
         seen.add(r.id)
+        if horizon is not None and _hour(r.period_start) < horizon:
+            result.too_old.append(r.id)
+            continue
         unique.append(r)
     logins = {base_username(r.username) for r in unique}
     proxies = {p.username: p for p in SubUserProxy.objects.filter(username__in=logins)}
@@ -497,77 +515,94 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
         else:
             by_account[proxy.account_id].append(r)
 
+    received = timezone.now()
     for account_id in sorted(by_account):
         with transaction.atomic():
             account_lock(account_id)
             batch = by_account[account_id]
-            existing = {
-                u.record_id: u for u in UsageRecord.objects.filter(record_id__in=[r.id for r in batch])
-            }
-            fresh = [r for r in batch if r.id not in existing]
-            changed = [
-                r for r in batch
-                if replace and r.id in existing
-                and (existing[r.id].bytes_in, existing[r.id].bytes_out, existing[r.id].requests)
-                != (r.bytes_in, r.bytes_out, r.requests)
-            ]
-            result.duplicates += len(batch) - len(fresh) - len(changed)
-            if not fresh and not changed:
-                continue
-            pks = sorted({proxies[base_username(r.username)].pk for r in fresh + changed})
+            pks = sorted({proxies[base_username(r.username)].pk for r in batch})
             locked = {
                 p.pk: p for p in SubUserProxy.objects.select_for_update(of=("self",))
                 .select_related("order").filter(pk__in=pks).order_by("pk")
             }
             rows = []
-            for r in fresh:
+            for r in batch:
                 proxy = locked[proxies[base_username(r.username)].pk]
-                rows.append(UsageRecord(
-                    record_id=r.id, account_id=account_id, proxy=proxy, order_id=proxy.order_id,
-                    period_start=_hour(r.period_start), bytes_in=r.bytes_in, bytes_out=r.bytes_out,
-                    requests=r.requests, source=source,
-                ))
-            UsageRecord.objects.bulk_create(rows)
-            result.accepted += len(rows)
-            for r in changed:
-                stored = existing[r.id]
-                stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
-                stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
-                result.updated += 1
+                rows.append(RawRecord(r.id, account_id, proxy.pk, proxy.order_id, _hour(r.period_start),
+                                      r.bytes_in, r.bytes_out, r.requests))
+            # The unique record id decides what is new, in the INSERT itself (ON CONFLICT DO NOTHING).
+            inserted = records_insert(rows, source=source, received_at=received)
+            deltas = [UsageDelta(*row[1:]) for row in rows if row.record_id in inserted]
+            result.accepted += len(deltas)
+            others = [r for r in batch if r.id not in inserted]
+            updated = 0
+            if replace and others:
+                existing = {u.record_id: u for u in UsageRecord.objects.filter(record_id__in=[r.id for r in others])}
+                for r in others:
+                    stored = existing.get(r.id)
+                    if stored is None or (stored.bytes_in, stored.bytes_out, stored.requests) == (
+                            r.bytes_in, r.bytes_out, r.requests):
+                        continue
+                    deltas.append(UsageDelta(
+                        account_id, stored.proxy_id, stored.order_id, _hour(stored.period_start),
+                        r.bytes_in - stored.bytes_in, r.bytes_out - stored.bytes_out, r.requests - stored.requests,
+                    ))
+                    stored.bytes_in, stored.bytes_out, stored.requests = r.bytes_in, r.bytes_out, r.requests
+                    stored.save(update_fields=["bytes_in", "bytes_out", "requests"])
+                    updated += 1
+                result.updated += updated
+            result.duplicates += len(others) - updated
+            if not deltas:
+                continue
+            rollups_add(deltas)
             result.disabled += _apply_usage(list(locked.values()))
+    for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
+                           ("unknown", len(result.unknown)), ("too_old", len(result.too_old))):
+        if count:
+            usage_records.labels(source, outcome).inc(count)
     return result
 
 
 def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
-    """Recomputes used traffic of these proxies and their orders from the stored records (so it is
-    exact and idempotent) and disables what reached a limit. Returns the ids it disabled."""
+    """Recomputes used traffic of these proxies and their orders from the usage totals (so it is
+    exact and idempotent, and stays so once raw records are purged) and disables what reached a
+    limit. Returns the ids it disabled."""
     disabled: list[str] = []
     touched: list[int] = []
     sums = dict(
-        UsageRecord.objects.filter(proxy__in=proxies).values("proxy_id")
+        UsageTotal.objects.filter(proxy__in=proxies).values("proxy_id")
         .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("proxy_id", "b")
     )
     order_ids = sorted({p.order_id for p in proxies})
     orders = {o.pk: o for o in Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk")}
     order_used = dict(
-        UsageRecord.objects.filter(order_id__in=order_ids).values("order_id")
+        UsageTotal.objects.filter(order_id__in=order_ids).values("order_id")
         .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values_list("order_id", "b")
     )
     for order in orders.values():
         used = order_used.get(order.pk, 0) or 0
         order.traffic_used_gb = (Decimal(used) / BYTES_PER_GB).quantize(Decimal("0.000001"))
         order.save(update_fields=["traffic_used_gb"])
+    changed = []
     for proxy in proxies:
         proxy.traffic_used_bytes = sums.get(proxy.pk, 0) or 0
         proxy.order = orders.get(proxy.order_id, proxy.order)
-        fields = ["traffic_used_bytes", "updated_at"]
         if proxy.status == SubUserStatus.ACTIVE and proxy.deleted_at is None:
-            _evaluate(proxy, explicit=False)
+            before = (proxy.status, proxy.disabled_reason, proxy.order_id)
+            _evaluate(proxy, explicit=False, order_used=order_used)
             if proxy.status == SubUserStatus.DISABLED:
                 disabled.append(proxy.public_id)
                 touched.append(proxy.pk)
-            fields += ["status", "disabled_reason", "order"]
-        proxy.save(update_fields=fields)
+            if (proxy.status, proxy.disabled_reason, proxy.order_id) != before:
+                changed.append(proxy)
+    # Used traffic of them all in one UPDATE (from the same totals); a changed status one by one.
+    used = (UsageTotal.objects.filter(proxy=OuterRef("pk")).order_by().values("proxy")
+            .annotate(b=Sum("bytes_in") + Sum("bytes_out")).values("b"))
+    SubUserProxy.objects.filter(pk__in=[p.pk for p in proxies]).update(
+        traffic_used_bytes=Coalesce(Subquery(used), 0), updated_at=timezone.now(),
+    )
+    for proxy in changed:
+        proxy.save(update_fields=["status", "disabled_reason", "order", "updated_at"])
     # other active proxies on an order that just ran out stop too
     for order in orders.values():
         if order.traffic_gb is not None and not _order_has_traffic(order, order_used.get(order.pk, 0) or 0):
@@ -583,6 +618,28 @@ def _apply_usage(proxies: list[SubUserProxy]) -> list[str]:
     _tell_provider_later(touched)
     subusers_disabled_emit(public_ids=disabled)
     return disabled
+
+
+def usage_raw_purge(*, now: datetime | None = None, batch: int = 10_000) -> int:
+    """Deletes raw usage records of hours older than `USAGE_RAW_RETENTION_DAYS` (the rollups
+    keep their figures), in batches so no transaction holds a year of rows. The horizon is
+    written first, in its own transaction: from then on ingest refuses records older than it,
+    which could otherwise be counted a second time once their raw record is gone."""
+    now = now or timezone.now()
+    before = _hour(now - timedelta(days=settings.USAGE_RAW_RETENTION_DAYS))
+    latest = UsagePurge.objects.order_by("-before").first()
+    mark = latest if latest is not None and latest.before >= before else UsagePurge.objects.create(before=before)
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(UsageRecord.objects.filter(period_start__lt=mark.before)
+                       .order_by().values_list("pk", flat=True)[:batch])
+            if not ids:
+                break
+            deleted += UsageRecord.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        UsagePurge.objects.filter(pk=mark.pk).update(deleted=F("deleted") + deleted, ran_at=now)
+    return deleted
 
 
 def usage_pull(*, since: datetime | None = None) -> IngestResult:

@@ -1,4 +1,4 @@
-"""The wing's background work: the usage pull. Thin, like every task: services do the work, and it
+"""The wing's background work: the usage pull and the raw records' purge. Thin, like every task: services do the work, and it
 is safe to run twice (each record is stored once, by its id)."""
 
 from datetime import timedelta
@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from core.errors import PortalError
 
-from .services import subusers_reconcile, upstream_sync_pending, usage_pull, usage_pull_upstream
+from .services import (
+    subusers_reconcile,
+    upstream_sync_pending,
+    usage_pull,
+    usage_pull_upstream,
+    usage_raw_purge,
+)
 
 USAGE_PULL_WINDOW = timedelta(days=2)
 
@@ -30,3 +36,9 @@ def pull_usage() -> dict:
         from_upstream = {"error": exc.message}
     reconciled = subusers_reconcile()
     return {**pulled, "upstream": from_upstream, "reconciled": reconciled, "pushed": upstream_sync_pending()}
+
+
+@shared_task(name="orders.residential.tasks.purge_usage_records", soft_time_limit=1500, time_limit=1800)
+def purge_usage_records() -> int:
+    """Hourly: delete raw usage records past USAGE_RAW_RETENTION_DAYS (statistics read the rollups)."""
+    return usage_raw_purge()

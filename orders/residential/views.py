@@ -272,5 +272,5 @@ def stats_export(request, fmt: str):
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     except NotFound:
         raise Http404("No such proxy.") from None
-    body = stats_file(selectors.stats_rows(account=request.account, query=query), fmt)
+    body = stats_file(selectors.stats_rows(account=request.account, query=query, times_as_text=True), fmt)
     return download_response(body, fmt=fmt, filename=f"usage-{query.start}-{query.end}")

@@ -76,3 +76,39 @@ def test_authorize_an_ip_replace_a_proxy_and_share_then_revoke_a_list_link(page,
     page.get_by_role("button", name=f"Revoke link {link.public_id}").click()
     expect(page.get_by_text("List link revoked")).to_be_visible()
     assert page.request.get(live_server.url + path).status == 404
+
+
+def test_toggle_auto_renew_on_the_order_page_and_set_the_low_balance_alert(page, login, owner):
+    from accounts.models import Account
+    from orders.models import Order
+
+    ensure_catalogue()
+    account = Membership.objects.get(user=owner).account
+    ledger_post(account=account, type="deposit", amount=Decimal("20.00"), reference="browser-renew-fund",
+                description="Test deposit")
+    add_stock("datacenter", "DE", 2)
+    order = order_place(account=account, type="datacenter", quantity=1, period=30, country="DE")
+    order_provision(order=order)
+    login(owner.email, PASSWORD)
+
+    page.goto(f"/orders/{order.public_id}/")
+    expect(page.get_by_role("region", name="Automatic renewal")).to_contain_text("Off")
+    page.get_by_label("Auto-renew").check()
+    page.get_by_role("button", name="Save auto-renew").click()
+    expect(page.get_by_text(f"Auto-renew is on for order {order.public_id}")).to_be_visible()
+    expect(page.get_by_role("region", name="Automatic renewal")).to_contain_text("renewed for 30 days")
+    expect(page.get_by_label("Auto-renew")).to_be_checked()
+    assert Order.objects.get(pk=order.pk).auto_renew is True
+    page.get_by_label("Auto-renew").uncheck()
+    page.get_by_role("button", name="Save auto-renew").click()
+    expect(page.get_by_text(f"Auto-renew is off for order {order.public_id}")).to_be_visible()
+    assert Order.objects.get(pk=order.pk).auto_renew is False
+
+    page.goto("/settings/")
+    page.get_by_label("Alert me when the balance falls under (USD)").fill("ten")
+    page.get_by_role("button", name="Save alert").click()
+    expect(page.get_by_text("such as")).to_be_visible()
+    page.get_by_label("Alert me when the balance falls under (USD)").fill("15")
+    page.get_by_role("button", name="Save alert").click()
+    expect(page.get_by_text("falls under 15.00 USD")).to_be_visible()
+    assert Account.objects.get(pk=account.pk).low_balance_threshold == Decimal("15.00")

@@ -11,7 +11,7 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from checker.models import PoolProxy
+from checker.models import PoolProxy, PoolShard
 from checker.services.pools import pool_import, pool_recheck
 from checker.tasks import recheck_pool
 from tests.checker.servers import closed_port, start_pproxy, stop_process
@@ -60,7 +60,8 @@ def test_recheck_marks_live_and_dead_and_keeps_uptime_over_recent_checks(db, che
         dead = closed_port()
         text = f"127.0.0.1:{proxies['http']}\n127.0.0.1:{port}\n127.0.0.1:{dead}\n"
         pool_import(pool="public", text=text)
-        assert recheck_pool("public") == {"checked": 3, "live": 2, "dead": 1}
+        assert recheck_pool("public") == {"shards": 1, "enqueued": 1}  # the shard ran eagerly
+        assert PoolShard.objects.get().checked == 3 and PoolShard.objects.get().live == 2
         http = PoolProxy.objects.get(proxy_norm=f"127.0.0.1:{proxies['http']}")
         assert (http.last_status, http.protocol, http.uptime_score, http.history) == ("live", "http", 1.0, "1")
         assert http.latency_ms is not None and http.exit_ip == "127.0.0.1" and http.anonymity
@@ -90,9 +91,9 @@ def test_uptime_window_keeps_the_last_twenty_checks(db, checker_on, proxies):
 def test_recheck_walks_the_pool_in_chunks(db, checker_on):
     for i in range(5):
         _pool(norm=f"127.0.0.1:{closed_port() if i == 0 else 1 + i}", last_status="unchecked")
-    assert pool_recheck(pool="public", chunk_size=2) == {"checked": 5, "live": 0, "dead": 5}
+    assert pool_recheck(pool="public", chunk_size=2) == {"checked": 5, "live": 0, "dead": 5, "busy": 0}
     assert PoolProxy.objects.filter(last_status="dead").count() == 5
-    assert pool_recheck(pool="premium") == {"checked": 0, "live": 0, "dead": 0}
+    assert pool_recheck(pool="premium") == {"checked": 0, "live": 0, "dead": 0, "busy": 0}
 
 
 def test_checkpool_refuses_a_bad_pool(db):

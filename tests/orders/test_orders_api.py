@@ -312,6 +312,35 @@ def test_reference_data_needs_any_valid_key(account, make_key, api):
     assert api("pk_live_nope").get("reference/periods").status_code == 401
 
 
+def test_reference_data_shows_a_catalogue_edit_on_the_next_request(account, make_key, api):
+    """The reference lists come from the pricing's catalogue snapshot (no query), which every
+    write to the catalogue's models invalidates at once."""
+    from orders.models import Country, Period, ProxyType
+
+    client = api(make_key(account, scopes=["geo:read"]))
+
+    def listed(path, field, **params):
+        return [row[field] for row in client.get(path, **params).json_body["data"]]
+
+    assert "DE" in listed("reference/countries", "code") and 14 not in listed("reference/periods", "days")
+    germany = Country.objects.get(code="DE")
+    germany.is_active = False
+    germany.save()
+    Period.objects.create(days=14, label="14 days")
+    assert "DE" not in listed("reference/countries", "code")
+    assert 14 in listed("reference/periods", "days")
+    us = Country.objects.get(code="US")
+    us.types.remove(ProxyType.objects.get(code="mobile"))  # m2m: the country's types
+    us_types = next(c for c in client.get("reference/countries").json_body["data"] if c["code"] == "US")["types"]
+    assert "mobile" not in us_types and "US" not in listed("reference/countries", "code", type="mobile")
+    ipv6 = ProxyType.objects.get(code="ipv6")
+    ipv6.is_active = False
+    ipv6.save()
+    assert "ipv6" not in listed("reference/proxy-types", "type")
+    unknown = client.get("reference/countries", type="ipv6")
+    assert unknown.status_code == 400 and unknown.json_body["error_type"] == "validation_error"
+
+
 def test_extend_moves_expiry_and_charges_the_quoted_price(account, client_for):
     fund(account, "100")
     add_stock("datacenter", "DE", 2)

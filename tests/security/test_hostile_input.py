@@ -92,6 +92,8 @@ API_BODIES = {
                                  "traffic_limit_gb": "1.5", "whitelist": ["127.0.0.1"]}],
     ("PATCH", "/api/v1/proxy/{proxy_id}"): [{"name": "hostile"}],
     ("POST", "/api/v1/account/authorized-ips"): [{"ip": "9.9.9.9"}],
+    ("PATCH", "/api/v1/account"): [{"low_balance_threshold": "10.00"}],
+    ("PATCH", "/api/v1/orders/{order_id}"): [{"auto_renew": True}],
     # The order's one proxy (the lowest stock row of make_datacenter_order).
     ("POST", "/api/v1/orders/{order_id}/replace"): [{"proxies": ["10.9.1.1:9001"]}],
     ("POST", "/api/v1/webhooks/endpoints"): [{"url": "http://127.0.0.1:9/hook", "events": ["order.activated"]}],

@@ -136,6 +136,44 @@ def _days_between(start: str, end: str) -> float:
     return (parse(end) - parse(start)).total_seconds() / 86400
 
 
+def test_replace_on_b_replaces_on_a_and_both_hold_the_new_proxy(reseller_b, portal_a, isp_order_b):
+    order_id = isp_order_b["placed"]["id"]
+    ref = upstream_order_of(reseller_b, order_id)["provider_ref"]
+    key_b, key_a = reseller_b.seed.customer["key"], portal_a.seed.reseller["key"]
+    with reseller_b.api(key_b) as api:
+        old = api.get(f"/orders/{order_id}/proxies").json()["data"][0]
+        answer = api.post(f"/orders/{order_id}/replace", json={"proxies": [f"{old['host']}:{old['port']}"]})
+        assert answer.status_code == 200, answer.text
+        (swap,) = answer.json()["data"]["replaced"]
+        on_b = {(p["host"], p["port"]) for p in api.get(f"/orders/{order_id}/proxies").json()["data"]}
+        # one replacement of a 2-proxy order per 24 hours, on B as on A
+        again = api.post(f"/orders/{order_id}/replace", json={"proxies": [f"{swap['new']['host']}:{swap['new']['port']}"]})
+        assert again.status_code == 409 and again.json()["error_type"] == "conflict"
+    new = swap["new"]
+    assert swap["old"] == f"{old['host']}:{old['port']}" and (new["host"], new["port"]) != (old["host"], old["port"])
+    with portal_a.api(key_a) as api:
+        on_a = {(p["host"], p["port"]): p for p in api.get(f"/orders/{ref}/proxies").json()["data"]}
+    assert (new["host"], new["port"]) in on_a and (old["host"], old["port"]) not in on_a
+    assert on_a[(new["host"], new["port"])]["password"] == new["password"]
+    assert on_b == set(on_a)
+
+
+def test_authorized_ips_on_b_are_forwarded_to_b_s_account_on_a(reseller_b, portal_a, isp_order_b):
+    key_b, key_a = reseller_b.seed.customer["key"], portal_a.seed.reseller["key"]
+
+    def on_a() -> set:
+        with portal_a.api(key_a) as api:
+            return {row["ip"] for row in api.get("/account/authorized-ips").json()["data"]}
+
+    with reseller_b.api(key_b) as api:
+        added = api.post("/account/authorized-ips", json={"ip": "93.184.216.34"})
+        assert added.status_code == 201, added.text
+    wait_for("the IP reaches A", lambda: "93.184.216.34" in on_a())
+    with reseller_b.api(key_b) as api:
+        assert api.delete(f"/account/authorized-ips/{added.json()['data']['id']}").status_code == 204
+    wait_for("the IP leaves A", lambda: "93.184.216.34" not in on_a())
+
+
 def test_a_residential_order_on_b_buys_its_traffic_on_a_and_its_sub_user_lives_there(reseller_b, portal_a):
     """The whole residential chain through real processes: B's customer orders GB on B, B's worker
     buys the same GB on A, and a sub-user created on B is A's sub-user under A's order."""

@@ -58,7 +58,7 @@ def test_usage_replay_counts_once(account, order):
     recs = [record(proxy.username, 1000, 500, id="r1"), record(proxy.username, 10, 20, id="r2")]
     first = deliver(recs)
     assert first.status_code == 200
-    assert first.json_body["data"] == {"accepted": 2, "duplicates": 0, "unknown": [], "disabled": []}
+    assert first.json_body["data"] == {"accepted": 2, "duplicates": 0, "unknown": [], "disabled": [], "too_old": []}
     again = deliver(recs + [record(proxy.username, 1, 1, id="r1")])
     assert again.json_body["data"]["accepted"] == 0 and again.json_body["data"]["duplicates"] == 3
     proxy.refresh_from_db()
@@ -223,8 +223,8 @@ def test_a_replacing_ingest_counts_an_hour_once_and_takes_its_newer_figures(acco
             id="upstream:prx_a:2025-03-01T10", username=proxy.username, period_start=hour,
             bytes_in=bytes_in, bytes_out=0, requests=1)], source="upstream", replace=True).as_dict()
 
-    assert pull(100) == {"accepted": 1, "duplicates": 0, "unknown": [], "disabled": [], "updated": 0}
-    assert pull(100) == {"accepted": 0, "duplicates": 1, "unknown": [], "disabled": [], "updated": 0}
+    assert pull(100) == {"accepted": 1, "duplicates": 0, "unknown": [], "disabled": [], "too_old": [], "updated": 0}
+    assert pull(100) == {"accepted": 0, "duplicates": 1, "unknown": [], "disabled": [], "too_old": [], "updated": 0}
     assert pull(GB)["updated"] == 1
     proxy.refresh_from_db()
     order.refresh_from_db()

@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_plan_from_billing'),
-        ('orders', '0007_authorized_ips_list_links'),
+        ('orders', '0010_usage_record_indexes'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0008_subuser_unique_live_name'),
+        ('orders', '0011_subuser_unique_live_name'),
     ]
 
     operations = [
