@@ -39,3 +39,10 @@ def forget_plan_limits() -> None:
 
 def plan_for_tier(*, tier: str) -> Plan | None:
     return Plan.objects.filter(tier=tier).first()
+
+
+def user_email_verified(*, user) -> bool:
+    """Whether the user confirmed an e-mail address (allauth's record of it)."""
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, verified=True).exists()

@@ -81,11 +81,11 @@ def _formatter(field, utc: bool):
 
 
 def _plan_of(serializer, utc: bool) -> list:
-    """(name, field, reader, formatter, method) for each readable field of `serializer`."""
+    """(name, field, reader, formatter, method name) for each readable field of `serializer`."""
     plan = []
     for field in serializer._readable_fields:
-        if isinstance(field, serializers.SerializerMethodField):  # called with the serializer in use
-            plan.append((field.field_name, field, None, None, getattr(type(serializer), field.method_name)))
+        if isinstance(field, serializers.SerializerMethodField):  # called on the serializer in use
+            plan.append((field.field_name, field, None, None, field.method_name))
             continue
         source = field.source_attrs
         plain = len(source) == 1 and not isinstance(field, (serializers.RelatedField, serializers.ManyRelatedField))
@@ -122,7 +122,7 @@ class OutputSerializer(serializers.Serializer):
         ret = {}
         for name, field, reader, formatter, method in self._output_plan():
             if method is not None:
-                ret[name] = method(self, instance)
+                ret[name] = getattr(self, method)(instance)
                 continue
             if reader is None:
                 try:

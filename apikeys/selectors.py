@@ -4,7 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models import Q
 from django.db.models.base import ModelState
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
 from apikeys.models import ApiKey
@@ -68,6 +71,32 @@ def apikeys_active(*, account: Account, q: str = "", sort: str = DEFAULT_SORT) -
 
 def apikeys_active_count(*, account: Account) -> int:
     return ApiKey.objects.for_account(account).active().count()
+
+
+def apikeys_ever_created(*, account: Account) -> bool:
+    """Whether the account ever had a key, revoked or expired ones included."""
+    return ApiKey.objects.for_account(account).exists()
+
+
+INACTIVE_SHOWN = 100
+
+
+def apikeys_inactive(*, account: Account, q: str = "") -> list[ApiKey]:
+    """The account's revoked and expired keys, the most recently ended first (at most
+    `INACTIVE_SHOWN`: revoked keys pile up over the years)."""
+    now = timezone.now()
+    q = (q or "").strip()
+    if len(q) > ApiKey._meta.get_field("name").max_length:
+        return []
+    keys = (
+        ApiKey.objects.for_account(account)
+        .filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=now))
+        .select_related("created_by", "revoked_by")
+        .order_by(Coalesce("revoked_at", "expires_at").desc(), "-id")
+    )
+    if q:
+        keys = keys.filter(name__icontains=q)
+    return list(keys[:INACTIVE_SHOWN])
 
 
 def apikey_active_get(*, account: Account, key_id: str) -> ApiKey | None:

@@ -88,10 +88,13 @@ def _headers(q: str, sort: str) -> list[dict]:
 def _render(request, *, form=None, open_dialog: str | None = None, revoke_key=None, new_key=None, status=200):
     q = request.GET.get("q", "").strip()[:SEARCH_MAX]
     sort = selectors.normalise_sort(request.GET.get("sort"))
-    keys = selectors.apikeys_active(account=request.account, q=q, sort=sort)
+    show_inactive = request.GET.get("show") == "revoked"
+    keys = [] if show_inactive else selectors.apikeys_active(account=request.account, q=q, sort=sort)
     active_count = selectors.apikeys_active_count(account=request.account)
     context = {
         "keys": keys,
+        "show_inactive": show_inactive,
+        "inactive_keys": selectors.apikeys_inactive(account=request.account, q=q) if show_inactive else [],
         "q": q,
         "sort": sort,
         "headers": _headers(q, sort),

@@ -2,7 +2,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -82,4 +82,13 @@ def billing_contacts(*, account: Account) -> list[str]:
             account.memberships.filter(role__in=[Role.OWNER, Role.ADMIN], user__is_active=True)
             .values_list("user__email", flat=True)
         )
+    )
+
+
+def account_has_topped_up(*, account: Account) -> bool:
+    """Whether money ever came in: a credited deposit or an operator's credit."""
+    return (
+        LedgerEntry.objects.for_account(account)
+        .filter(Q(type=EntryType.DEPOSIT) | Q(type=EntryType.ADJUSTMENT, amount__gt=0))
+        .exists()
     )

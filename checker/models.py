@@ -44,6 +44,8 @@ class CheckJob(models.Model):
     done = models.PositiveIntegerField(default=0)
     live = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
+    # The first invalid lines (checker.engine.parse.INVALID_SAMPLE, each cut short), to show.
+    invalid_lines = models.JSONField(default=list, blank=True)
     duplicates = models.PositiveIntegerField(default=0)
     include_anonymity = models.BooleanField(default=False)
     target_url = models.CharField(max_length=2048, blank=True)

@@ -21,6 +21,7 @@ from checker.api import (
 )
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
+from checker.reasons import reason_for
 from checker.services import jobs as job_services
 from core.errors import BadRequest, Conflict, DomainValidationError, NotFound
 from core.forms import form_add_service_error
@@ -35,6 +36,12 @@ def _job_or_404(request, job_id):
         return selectors.job_get(account=request.account, job_id=job_id)
     except NotFound:
         raise Http404("No such job.") from None
+
+
+NO_VALID_PROXY = (
+    "No valid proxy in the list: no line reads as a proxy. Write one proxy a line: ip:port, "
+    "ip:port:user:pass, user:pass@ip:port, or with a scheme such as socks5://ip:port."
+)
 
 
 def _render_index(request, form, status=200):
@@ -67,8 +74,8 @@ def checker_page(request):
             )
         except DomainValidationError as exc:
             form_add_service_error(form, exc)
-        except BadRequest as exc:
-            form.add_error("proxies_text", exc.message)
+        except BadRequest:
+            form.add_error("proxies_text", NO_VALID_PROXY)
         else:
             return redirect("dashboard:checker_job", job_id=job.job_id)
     return _render_index(request, form, status=400)
@@ -76,7 +83,8 @@ def checker_page(request):
 
 def _progress(job) -> dict:
     return {
-        "job_id": str(job.job_id), "status": job.status, "total": job.total, "done": job.done,
+        "job_id": str(job.job_id), "status": job.status, "status_label": job.get_status_display(),
+        "total": job.total, "done": job.done,
         "live": job.live, "dead": job.done - job.live, "percent": job.percent, "finished": job.is_finished,
     }
 
@@ -90,6 +98,8 @@ def job_page(request, job_id):
         status = ""
     items = selectors.job_items(account=request.account, job=job, status=status or None)
     page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    for item in page.object_list:
+        item.reason = reason_for(item.error)
     filters = [
         {"label": label, "value": value, "url": "?" + urlencode({"status": value}) if value else "?",
          "active": value == status}

@@ -90,6 +90,60 @@ def overview_figures(*, account: Account) -> dict:
     }
 
 
+def account_has_ordered(*, account: Account) -> bool:
+    """Whether the account ever placed an order (a failed one counts: the step was taken)."""
+    return Order.objects.for_account(account).exists()
+
+
+def orders_expiring(*, account: Account, within, now=None) -> list[Order]:
+    """Active orders whose period ends within `within` (a timedelta) of `now`, soonest first."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    return list(
+        Order.objects.for_account(account)
+        .filter(status=OrderStatus.ACTIVE, expires_at__isnull=False, expires_at__lte=now + within)
+        .order_by("expires_at", "id")
+    )
+
+
+def orders_low_traffic(*, account: Account, share: Decimal) -> list[Order]:
+    """Active traffic orders with less than `share` (0.1 = 10 %) of their traffic left."""
+    active = Order.objects.for_account(account).filter(
+        status=OrderStatus.ACTIVE, traffic_gb__isnull=False, traffic_gb__gt=0
+    ).order_by("created_at", "id")
+    return [o for o in active if (o.traffic_gb - (o.traffic_used_gb or 0)) < o.traffic_gb * share]
+
+
+def order_availability() -> list[dict]:
+    """What the order form can sell now, per active type: `stock_backed` types (drawn from the
+    operator's stock) with the free proxies per country of the catalogue and in all; the others
+    (residential traffic, types bought upstream) are sold without local stock and count as
+    available. [{code, name, stock_backed, available, total, countries: [{code, name, in_stock}]}]"""
+    from .providers import provider_for_type
+    from .providers.inventory import free_stock_counts
+
+    counts = free_stock_counts()
+    found = []
+    for proxy_type in proxy_types().prefetch_related("countries"):
+        stock_backed = provider_for_type(proxy_type.code).stock_backed(proxy_type.code)
+        entry = {"code": proxy_type.code, "name": proxy_type.name, "stock_backed": stock_backed}
+        if stock_backed:
+            by_country = counts.get(proxy_type.code, {})
+            offered = sorted(
+                (c for c in proxy_type.countries.all() if c.is_active), key=lambda c: c.name
+            )
+            entry["countries"] = [
+                {"code": c.code, "name": c.name, "in_stock": by_country.get(c.code, 0)} for c in offered
+            ]
+            entry["total"] = sum(by_country.values())
+            entry["available"] = entry["total"] > 0
+        else:
+            entry.update(countries=[], total=None, available=True)
+        found.append(entry)
+    return found
+
+
 # --- reference data --------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Dashboard Orders pages: the order form with its live price, the list, an order's detail."""
 
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,6 +18,7 @@ from core.errors import (
     DomainValidationError,
     InsufficientFunds,
     NotFound,
+    OutOfStock,
     UpstreamError,
 )
 from core.files import DOWNLOAD_CONTENT_TYPES, DOWNLOAD_FORMATS, download_format, download_response
@@ -27,6 +29,8 @@ from core.money import money_str
 from . import pricing, selectors, services
 from .exports import download_auth, proxy_list_file
 from .forms import AuthorizedIPForm, ExtendForm, OrderFilterForm, OrderForm
+from .snippets import TEST_URL as SNIPPETS_TEST_URL
+from .snippets import connection_snippets
 
 ORDERS_PER_PAGE = 20
 PLACED_TOKENS_KEPT = 20
@@ -46,6 +50,36 @@ def _quote_dict(quote) -> dict:
     }
 
 
+def _stock_shortage(availability, review) -> str | None:
+    """Why the reviewed order cannot be sold from stock (said before any word on the balance:
+    topping up would not help), None when it can."""
+    if not review:
+        return None
+    entry = next((a for a in availability if a["code"] == review["type"]), None)
+    if entry is None or not entry["stock_backed"]:
+        return None
+    country = review["country"] or ""
+    if country:
+        free = next((c["in_stock"] for c in entry["countries"] if c["code"] == country), 0)
+    else:
+        free = entry["total"]
+    wanted = int(Decimal(review["quantity"]))
+    if free >= wanted:
+        return None
+    where = f" in {country}" if country else ""
+    if not free:
+        return f"{entry['name']} proxies{where} are out of stock."
+    return f"Only {free:,} {entry['name']} {'proxy is' if free == 1 else 'proxies are'} in stock{where}; you asked for {wanted:,}."
+
+
+def _balance_short(account, review) -> str | None:
+    """How much the balance lacks for the reviewed price ("12.50"), None when it is enough."""
+    if not review:
+        return None
+    total = Decimal(review["total"])
+    return money_str(total - account.balance) if account.balance < total else None
+
+
 def _render_orders(request, *, form=None, status=200, review=None):
     account = request.account
     account.refresh_from_db(fields=["balance"])
@@ -59,6 +93,7 @@ def _render_orders(request, *, form=None, status=200, review=None):
     ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    availability = selectors.order_availability()
     return render(
         request,
         "orders/page.html",
@@ -71,6 +106,17 @@ def _render_orders(request, *, form=None, status=200, review=None):
             "orders": orders,
             "filter_query": query.urlencode(),
             "types": list(selectors.proxy_types()),
+            "availability": availability,
+            "availability_data": {
+                a["code"]: {
+                    "stock_backed": a["stock_backed"], "total": a["total"],
+                    "countries": {c["code"]: c["in_stock"] for c in a["countries"]},
+                }
+                for a in availability
+            },
+            "nothing_to_sell": not any(a["available"] for a in availability),
+            "stock_shortage": _stock_shortage(availability, review),
+            "balance_short": _balance_short(account, review),
         },
         status=status,
     )
@@ -101,6 +147,12 @@ def _order_post(request):
     except DomainValidationError as exc:
         form_add_service_error(form, exc)
         return _render_orders(request, form=form, status=400)
+    except OutOfStock as exc:
+        # Placement reserves stock before it charges, so a short stock is what the customer
+        # hears of even when the balance is short too: topping up would not help.
+        review = _quote_dict(form.quote)
+        form.add_error(None, _stock_shortage(selectors.order_availability(), review) or exc.message)
+        return _render_orders(request, form=form, status=409, review=review)
     except InsufficientFunds as exc:
         form.add_error(None, f"{exc.message} Top up your balance on the Billing page.")
         return _render_orders(request, form=form, status=402, review=_quote_dict(form.quote))
@@ -146,6 +198,18 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
     if can_extend and extend_form is None:
         extend_form = ExtendForm(order=order)
     proxies = list(selectors.order_proxies(account=request.account, order=order))
+    snippets = snippets_note = None
+    if len(proxies) > 1:
+        snippets_note = (
+            f"For the first of your {len(proxies):,} proxies, {proxies[0].host}:{proxies[0].port}; the others "
+            "connect the same way with their own host, port and credentials (Download TXT lists them all)."
+        )
+    if proxies:
+        first = proxies[0]
+        snippets = connection_snippets(
+            host=first.host, port=first.port, username=first.username, password=first.password,
+            protocol=first.protocol,
+        )
     return render(
         request,
         "orders/detail.html",
@@ -160,6 +224,9 @@ def order_detail(request, order_id: str, *, extend_form=None, status=200):
             "can_auto_renew": not order.is_residential and order.status in ("pending", "active"),
             "renew_period": selectors.order_renewal_period(order=order),
             "refresh": order.status == "pending",
+            "snippets": snippets,
+            "snippets_note": snippets_note,
+            "snippets_test_url": SNIPPETS_TEST_URL,
             **_order_tools_context(request, order, proxies),
         },
         status=status,

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.response import Response
 
-from accounts.permissions import dashboard_view
+from accounts.permissions import dashboard_view, has_capability
 from api.envelope import error_json_response
 from portal.console import console_figures
 from portal.middleware import is_api_path
@@ -43,7 +43,9 @@ def healthz(request):
 
 @dashboard_view("view")
 def overview(request):
-    return render(request, "portal/overview.html", {"summary": overview_summary(account=request.account)})
+    role_can = {cap: has_capability(request.membership, cap) for cap in ("operate", "manage_keys")}
+    summary = overview_summary(account=request.account, user=request.user, role_can=role_can)
+    return render(request, "portal/overview.html", {"summary": summary})
 
 
 def console(request):

@@ -79,6 +79,7 @@ def job_create(
             account=account,
             total=len(parsed.proxies),
             invalid=parsed.invalid,
+            invalid_lines=parsed.invalid_lines,
             duplicates=parsed.duplicates,
             include_anonymity=bool(include_anonymity),
             target_url=target_url,

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.errors import OutOfStock
@@ -23,12 +23,27 @@ def sellable(now=None) -> Q:
     return Q(status=StockStatus.AVAILABLE) & (Q(quarantined_until__isnull=True) | Q(quarantined_until__lte=now))
 
 
+def free_stock_all():
+    """Stock of any type that can be sold now."""
+    return InventoryProxy.objects.filter(sellable())
+
+
 def free_stock(type_code: str, country: str = ""):
     """The stock of a type (in a country) that can be sold now."""
-    qs = InventoryProxy.objects.filter(sellable(), type=type_code)
+    qs = free_stock_all().filter(type=type_code)
     if country:
         qs = qs.filter(country=country)
     return qs
+
+
+def free_stock_counts() -> dict[str, dict[str, int]]:
+    """Free stock per type and country: {type: {country: count}} (country "" for stock of no
+    particular country), in one grouped query."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = free_stock_all().values("type", "country").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts.setdefault(row["type"], {})[row["country"]] = row["n"]
+    return counts
 
 
 class InventoryProvider(Provider):

@@ -200,3 +200,36 @@ def stats_by_proxy(*, account: Account, query: StatsQuery) -> list[dict]:
         }
         for r in rows
     ]
+
+
+def stats_periods(*, account: Account, query: StatsQuery) -> list[dict]:
+    """Every day (or hour) of the query's range, oldest first, with the account's traffic summed
+    over its proxies: {period_start, bytes_in, bytes_out, bytes_total, requests}. Periods without
+    traffic are there with zeros, so a chart of them shows the gaps as gaps."""
+    step = timedelta(hours=1) if query.group_by == "hour" else timedelta(days=1)
+    start = datetime.combine(query.start, datetime.min.time(), tzinfo=UTC)
+    finish = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    periods: dict[datetime, dict] = {}
+    moment = start
+    while moment < finish:
+        periods[moment] = {"period_start": moment, "bytes_in": 0, "bytes_out": 0, "bytes_total": 0, "requests": 0}
+        moment += step
+    for row in stats_rows(account=account, query=query):
+        period = periods.get(row["period_start"])
+        if period is None:  # outside the range: cannot happen, but never invent a period
+            continue
+        for key in ("bytes_in", "bytes_out", "bytes_total", "requests"):
+            period[key] += row[key]
+    return list(periods.values())
+
+
+def traffic_by_day(*, account: Account, days: int, today: date | None = None) -> list[dict]:
+    """The last `days` days up to `today` (UTC) with their traffic, zeros included."""
+    today = today or timezone.now().astimezone(UTC).date()
+    query = StatsQuery(start=today - timedelta(days=days - 1), end=today, proxy=None, group_by="day")
+    return stats_periods(account=account, query=query)
+
+
+def subusers_ever_created(*, account: Account) -> bool:
+    """Whether the account ever made a sub-user proxy, deleted ones included."""
+    return SubUserProxy.objects.filter(account=account).exists()

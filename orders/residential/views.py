@@ -7,7 +7,7 @@
   CSV/JSON export of the same figures as GET /stats/export.
 """
 
-from collections import OrderedDict
+import re
 from datetime import UTC
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -24,7 +24,8 @@ from core import dates
 from core.errors import Conflict, DomainValidationError, NotFound, PortalError, UpstreamError
 from core.files import download_response
 from core.forms import form_add_service_error
-from orders.models import format_gb
+from orders.snippets import TEST_URL as SNIPPETS_TEST_URL
+from orders.snippets import connection_snippets
 
 from . import geo, selectors, services
 from .exports import EXPORT_FORMATS, stats_file
@@ -91,15 +92,17 @@ def _get(request, proxy_id):
 
 def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
     host, port = selectors.gateway(proxy)
+    username = selectors.connection_username(proxy)
     return render(request, "proxies/detail.html", {
         "proxy": proxy,
         "host": host,
         "port": port,
-        "connection_username": selectors.connection_username(proxy),
+        "connection_username": username,
         "connection": selectors.connection_strings(proxy),
-        "used_gb": format_gb(proxy.traffic_used_gb),
-        "limit_gb": format_gb(proxy.traffic_limit_gb),
-        "order_left_gb": format_gb(proxy.order.traffic_left_gb),
+        "snippets": connection_snippets(
+            host=host, port=port, username=username, password=proxy.password, protocol=proxy.protocol
+        ),
+        "snippets_test_url": SNIPPETS_TEST_URL,
         "form": form or SubUserEditForm.for_proxy(proxy),
         "confirm_delete": confirm_delete,
         "can_operate": has_capability(request.membership, "operate"),
@@ -202,12 +205,26 @@ def geo_cities(request):
 # --- Statistics page ----------------------------------------------------------------------------
 
 
+STATS_FILTER_LABELS = {"from": "From", "to": "To", "group_by": "Group by", "proxy_id": "Proxy"}
+
+
+def _filter_message(message: str) -> str:
+    """A parameter's error in the words of the page's filters ("from must…" → "From must…")."""
+    for name, label in STATS_FILTER_LABELS.items():
+        message = re.sub(rf"(^|after ){re.escape(name)}\b", rf"\g<1>{label}", message)
+    return message
+
+
 def _query(request):
     """(query, errors): the page shows the default range with the errors beside the filters."""
     try:
         return parse_stats_query(account=request.account, params=request.GET), {}
     except DomainValidationError as exc:
-        return parse_stats_query(account=request.account, params={}), exc.meta["fields"]
+        errors = {
+            name: [_filter_message(str(m)) for m in ([ms] if isinstance(ms, str) else ms)]
+            for name, ms in exc.meta["fields"].items()
+        }
+        return parse_stats_query(account=request.account, params={}), errors
     except NotFound:
         raise Http404("No such proxy.") from None
 
@@ -220,22 +237,19 @@ def _gb(value: int) -> float:
 @require_GET
 def stats_page(request):
     query, errors = _query(request)
-    rows = selectors.stats_rows(account=request.account, query=query)
     totals = selectors.stats_totals(account=request.account, query=query)
     by_proxy = selectors.stats_by_proxy(account=request.account, query=query)
 
-    periods: OrderedDict = OrderedDict()
-    for row in rows:
-        key = row["period_start"]
-        agg = periods.setdefault(key, {"period_start": key, "bytes_in": 0, "bytes_out": 0, "bytes_total": 0, "requests": 0})
-        for k in ("bytes_in", "bytes_out", "bytes_total", "requests"):
-            agg[k] += row[k]
+    # The chart has every day (or hour) of the range, one without traffic as 0; the table
+    # lists the periods with traffic.
+    every_period = selectors.stats_periods(account=request.account, query=query)
+    periods = [p for p in every_period if p["bytes_total"] or p["requests"]]
     fmt = "%Y-%m-%d %H:00" if query.group_by == "hour" else "%Y-%m-%d"
     chart = {
-        "labels": [p.strftime(fmt) for p in periods],
+        "labels": [p["period_start"].strftime(fmt) for p in every_period],
         "datasets": [
-            {"label": "Downloaded (GB)", "data": [_gb(p["bytes_in"]) for p in periods.values()]},
-            {"label": "Uploaded (GB)", "data": [_gb(p["bytes_out"]) for p in periods.values()]},
+            {"label": "Downloaded (GB)", "data": [_gb(p["bytes_in"]) for p in every_period]},
+            {"label": "Uploaded (GB)", "data": [_gb(p["bytes_out"]) for p in every_period]},
         ],
         "unit": "GB",
     }
@@ -246,12 +260,9 @@ def stats_page(request):
         "query": query,
         "errors": errors,
         "chart": chart,
-        "periods": list(periods.values()),
+        "periods": periods,
         "by_proxy": by_proxy,
         "totals": totals,
-        "totals_gb": format_gb(Decimal(totals["bytes_total"]) / BYTES_PER_GB),
-        "in_gb": format_gb(Decimal(totals["bytes_in"]) / BYTES_PER_GB),
-        "out_gb": format_gb(Decimal(totals["bytes_out"]) / BYTES_PER_GB),
         "proxies": selectors.subusers_list(account=request.account).order_by("name"),
         "params": params,
         "export_qs": urlencode(params),

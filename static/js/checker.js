@@ -15,7 +15,7 @@
     bar.value = p.percent;
     bar.textContent = p.percent + " %";
     set("percent", p.percent + " %");
-    set("status", p.status);
+    set("status", p.status_label || p.status);
     set("done", p.done);
     set("total", p.total);
     set("live", p.live);

@@ -9,8 +9,62 @@
   var url = form.getAttribute("data-price-url");
   var timer = null;
   var seq = 0;
+  var placeButton = form.querySelector('button[name="action"][value="place"]');
+  var nothingToSell = placeButton && placeButton.disabled && !!document.getElementById("order-unavailable");
+  var availabilityNode = document.getElementById("order-availability");
+  var availability = availabilityNode ? JSON.parse(availabilityNode.textContent) : {};
+  var balance = parseFloat(form.getAttribute("data-balance") || "0");
 
   function field(name) { return form.elements.namedItem(name); }
+
+  // Amounts as the pages write them: two places, thousands separated ("1,234.50").
+  function money(text) {
+    var n = Number(text);
+    return isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : text;
+  }
+
+  function labelOf(name) {
+    var el = field(name);
+    var label = el && el.id ? form.querySelector('label[for="' + el.id + '"]') : null;
+    return label ? label.textContent.trim() : name;
+  }
+
+  // Free proxies for the chosen type and country; null when the type is not sold from stock.
+  function inStock() {
+    var entry = availability[field("type").value];
+    if (!entry || !entry.stock_backed) { return null; }
+    var country = field("country").value;
+    return country ? (entry.countries[country] || 0) : (entry.total || 0);
+  }
+
+  function selectedText(name) {
+    var el = field(name);
+    return el && el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : "";
+  }
+
+  // Stock is said first: with both stock and balance short, topping up would not help.
+  function stockOrBalanceNote(total) {
+    var free = inStock();
+    var wanted = parseInt(field("quantity").value, 10) || 0;
+    var country = field("country").value;
+    var where = country ? " in " + selectedText("country") : "";
+    var typeName = selectedText("type").replace(/ \(per .*\)$/, "");
+    if (free !== null && free < wanted) {
+      var text = free === 0 ? typeName + " proxies" + where + " are out of stock."
+        : "Only " + free.toLocaleString("en-US") + " " + typeName + (free === 1 ? " proxy is" : " proxies are") +
+          " in stock" + where + "; you asked for " + wanted.toLocaleString("en-US") + ".";
+      return { text: text, testid: "order-stock", blocks: true };
+    }
+    if (total !== null && balance < total) {
+      return { text: "Your balance is " + money((total - balance).toFixed(2)) + " USD short of this price.", testid: "order-balance", link: true };
+    }
+    return null;
+  }
+
+  function setPlaceable(ok) {
+    if (!placeButton || nothingToSell) { return; }
+    placeButton.disabled = !ok;
+  }
 
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
 
@@ -46,19 +100,32 @@
       strong.textContent = "Price: ";
       var span = document.createElement("span");
       span.setAttribute("data-testid", "order-total");
-      span.textContent = q.total + " " + q.currency;
+      span.textContent = money(q.total) + " " + q.currency;
       total.appendChild(strong);
       total.appendChild(span);
       box.appendChild(total);
-      var detail = q.quantity + " × " + q.unit_price + " " + q.currency + " = " + q.subtotal + " " + q.currency;
-      if (q.discount !== "0.00") { detail += ", discount −" + q.discount + " " + q.currency; }
+      var detail = q.quantity + " × " + money(q.unit_price) + " " + q.currency + " = " + money(q.subtotal) + " " + q.currency;
+      if (q.discount !== "0.00") { detail += ", discount −" + money(q.discount) + " " + q.currency; }
       box.appendChild(line(detail, "muted"));
+      var note = stockOrBalanceNote(parseFloat(q.total));
+      if (note) {
+        var p = line(note.text + " ", "alert alert-warning", note.testid);
+        if (note.link) {
+          var a = document.createElement("a");
+          a.href = form.getAttribute("data-billing-url");
+          a.textContent = "Top up";
+          p.appendChild(a);
+        }
+        box.appendChild(p);
+      }
+      setPlaceable(!(note && note.blocks));
     } else {
       var messages = [];
       Object.keys(data.fields || {}).forEach(function (name) {
-        messages.push(name + ": " + data.fields[name].join(" "));
+        messages.push(labelOf(name) + ": " + data.fields[name].join(" "));
       });
       box.appendChild(line(messages.join(" ") || "This order cannot be priced.", "field-error", "order-price-error"));
+      setPlaceable(true);  // the server says what is wrong when the order is placed
     }
   }
 

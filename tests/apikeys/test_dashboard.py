@@ -265,3 +265,21 @@ def test_a_search_as_long_as_a_name_still_finds_it(owner_client, account, make_k
     make_key(account, name="b" * 100)
     html = owner_client.get("/keys/", {"q": "b" * 100}).content.decode()
     assert f'<tr data-name="{"b" * 100}">' in html
+
+
+def test_keys_without_expiry_say_never_and_revoked_keys_are_under_a_filter(owner_client, account, owner, make_key):
+    from apikeys.services import apikey_revoke
+
+    make_key(account, name="Forever key", expiration="never")
+    make_key(account, name="Old key", expiration="never")
+    old = ApiKey.objects.get(name="Old key")
+    apikey_revoke(account=account, key_id=old.public_id, revoked_by=owner)
+    html = owner_client.get("/keys/").content.decode()
+    row = html.split("Forever key")[1].split("</tr>")[0]
+    assert "<td>Never</td>" in row
+    assert "Old key" not in html and "Revoked and expired" in html
+    revoked = owner_client.get("/keys/", {"show": "revoked"}).content.decode()
+    assert 'aria-label="Revoked and expired API keys"' in revoked
+    row = revoked.split("Old key")[1].split("</tr>")[0]
+    assert "Revoked" in row and f"by {owner.email}" in row
+    assert "Forever key" not in revoked

@@ -96,8 +96,13 @@ def test_create_geo_targeted_sub_user_ingest_usage_and_see_the_chart(page, login
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Statistics").click()
     expect(page.get_by_role("heading", name="Statistics", level=1)).to_be_visible()
     expect(page.locator("canvas#traffic-chart[data-chart-ready='1']")).to_be_attached()
-    assert page.evaluate("window.portalTrafficChart.data.labels.length") == 7
-    expect(page.get_by_test_id("total-gb")).to_have_text(f"{total / 10**9:g} GB")
+    # every day of the default range (the last 30 days), those without traffic as 0
+    labels = page.evaluate("window.portalTrafficChart.data.labels")
+    assert len(labels) == 30 and labels[-1] == today.date().isoformat()
+    downloaded = page.evaluate("window.portalTrafficChart.data.datasets[0].data")
+    assert downloaded.count(0) == 23 and all(downloaded[-7:])
+    expect(page.get_by_test_id("total-gb")).to_have_text(f"{total / 10**9:,.2f} GB")
+    expect(page.get_by_test_id("total-gb").locator("span")).to_have_attribute("title", f"{total:,} bytes")
     by_proxy = page.get_by_role("table", name="Traffic by proxy")
     expect(by_proxy.get_by_role("row")).to_have_count(3)
     expect(by_proxy).to_contain_text("LA scraper")

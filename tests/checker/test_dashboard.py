@@ -48,14 +48,18 @@ def test_member_pastes_a_list_and_sees_the_results(account, member, dash, checke
     assert job.created_by == member and job.invalid == 1
     html = client.get(response.url).content.decode()
     assert "100 %" in html
-    assert f"127.0.0.1:{proxies['http']}" in html and "refused" in html
+    assert f"127.0.0.1:{proxies['http']}" in html
+    assert '<strong title="refused">Connection refused</strong>' in html  # in words, with a reason
+    assert "Nothing accepted the connection on this port" in html
+    assert ">Completed</span>" in html and ">Live</span>" in html and ">Dead</span>" in html
+    assert "Lines that are not proxies" in html and "<li><code>bad line</code></li>" in html
     assert "Cancel</button>" not in html  # finished
     live_only = client.get(response.url, {"status": "live"}).content.decode()
     assert f"127.0.0.1:{proxies['http']}" in live_only and f"127.0.0.1:{dead}" not in live_only
 
     progress = json.loads(client.get(f"/checker/jobs/{job.job_id}/progress/").content)
-    assert progress == {"job_id": str(job.job_id), "status": "completed", "total": 2, "done": 2, "live": 1,
-                        "dead": 1, "percent": 100, "finished": True}
+    assert progress == {"job_id": str(job.job_id), "status": "completed", "status_label": "Completed", "total": 2,
+                        "done": 2, "live": 1, "dead": 1, "percent": 100, "finished": True}
 
     export = client.get(f"/checker/jobs/{job.job_id}/export/", {"format": "txt"})
     assert b"".join(export.streaming_content).decode() == f"127.0.0.1:{proxies['http']}\n"
@@ -149,3 +153,22 @@ def test_public_list_browser_filters_and_exports(account, viewer, dash):
     assert bad.status_code == 400
     export = client.get("/checker/public/export/", {"country": "US", "format": "txt"})
     assert b"".join(export.streaming_content).decode() == "203.0.113.1:80\n"
+
+
+def test_a_list_without_any_proxy_is_explained_beside_the_field(account, owner, dash):
+    client = dash(owner, account)
+    html = client.post("/checker/", {"proxies_text": "hello\nworld"}).content.decode()
+    assert "No valid proxy in the list: no line reads as a proxy." in html
+    assert 'class="alert-link">Proxies</a>: No valid proxy' in html  # the label, not the API's name
+    assert "in proxies_text" not in html
+    assert not CheckJob.objects.exists()
+
+
+def test_every_engine_error_code_has_words_and_a_reason():
+    from checker.engine.check import ERROR_CODES
+    from checker.reasons import REASONS, reason_for
+
+    assert set(REASONS) == set(ERROR_CODES)
+    assert reason_for("blocked_address")[0] == "Address not allowed"
+    assert reason_for("bad_response")[0] == "Not a proxy"
+    assert reason_for(None) is None and reason_for("new_code") == ("New code", "")

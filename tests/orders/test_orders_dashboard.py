@@ -1,5 +1,6 @@
 """The dashboard Orders pages, through Django's test client."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -167,3 +168,50 @@ def test_overview_shows_active_orders_and_residential_traffic(owner_client, acco
     Order.objects.filter(pk=order.pk).update(traffic_used_gb=Decimal("0.75"))
     html = owner_client.get("/").content.decode()
     assert "1.75 GB" in html and "0.75 of 2.50 GB used" in html
+
+
+def test_order_form_shows_availability_per_type_and_country(owner_client, account):
+    add_stock("datacenter", "DE", 3)
+    html = owner_client.get("/orders/").content.decode()
+    assert 'aria-label="Availability"' in html
+    row = re.search(r'<tr data-type="datacenter" data-country="DE">(.*?)</tr>', html).group(1)
+    assert "In stock" in row and "3" in row
+    row = re.search(r'<tr data-type="isp" data-country="">(.*?)</tr>', html).group(1)
+    assert "Out of stock" in row
+    row = re.search(r'<tr data-type="residential" data-country="">(.*?)</tr>', html).group(1)
+    assert "Available" in row
+    assert 'id="order-availability"' in html
+    assert re.search(r'value="place" class="button">Place order', html)  # enabled
+
+
+def test_buy_button_is_disabled_when_nothing_can_be_sold(owner_client, account, settings):
+    from orders.models import ProxyType
+
+    ProxyType.objects.filter(code="residential").update(is_active=False)
+    html = owner_client.get("/orders/").content.decode()
+    assert re.search(r'value="place" class="button" disabled', html)
+    assert "Nothing is in stock right now" in html
+
+
+def test_stock_is_said_before_the_balance_when_both_are_short(owner_client, account):
+    fund(account, "1")
+    add_stock("datacenter", "DE", 1)
+    data = {"type": "datacenter", "quantity": "3", "period": "30", "country": "DE"}
+    review = owner_client.post("/orders/", {**data, "action": "calc"}).content.decode()
+    assert "Only 1 Datacenter proxy is in stock in DE; you asked for 3." in review
+    assert "short of this price" not in review
+    assert re.search(r'value="place" class="button" disabled', review)
+    response = owner_client.post("/orders/", {**data, "action": "place"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Only 1 Datacenter proxy is in stock in DE" in html and "Top up your balance" not in html
+    assert not Order.objects.exists() and balance(account) == Decimal("1.00")
+
+
+def test_a_short_balance_is_said_when_stock_is_enough(owner_client, account):
+    fund(account, "1")
+    add_stock("datacenter", "DE", 5)
+    data = {"type": "datacenter", "quantity": "3", "period": "30", "country": "DE", "action": "calc"}
+    html = owner_client.post("/orders/", data).content.decode()
+    assert re.search(r"Your balance is [0-9.,]+ USD short of this price", html)
+    assert "in stock" not in html.split('id="order-price"')[1].split("</div>")[0]

@@ -138,3 +138,21 @@ def test_export_uses_the_export_rate_category(client, settings):
     r = client.get("stats/export")
     assert r.status_code == 429 and int(r["Retry-After"]) >= 1
     assert client.get("stats").status_code == 200  # the general category is separate
+
+
+def test_stats_periods_have_every_hour_of_the_range_with_zeros(account, ingested):
+    from datetime import date
+
+    from orders.residential.selectors import StatsQuery, stats_periods
+
+    query = StatsQuery(start=date(2025, 3, 1), end=date(2025, 3, 2), proxy=None, group_by="hour")
+    periods = stats_periods(account=account, query=query)
+    assert len(periods) == 48
+    assert periods[0]["period_start"] == datetime(2025, 3, 1, tzinfo=UTC)
+    ten = periods[10]
+    assert (ten["bytes_in"], ten["bytes_out"], ten["requests"]) == (4000, 600, 10)
+    assert periods[23]["bytes_total"] == 55 and periods[24]["bytes_total"] == 7700
+    assert sum(1 for p in periods if p["bytes_total"]) == 3
+    days = stats_periods(account=account, query=StatsQuery(start=date(2025, 2, 27), end=date(2025, 3, 2),
+                                                            proxy=None, group_by="day"))
+    assert [p["bytes_total"] for p in days] == [0, 0, 4655, 7700]

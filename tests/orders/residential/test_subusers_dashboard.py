@@ -139,8 +139,10 @@ def test_statistics_page_shows_chart_data_tables_and_exports(browser, account, o
     assert r.status_code == 200
     assert 'id="traffic-chart-data" type="application/json"' in html
     assert "vendor/chartjs/chart.umd.js" in html
-    assert "<td>2000</td>" in html and "alpha" in html
+    assert '<span title="2,000 bytes">0.00 GB</span>' in html and "alpha" in html
     export = browser.get("/stats/export.csv", {"from": "2025-03-01", "to": "2025-03-02"})
     assert export.status_code == 200 and "2025-03-01T00:00:00Z" in export.content.decode()
     bad = browser.get("/stats/", {"from": "2025-02-30"})
-    assert bad.status_code == 200 and "from must be a date" in bad.content.decode()
+    assert bad.status_code == 200 and "From must be a date" in bad.content.decode()
+    after = browser.get("/stats/", {"from": "2025-03-05", "to": "2025-03-01"}).content.decode()
+    assert "From must not be after To." in after
