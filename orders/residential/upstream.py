@@ -28,6 +28,7 @@ from orders.providers.upstream_client import UpstreamStatsRow, UpstreamSubUser, 
 from .models import SubUserProxy
 
 logger = logging.getLogger(__name__)
+NAME_MAX_LENGTH = SubUserProxy._meta.get_field("name").max_length
 
 UPSTREAM_PROVIDER = "upstream"
 
@@ -54,10 +55,17 @@ def _upstream_order_id(order: Order) -> str:
     return order.provider_ref
 
 
+def upstream_name(proxy: SubUserProxy) -> str:
+    """The sub-user's name upstream: the customer's, with this portal's id of it. Every customer's
+    sub-users live in this portal's one account there, where a name is one sub-user's."""
+    suffix = f" ({proxy.public_id})"
+    return proxy.name[: NAME_MAX_LENGTH - len(suffix)] + suffix
+
+
 def mirror_state(proxy: SubUserProxy) -> dict:
     """The fields the upstream keeps for a sub-user, as its `PATCH /proxy/{id}` takes them."""
     return {
-        "name": proxy.name,
+        "name": upstream_name(proxy),
         "order_id": proxy.order.provider_ref,
         "protocol": proxy.protocol,
         "country": proxy.country or None,
@@ -99,7 +107,7 @@ def remote_create(proxy: SubUserProxy) -> UpstreamSubUser:
     fields = {k: v for k, v in state.items() if k not in ("name", "order_id", "status")}
     try:
         remote = upstream_client().subuser_create(
-            order_id=_upstream_order_id(proxy.order), name=proxy.name, **fields,
+            order_id=_upstream_order_id(proxy.order), name=upstream_name(proxy), **fields,
         )
     except UpstreamError as exc:
         raise _refused(exc, "create the proxy") from exc

@@ -67,7 +67,8 @@ def residential_order_on_b(portal_b, a_client, *, gb: str, gb_on_b: str | None =
 
 
 def create_on_b(b_api, order_id: str, **fields) -> dict:
-    answer = b_api.post("/proxy", json={"name": "via-a", "order_id": order_id, **fields})
+    # names are one live sub-user's per account: each test's proxy has its own
+    answer = b_api.post("/proxy", json={"name": f"via-a {uuid.uuid4().hex[:8]}", "order_id": order_id, **fields})
     assert answer.status_code == 201, answer.text
     return answer.json()["data"]
 
@@ -92,7 +93,8 @@ def test_a_sub_user_created_on_b_lives_on_a_with_the_same_credentials(portal_b, 
     mine = create_on_b(b_api, order_b, country="US", state="CA", rotation="sticky", sticky_ttl_minutes=30,
                        traffic_limit_gb="0.5", whitelist=["198.51.100.7"])
     remote = a_client.subuser(upstream_id(portal_b, mine["id"]))
-    assert remote.order_id == order_a and remote.name == "via-a"
+    # A's name carries B's id of it: every B customer's sub-users share B's account on A
+    assert remote.order_id == order_a and remote.name == f"{mine['name']} ({mine['id']})"
     assert (mine["host"], mine["port"], mine["username"], mine["password"]) == (
         remote.host, remote.port, remote.username, remote.password)
     assert mine["base_username"] == remote.base_username
@@ -113,7 +115,7 @@ def test_patch_and_put_on_b_change_the_sub_user_on_a(portal_b, a_client, b_api):
     assert answer.status_code == 200, answer.text
     remote = a_client.subuser(rid)
     assert (remote.name, remote.city, remote.whitelist, remote.traffic_limit_gb, remote.rotation) == (
-        "renamed", "Los Angeles", ("203.0.113.9", "2001:db8::/32"), Decimal("0.25"), "sticky")
+        f"renamed ({mine['id']})", "Los Angeles", ("203.0.113.9", "2001:db8::/32"), Decimal("0.25"), "sticky")
     assert answer.json()["data"]["username"] == remote.username  # the targeting A put in it
     assert "-city-los_angeles" in remote.username
 
@@ -121,7 +123,7 @@ def test_patch_and_put_on_b_change_the_sub_user_on_a(portal_b, a_client, b_api):
     assert answer.status_code == 200, answer.text
     assert (answer.json()["data"]["status"], answer.json()["data"]["name"]) == ("disabled", "renamed")
     remote = a_client.subuser(rid)
-    assert (remote.status, remote.traffic_limit_gb, remote.name) == ("disabled", None, "renamed")
+    assert (remote.status, remote.traffic_limit_gb, remote.name) == ("disabled", None, f"renamed ({mine['id']})")
 
     answer = b_api.put(f"/proxy/{mine['id']}", json={"status": "active", "rotation": "rotating", "country": "DE"})
     assert answer.status_code == 200, answer.text
@@ -222,4 +224,4 @@ def test_a_unreachable_is_a_502_and_changes_nothing_on_b(portal_a, portal_b, a_c
     assert portal_a.seed.reseller["key"] not in portal_b.log_text()
     answer = b_api.patch(f"/proxy/{mine['id']}", json={"name": "renamed later"})
     assert answer.status_code == 200, answer.text
-    assert a_client.subuser(before["upstream_id"]).name == "renamed later"
+    assert a_client.subuser(before["upstream_id"]).name == f"renamed later ({mine['id']})"
