@@ -107,7 +107,9 @@ def test_toggle_auto_renew_on_the_order_page_and_set_the_low_balance_alert(page,
     page.goto("/settings/")
     page.get_by_label("Alert me when the balance falls under (USD)").fill("ten")
     page.get_by_role("button", name="Save alert").click()
-    expect(page.get_by_text("such as")).to_be_visible()
+    # The error beside the field, and again in the form's alert at the top.
+    expect(page.locator("#id_low_balance_threshold_error")).to_contain_text("such as")
+    expect(page.get_by_test_id("form-errors")).to_contain_text("such as")
     page.get_by_label("Alert me when the balance falls under (USD)").fill("15")
     page.get_by_role("button", name="Save alert").click()
     expect(page.get_by_text("falls under 15.00 USD")).to_be_visible()
