@@ -232,8 +232,9 @@ def _low_balance_alert_save(request):
             account = account_low_balance_threshold_set(
                 account=request.account, threshold=typed or None, actor=request.user, client_ip=client_ip(request),
             )
-        except DomainValidationError as exc:
-            form_add_service_error(form, exc)
+        except DomainValidationError:  # the API's wording says "null"; the page says "empty"
+            form.add_error("low_balance_threshold", "Enter an amount in USD such as 10.00 (at most two decimals), "
+                                                    "or leave it empty to turn the alert off.")
         else:
             threshold = account.low_balance_threshold
             messages.success(request, "Low-balance alert turned off." if threshold is None
