@@ -3,17 +3,16 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
+from branding.services import mail_send
 from core.errors import Conflict, DomainValidationError, NotFound
 from core.text import (
     CONTROL_CHARACTERS_MESSAGE,
-    email_subject,
     has_control_characters,
     single_line,
 )
@@ -133,13 +132,12 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by: Us
     link = settings.SITE_URL.rstrip("/") + reverse("dashboard:invitation_accept", args=[token])
     account_name = single_line(account.name)  # a name stored before names were checked may hold line breaks
     transaction.on_commit(
-        lambda: send_mail(
-            subject=email_subject(f"You are invited to {account_name}"),
+        lambda: mail_send(
+            subject=f"You are invited to {account_name}",
             message=(
                 f"{invited_by.email} invited you to join {account_name} as {role}.\n\n"
                 f"Accept the invitation: {link}\n\nThe link expires in 7 days."
             ),
-            from_email=None,
             recipient_list=[email],
         )
     )

@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -19,6 +18,7 @@ from accounts.models import Account, Membership, Role, User
 from accounts.services import account_lock
 from billing.models import EntryType, LedgerEntry
 from billing.services import ledger_post
+from branding.services import mail_send
 from core.errors import (
     Conflict,
     DomainValidationError,
@@ -28,7 +28,6 @@ from core.errors import (
     UpstreamError,
 )
 from core.money import to_money
-from core.text import email_subject
 
 from . import pricing
 from .events import order_event_emit
@@ -358,14 +357,13 @@ def orders_send_expiry_reminders(*, now=None) -> int:
             if not recipients:
                 continue
             left = "1 day" if days == 1 else f"{days} days"
-            send_mail(
-                subject=email_subject(f"Order {order.public_id} expires in {left}"),
+            mail_send(
+                subject=f"Order {order.public_id} expires in {left}",
                 message=(
                     f"Your order {_describe(order)} for {order.account.name} expires on "
                     f"{order.expires_at:%Y-%m-%d %H:%M} UTC.\n\nExtend it from the Orders page of the "
                     f"dashboard or with POST /api/v1/orders/{order.public_id}/extend."
                 ),
-                from_email=None,
                 recipient_list=recipients,
                 fail_silently=True,
             )

@@ -42,13 +42,12 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from branding.services import mail_send
 from core.errors import DomainValidationError, UpstreamError
 from core.money import CENT, money_str
-from core.text import email_subject
 
 from ..models import Order, UpstreamBalanceCheck, UpstreamCallFailure
 from .base import Provider, ProvisioningPending, ProxyCredentials, Reference
@@ -261,8 +260,7 @@ def staff_mail(subject: str, message: str) -> int:
                       .values_list("email", flat=True))
     if not recipients:
         return 0
-    return send_mail(subject=email_subject(subject), message=message, from_email=None,
-                     recipient_list=recipients, fail_silently=True)
+    return mail_send(subject=subject, message=message, recipient_list=recipients, fail_silently=True)
 
 
 def upstream_in_use() -> bool:
