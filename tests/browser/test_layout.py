@@ -10,6 +10,7 @@ With SCREENSHOTS_DIR set (`python3 dev.py screenshots`) the walk also saves
 import gzip
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,11 +25,12 @@ from billing.services import deposit_address_create
 from branding.models import Brand
 from checker.models import CheckItem, CheckJob
 from events.services import endpoint_create
+from orders.residential.selectors import connection_username
 from orders.residential.services import subuser_create
 from orders.services import order_place
 from tests.conftest import PASSWORD
 from tests.orders.conftest import add_stock, ensure_catalogue, fund
-from tests.orders.residential.subuser_fixtures import residential_order
+from tests.orders.residential.subuser_fixtures import deliver, record, residential_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +50,11 @@ def _seed(owner, account) -> dict[str, str]:
     proxy = subuser_create(account=account, order_id=residential.public_id, name="Los Angeles scraper",
                            country="US", state="CA", city="Los Angeles", traffic_limit_gb=Decimal("5"),
                            whitelist=["203.0.113.7", "198.51.100.0/24"])
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    usage = [record(connection_username(proxy), (days % 5 + 2) * 310_000_000, (days % 3 + 1) * 42_000_000,
+                    period_start=(today - timedelta(days=days)).isoformat(), requests=900 + 37 * days)
+             for days in range(12)]
+    assert deliver(usage).status_code == 200
     apikey_create(account=account, name="CI deploy key", scopes=["orders:read", "proxies:read"],
                   expiration="never", created_by=owner, ip_allowlist=[])
     endpoint = endpoint_create(account=account, url="http://127.0.0.1:9/portal/events/receiver",
