@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from django import forms
@@ -27,6 +29,13 @@ class PortalAccountAdapter(DefaultAccountAdapter):
 
     def get_from_email(self) -> str:
         return brand_from_email()
+
+    def render_mail(self, template_prefix, email, context, headers=None):
+        """allauth's texts greet from `current_site.name`: the brand's name, on this host."""
+        site = context.get("current_site")
+        if site is not None:
+            context = {**context, "current_site": SimpleNamespace(name=brand_current().name, domain=site.domain)}
+        return super().render_mail(template_prefix, email, context, headers=headers)
 
 
 class PortalMFAAdapter(DefaultMFAAdapter):

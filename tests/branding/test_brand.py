@@ -71,6 +71,7 @@ def test_allauth_emails_carry_the_brand_too(brand, owner):
     message = mail.outbox[-1]
     assert message.subject.startswith("[Northwind Proxies] ")
     assert message.from_email.startswith("Northwind Proxies <")
+    assert "Hello from Northwind Proxies!" in message.body and "Thank you for using Northwind Proxies!" in message.body
 
 
 def test_the_admin_header_and_title_carry_the_brand(brand, ops):
