@@ -108,3 +108,12 @@ def test_the_favicon_is_served(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 302 and response.url == "/static/favicon.svg"
     assert client.get("/", follow=False).status_code in (200, 302)
+
+
+def test_authenticator_apps_list_the_brand_unless_an_issuer_is_set(settings, brand):
+    from accounts.adapters import PortalMFAAdapter
+
+    settings.MFA_TOTP_ISSUER = ""
+    assert PortalMFAAdapter().get_totp_issuer() == "Northwind Proxies"
+    settings.MFA_TOTP_ISSUER = "Northwind 2FA"
+    assert PortalMFAAdapter().get_totp_issuer() == "Northwind 2FA"
