@@ -139,7 +139,7 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response and not request.path_info.startswith("/api/v1/docs"):
             policy = self.POLICY
-            if response.get("Content-Type", "").startswith("text/html"):
+            if response.get("Content-Type", "").startswith("text/html") and not 300 <= response.status_code < 400:
                 policy = policy.replace("img-src 'self' data:", " ".join(["img-src 'self' data:", *brand_asset_origins()]))
             response["Content-Security-Policy"] = policy
         return response
