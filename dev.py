@@ -7,6 +7,9 @@
                            unless SITE_URL is set
     python3 dev.py test    set up, check the import layers (lint-imports), then run the whole
                            test suite (pytest); extra args go to pytest
+    python3 dev.py screenshots
+                           regenerate docs/screenshots/<page>-1366.png and -390.png of every
+                           dashboard page (Chromium, CHROMIUM_PATH; seeded demo data)
 
 Both create `.venv/` and install the project into it when pyproject.toml changed.
 """
@@ -138,12 +141,22 @@ def test(args: list[str]) -> int:
     return 0 if code == 5 else code  # 5: no tests collected (e.g. a -k that matched nothing)
 
 
+def screenshots() -> int:
+    """The page walk of tests/browser/test_layout.py, saving what it sees."""
+    ensure_env("dev")
+    env = dict(os.environ, PORTAL_ALLOW_DEMO_SECRETS="1", SCREENSHOTS_DIR=str(ROOT / "docs" / "screenshots"))
+    return subprocess.run([str(PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/browser/test_layout.py",
+                           "-k", "every_page"], cwd=ROOT, env=env).returncode
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test", "screenshots"}:
         print(__doc__)
         return 2
     if sys.argv[1] == "run":
         return run()
+    if sys.argv[1] == "screenshots":
+        return screenshots()
     return test(sys.argv[2:])
 
 

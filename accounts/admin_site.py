@@ -21,6 +21,8 @@ from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 
+from branding.selectors import brand_current
+
 SET_UP_TOTP = "set up TOTP"
 ENTER_CODE = "enter a TOTP code"
 
@@ -62,6 +64,13 @@ class PortalAdminSite(admin.AdminSite):
         if app_label is not None:
             return [a for a in apps if a["app_label"] == app_label]
         return apps
+
+    def each_context(self, request):
+        """The header and the window title carry the operator's brand."""
+        context = super().each_context(request)
+        name = brand_current().name
+        context.update(site_header=f"{name} administration", site_title=f"{name} admin")
+        return context
 
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and not admin_mfa_missing(request)

@@ -1,5 +1,3 @@
-from django.conf import settings
-
 from accounts.models import Membership
 from accounts.permissions import CAPABILITY_MIN_ROLE, has_capability
 
@@ -15,7 +13,6 @@ def current_account(request):
     return {
         "current_account": membership.account,
         "current_membership": membership,
-        "support_email": settings.SUPPORT_EMAIL,
         "role_can": role_can,
         "can": {cap: allowed and (active or cap == "view") for cap, allowed in role_can.items()},
         "all_memberships": Membership.objects.filter(user=request.user).select_related("account").order_by(

@@ -3,7 +3,6 @@ suspended account reads but changes nothing), checked in one place."""
 
 from functools import wraps
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
@@ -44,7 +43,7 @@ def suspended_refusal(request, account):
     suspended account, or None when the request may go on. Reading stays possible."""
     if account is None or account.is_active or request.method in SAFE_METHODS:
         return None
-    context = {"suspended_account": account, "support_email": settings.SUPPORT_EMAIL}
+    context = {"suspended_account": account}  # whom to contact: the brand's support_email
     return render(request, "accounts/suspended.html", context, status=403)
 
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.urls import reverse
@@ -12,11 +11,11 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLogEntry, Invitation, Membership, Role, User
 from api.snapshots import account_auth_changed
+from branding.services import mail_send
 from core.errors import Conflict, DomainValidationError, NotFound
 from core.money import MONEY_MAX, money_str, to_money
 from core.text import (
     CONTROL_CHARACTERS_MESSAGE,
-    email_subject,
     has_control_characters,
     single_line,
 )
@@ -30,8 +29,7 @@ def staff_mail(subject: str, message: str) -> int:
                       .values_list("email", flat=True))
     if not recipients:
         return 0
-    return send_mail(subject=email_subject(subject), message=message, from_email=None,
-                     recipient_list=recipients, fail_silently=True)
+    return mail_send(subject=subject, message=message, recipient_list=recipients, fail_silently=True)
 
 
 def account_lock(account_id: int) -> Account:
@@ -146,13 +144,12 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by: Us
     link = settings.SITE_URL.rstrip("/") + reverse("dashboard:invitation_accept", args=[token])
     account_name = single_line(account.name)  # a name stored before names were checked may hold line breaks
     transaction.on_commit(
-        lambda: send_mail(
-            subject=email_subject(f"You are invited to {account_name}"),
+        lambda: mail_send(
+            subject=f"You are invited to {account_name}",
             message=(
                 f"{invited_by.email} invited you to join {account_name} as {role}.\n\n"
                 f"Accept the invitation: {link}\n\nThe link expires in 7 days."
             ),
-            from_email=None,
             recipient_list=[email],
         )
     )

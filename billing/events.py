@@ -1,11 +1,10 @@
 """Deposit and balance events for customers' webhooks."""
 
-from django.core.mail import send_mail
 from django.db import transaction
 
 from accounts.models import Account
+from branding.services import mail_send
 from core.money import money_str
-from core.text import email_subject
 from events.services import event_emit
 
 from .models import Deposit
@@ -36,14 +35,14 @@ def balance_low_emit(*, account: Account) -> None:
     def send() -> None:
         recipients = billing_contacts(account=account)
         if recipients:
-            send_mail(
-                subject=email_subject(f"Your balance is under {money_str(threshold)} USD"),
+            mail_send(
+                subject=f"Your balance is under {money_str(threshold)} USD",
                 message=(
                     f"The balance of {name} is {money_str(balance)} USD, under the {money_str(threshold)} USD "
                     "you asked to be told about.\n\nTop it up from the Billing page of the dashboard so that "
                     "orders and renewals do not fail. You can change the alert on the Settings page."
                 ),
-                from_email=None, recipient_list=recipients, fail_silently=True,
+                recipient_list=recipients, fail_silently=True,
             )
 
     transaction.on_commit(send)

@@ -2,24 +2,24 @@
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from accounts.models import Account
 from billing import services
 from billing.models import Deposit
 from billing.selectors import billing_contacts
+from branding.selectors import brand_current
+from branding.services import mail_send
 from core.money import money_str
-from core.text import email_subject
 
 
 def _mail(*, account: Account, template: str, subject: str, context: dict) -> int:
     recipients = billing_contacts(account=account)
     if not recipients:
         return 0
-    context = {"account": account, "site_url": settings.SITE_URL.rstrip("/"), **context}
+    context = {"account": account, "brand": brand_current(), "site_url": settings.SITE_URL.rstrip("/"), **context}
     body = render_to_string(f"billing/email/{template}.txt", context)
-    return send_mail(email_subject(subject), body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    return mail_send(subject=subject, message=body, recipient_list=recipients, fail_silently=False)
 
 
 @shared_task(name="billing.tasks.lapse_premium", soft_time_limit=120, time_limit=150)

@@ -1,10 +1,11 @@
-"""Free text a user or API client names things with, and the e-mail subjects built from it.
+"""Free text a user or API client names things with.
 
 A name (account, API key, sub-user proxy, an e-mail address) can end up in an e-mail header,
 a file name, a log line or a CSV cell, where a line break starts a new header, line or row
 and a bidirectional override shows the text in another order than it is stored. Names
 therefore refuse control characters (`validate_plain_text`), and every e-mail subject goes
-through `email_subject`, which flattens what an older row may still hold to one line.
+through `single_line` (in `branding.selectors.brand_email_subject`), which flattens what an
+older row may still hold to one line.
 """
 
 import unicodedata
@@ -40,12 +41,3 @@ def single_line(text) -> str:
     """`text` with every control character turned into a space and runs of spaces into one."""
     flat = "".join(" " if is_control_character(char) else char for char in str(text or ""))
     return " ".join(flat.split())
-
-
-def email_subject(text: str) -> str:
-    """The site's subject prefix and `text` on one line: never a header injection, never the
-    `BadHeaderError` a line break makes Django raise."""
-    from django.conf import settings
-
-    prefix = getattr(settings, "ACCOUNT_EMAIL_SUBJECT_PREFIX", "")
-    return single_line(f"{prefix}{text}")

@@ -15,17 +15,16 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Role
 from accounts.services import account_lock
+from branding.services import mail_send
 from core.errors import Conflict, DomainValidationError, NotFound
 from core.ids import random_base62
 from core.metrics import webhook_deliveries
 from core.netguard import check_address
-from core.text import email_subject
 
 from .models import SUBSCRIBABLE, Delivery, Dispatch, DispatchState, Endpoint, Event, EventType
 
@@ -331,15 +330,15 @@ def endpoint_disable_if_failing(*, endpoint_id: int, now=None) -> bool:
                   .values_list("user__email", flat=True))
     days = settings.WEBHOOKS_DISABLE_AFTER_S / 86400
     if owners:
-        send_mail(
-            subject=email_subject(f"Webhook endpoint {endpoint.public_id} was disabled"),
+        mail_send(
+            subject=f"Webhook endpoint {endpoint.public_id} was disabled",
             message=(
                 f"Deliveries to {endpoint.url} of {endpoint.account.name} have failed for {days:g} days, so "
                 f"the endpoint was disabled and no more events are sent to it.\n\nWhen it works again, "
                 f"enable it on the Webhooks page of the dashboard or with "
                 f"PATCH /api/v1/webhooks/endpoints/{endpoint.public_id} {{\"enabled\": true}}."
             ),
-            from_email=None, recipient_list=owners, fail_silently=True,
+            recipient_list=owners, fail_silently=True,
         )
     logger.warning("webhook endpoint %s disabled after failing for %g days", endpoint.public_id, days)
     return True

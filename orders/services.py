@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -19,6 +18,7 @@ from accounts.models import Account, Membership, Role, User
 from accounts.services import account_lock
 from billing.models import EntryType, LedgerEntry
 from billing.services import ledger_post
+from branding.services import mail_send
 from core.errors import (
     Conflict,
     DomainValidationError,
@@ -28,7 +28,6 @@ from core.errors import (
     UpstreamError,
 )
 from core.money import to_money
-from core.text import email_subject
 
 from . import pricing, selectors
 from .events import order_event_emit
@@ -368,15 +367,14 @@ def _send_renewal_failed_mail(order: Order, reason: str) -> None:
     recipients = _recipients(order.account_id)
     if not recipients:
         return
-    send_mail(
-        subject=email_subject(f"Order {order.public_id} could not renew"),
+    mail_send(
+        subject=f"Order {order.public_id} could not renew",
         message=(
             f"Your order {_describe(order)} for {order.account.name} is set to renew, but the renewal "
             f"failed: {reason}\n\nIt is tried again every hour until the order expires on "
             f"{order.expires_at:%Y-%m-%d %H:%M} UTC. Top up your balance from the Billing page of the "
             f"dashboard, or turn auto-renew off on the order's page."
         ),
-        from_email=None,
         recipient_list=recipients,
         fail_silently=True,
     )
@@ -505,14 +503,13 @@ def _send_expiry_mail(order: Order, days: int) -> bool:
         " It renews itself a day before, if your balance covers it."
         if order.auto_renew else ""
     )
-    send_mail(
-        subject=email_subject(f"Order {order.public_id} expires in {left}"),
+    mail_send(
+        subject=f"Order {order.public_id} expires in {left}",
         message=(
             f"Your order {_describe(order)} for {order.account.name} expires on "
             f"{order.expires_at:%Y-%m-%d %H:%M} UTC.{renews}\n\nExtend it from the Orders page of the "
             f"dashboard or with POST /api/v1/orders/{order.public_id}/extend."
         ),
-        from_email=None,
         recipient_list=recipients,
         fail_silently=True,
     )

@@ -7,6 +7,7 @@ from django.contrib.sessions.middleware import SessionMiddleware as _SessionMidd
 from django.http import Http404
 
 from api.envelope import error_json_response
+from branding.selectors import brand_asset_origins
 
 logger = logging.getLogger("portal.api")
 
@@ -137,5 +138,8 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if "Content-Security-Policy" not in response and not request.path_info.startswith("/api/v1/docs"):
-            response["Content-Security-Policy"] = self.POLICY
+            policy = self.POLICY
+            if response.get("Content-Type", "").startswith("text/html") and not 300 <= response.status_code < 400:
+                policy = policy.replace("img-src 'self' data:", " ".join(["img-src 'self' data:", *brand_asset_origins()]))
+            response["Content-Security-Policy"] = policy
         return response

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "portal",
     "api",
+    "branding",
     "accounts",
     "apikeys",
     "billing",
@@ -91,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "branding.context_processors.brand",
                 "accounts.context_processors.current_account",
             ],
             "builtins": ["core.templatefilters"],
@@ -245,7 +247,7 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.adapters.PortalAccountAdapter"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Proxy Portal] "
+MFA_ADAPTER = "accounts.adapters.PortalMFAAdapter"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_RATE", "10/m/ip,5/5m/key"),
 }
@@ -253,7 +255,8 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Staff open /admin/ only after TOTP in allauth's sign-in; those without an authenticator
 # are sent to set one up. Staff who have one always pass it, whatever this says.
 ADMIN_REQUIRE_MFA = env_bool("ADMIN_REQUIRE_MFA", not DEBUG)
-MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Proxy Portal")
+# Empty: the brand's name (accounts.adapters.PortalMFAAdapter).
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "")
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -267,9 +270,19 @@ else:
     EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 # Where django.core.mail.backends.filebased.EmailBackend writes (staging, the two-portal tests).
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Proxy Portal <noreply@localhost>")
+# The sender's address; its display name is the brand's name (branding.selectors.brand_from_email).
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@localhost")
 # Where customers write to, e.g. to have a suspended account reactivated (shown on its pages).
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "")
+
+# --- The operator's brand: defaults until a Brand is saved in the admin (/admin/branding/brand/)
+BRAND_NAME = env_str("BRAND_NAME", "Proxy Portal")
+BRAND_LOGO_URL = env_str("BRAND_LOGO_URL", "")
+BRAND_FAVICON_URL = env_str("BRAND_FAVICON_URL", "")
+BRAND_PRIMARY_COLOR = env_str("BRAND_PRIMARY_COLOR", "#2f5bea")
+BRAND_SUPPORT_URL = env_str("BRAND_SUPPORT_URL", "")
+BRAND_TERMS_URL = env_str("BRAND_TERMS_URL", "")
+BRAND_PRIVACY_URL = env_str("BRAND_PRIVACY_URL", "")
 
 # --- I18N, static ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -320,7 +333,7 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Proxy Portal API",
+    "TITLE": "API",  # the brand's name goes before it (portal.views.BrandedSwaggerView)
     "DESCRIPTION": "Every response is wrapped in the envelope "
     '`{"result", "data", "error", "error_type", "meta"}`.',
     "VERSION": "1.0.0",

@@ -3,9 +3,9 @@ from importlib import import_module
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from branding.views import brand_css, favicon
 from portal import views
 from portal.metrics import metrics_view
 
@@ -13,8 +13,8 @@ api_v1 = [
     # Public documentation: no API key needed to read the schema or the Swagger UI.
     path("schema/", views.CachedSchemaView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
          name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[],
-                                                 permission_classes=[AllowAny]), name="docs"),
+    path("docs/", views.BrandedSwaggerView.as_view(url_name="schema", authentication_classes=[],
+                                                   permission_classes=[AllowAny]), name="docs"),
     re_path(r"^.*$", views.api_not_found),
 ]
 API_URLCONFS = (
@@ -48,6 +48,8 @@ urlpatterns = [
     path("l/", include("orders.list_link_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
+    path("brand.css", brand_css, name="brand_css"),
     path("", include("portal.dashboard_urls")),
 ]
 

@@ -1,5 +1,6 @@
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
@@ -7,11 +8,13 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.response import Response
 
 from accounts.permissions import dashboard_view, has_capability
 from api.envelope import error_json_response
+from branding.selectors import brand_current
 from portal.console import console_figures
 from portal.middleware import is_api_path
 from portal.overview import overview_summary
@@ -68,8 +71,13 @@ def handler404(request, exception=None):
 def handler500(request):
     if is_api_path(request.path_info):
         return error_json_response(500, "Internal server error.", "server_error")
-    # No request context: context processors may query the database that just failed.
-    return HttpResponseServerError(render_to_string("errors/500.html"))
+    # No request context: context processors may query the database that just failed. The
+    # brand comes from the cache when it can, else from the settings.
+    try:
+        brand_name = brand_current().name
+    except Exception:  # noqa: BLE001 - the page must render whatever failed
+        brand_name = settings.BRAND_NAME
+    return HttpResponseServerError(render_to_string("errors/500.html", {"brand_name": brand_name}))
 
 
 def handler403(request, exception=None):
@@ -101,7 +109,17 @@ class CachedSchemaView(SpectacularAPIView):
         if data is None:
             generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
             data = self._built[key] = generator.get_schema(request=request, public=self.serve_public)
+        data = {**data, "info": {**data["info"], "title": f"{brand_current().name} API"}}
         return Response(
             data=data,
             headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'},
         )
+
+
+class BrandedSwaggerView(SpectacularSwaggerView):
+    """The Swagger UI, titled with the operator's brand."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        self.title = f"{brand_current().name} API"
+        return super().get(request, *args, **kwargs)

@@ -1,9 +1,26 @@
 // Small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
-  // Auto-submit selects (account switcher).
+  // The Menu button (below the sidebar's breakpoint) opens and closes the navigation.
+  document.querySelectorAll("[data-menu-toggle]").forEach(function (button) {
+    var menu = document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) { return; }
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("show", open);
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.classList.contains("show")) {
+        menu.classList.remove("show"); button.setAttribute("aria-expanded", "false"); button.focus();
+      }
+    });
+  });
+  // Auto-submit selects (account switcher); their submit button is then not needed.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
+    var submit = select.form.querySelector("[data-autosubmit-button]");
+    if (submit) { submit.hidden = true; }
   });
   // Copy buttons: <button data-copy="#element-id">Copy</button>
   document.querySelectorAll("[data-copy]").forEach(function (button) {

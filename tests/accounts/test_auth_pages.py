@@ -176,4 +176,4 @@ def test_manage_pages_render_in_the_dashboard_layout(client, owner, path):
     _login(client, owner.email)
     response = client.get(path)
     assert response.status_code == 200
-    assert 'class="sidebar"' in _html(response)
+    assert '<nav aria-label="Main">' in _html(response)  # the dashboard's sidebar

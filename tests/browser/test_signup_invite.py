@@ -49,7 +49,7 @@ def test_signup_verify_login_invite_and_accept(page, login, chromium, live_serve
         page.wait_for_url("**/accounts/login/**")
     login("visitor@example.com", PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.get_by_label("Account")).to_have_value(re.compile(r"^acc_"))
+    expect(page.get_by_label("Account")).to_have_count(0)  # one account: no switcher
 
     # Invite a member from the Team page.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Team").click()
@@ -79,7 +79,9 @@ def test_signup_verify_login_invite_and_accept(page, login, chromium, live_serve
         expect(member.get_by_role("heading", name="Overview")).to_be_visible()
         owner_account = Membership.objects.get(user__email="visitor@example.com").account
         expect(member.get_by_text(f"Welcome to {owner_account.name}.")).to_be_visible()
-        expect(member.get_by_label("Account")).to_have_value(owner_account.public_id)
+        # their only account: named in the sidebar, no switcher
+        expect(member.get_by_role("complementary", name="Sidebar")).to_contain_text(owner_account.name)
+        expect(member.get_by_label("Account")).to_have_count(0)
 
         # The member sees the account's team, read-only.
         member.get_by_role("navigation", name="Main").get_by_role("link", name="Team").click()

@@ -254,7 +254,7 @@ def test_password_reset_never_opens_the_admin_without_the_code(operator, mfa_req
     assert not admin_opens(client)
 
 
-def test_no_other_login_view_is_mounted():
+def test_no_other_login_view_is_mounted(db):  # the 404 page reads the brand
     """Django's and DRF's login views would take a password without allauth's limits and TOTP."""
     logins = [str(r) for r in iter_routes()
               if isinstance(r.view_class, type) and issubclass(r.view_class, LoginView)]

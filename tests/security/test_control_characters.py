@@ -3,8 +3,9 @@
 A line break in an account name used to make every invitation answer 500 (Django's
 `BadHeaderError` on the subject). Every free-text name a user, an API client or an operator
 sets — account, API key, sub-user proxy, an e-mail address — now refuses control characters
-with a clear error beside the field (or a 400 `validation_error`), and every e-mail subject is
-built by `core.text.email_subject`, so a name stored before this still sends.
+with a clear error beside the field (or a 400 `validation_error`), and every e-mail goes out
+through `branding.services.mail_send`, whose subject is one line, so a name stored before this
+still sends.
 """
 
 import ast
@@ -17,7 +18,9 @@ from django.test import Client
 
 from accounts.models import Account, Invitation, User
 from apikeys.models import ApiKey
-from core.text import CONTROL_CHARACTERS_MESSAGE, email_subject, single_line, validate_plain_text
+from branding.models import Brand
+from branding.selectors import brand_email_subject
+from core.text import CONTROL_CHARACTERS_MESSAGE, single_line, validate_plain_text
 from orders.residential.models import SubUserProxy
 from tests.conftest import PASSWORD
 from tests.orders.residential.subuser_fixtures import residential_order
@@ -65,14 +68,15 @@ def test_validator_accepts_ordinary_names(name):
     validate_plain_text(name)
 
 
-def test_email_subject_is_one_line_with_the_prefix(settings):
-    settings.ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Brand] "
-    assert email_subject(f"You are invited to {INJECTION}\u2028x") == "[Brand] You are invited to Acme Bcc: x@y x"
+def test_email_subject_is_one_line_with_the_prefix():
+    Brand.objects.create(pk=1, name="Brand", primary_color="#123456")
+    assert brand_email_subject(f"You are invited to {INJECTION}\u2028x") == "[Brand] You are invited to Acme Bcc: x@y x"
     assert single_line(" a\r\n\tb ") == "a b"
 
 
-def test_every_send_mail_builds_its_subject_with_email_subject():
-    """The class: no e-mail in the code takes a subject that did not pass through the helper."""
+def test_every_email_goes_through_mail_send():
+    """The class: no e-mail in the code is sent but by `branding.services.mail_send`, which
+    flattens its subject to one line (and carries the brand)."""
     offenders = []
     for path in ROOT.glob("*/**/*.py"):
         if any(part in {".venv", "tests", "migrations", "bench", "node_modules"} for part in path.parts):
@@ -84,11 +88,9 @@ def test_every_send_mail_builds_its_subject_with_email_subject():
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             if name not in {"send_mail", "send_mass_mail", "EmailMessage", "EmailMultiAlternatives", "mail_admins"}:
                 continue
-            subject = next((k.value for k in node.keywords if k.arg == "subject"), node.args[0] if node.args else None)
-            built = isinstance(subject, ast.Call) and getattr(subject.func, "id", None) == "email_subject"
-            if not built:
+            if path.relative_to(ROOT) != Path("branding/services.py"):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert not offenders, f"subjects not built by core.text.email_subject: {offenders}"
+    assert not offenders, f"e-mails not sent by branding.services.mail_send: {offenders}"
 
 
 # --- account name ------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def test_the_write_scope_is_required(api, account, make_key, method):
     assert SubUserProxy.objects.get(public_id=pid).name == "scraper"
 
 
-def test_put_is_in_the_schema_with_patchs_body_and_answer():
+def test_put_is_in_the_schema_with_patchs_body_and_answer(db):  # the schema's title is the brand's
     doc = json.loads(Client().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
     path = next(v for k, v in doc["paths"].items() if k.startswith("/api/v1/proxy/{"))
     assert {"get", "patch", "put", "delete"} <= set(path)
