@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.templatetags.static import static
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from branding.models import HEX_COLOR, SINGLETON_PK, Brand
 from core.text import single_line
@@ -30,14 +32,24 @@ def brand_defaults() -> dict:
     }
 
 
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
 def brand_current() -> Brand:
     """The saved brand, or an unsaved one built from the settings; cached, since every page
     and e-mail asks (`branding.services.brand_save` clears the cache)."""
-    brand = cache.get(CACHE_KEY)
+    try:
+        brand = cache.get(CACHE_KEY)
+    except REDIS_DOWN:  # the error page of a Redis outage still wears the brand
+        return _brand_stored()
     if brand is None:
-        brand = Brand.objects.filter(pk=SINGLETON_PK).first() or Brand(pk=SINGLETON_PK, **brand_defaults())
+        brand = _brand_stored()
         cache.set(CACHE_KEY, brand, CACHE_SECONDS)
     return brand
+
+
+def _brand_stored() -> Brand:
+    return Brand.objects.filter(pk=SINGLETON_PK).first() or Brand(pk=SINGLETON_PK, **brand_defaults())
 
 
 def brand_favicon_href(brand: Brand) -> str:

@@ -298,7 +298,8 @@ def parse_proxy_list(text: str, *, max_items: int | None = None) -> ParseResult:
         if spec is None:
             result.invalid += 1
             if len(result.invalid_lines) < INVALID_SAMPLE:
-                result.invalid_lines.append(line[:INVALID_LINE_MAX])
+                # Shown back to the customer and stored as JSON, which PostgreSQL refuses with NUL in it.
+                result.invalid_lines.append(line[:INVALID_LINE_MAX].replace("\x00", "\ufffd"))
             continue
         key = spec.norm
         if key in seen:

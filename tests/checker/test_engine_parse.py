@@ -236,3 +236,9 @@ def test_every_valid_spec_round_trips_through_its_norm(scheme, host, port, creds
     assert parsed.port == port
     assert parsed.username == user and parsed.password == password
     assert parse_proxy_list(spec.norm + "\n" + spec.norm).duplicates == 1
+
+
+def test_an_invalid_line_with_nul_is_kept_printable_and_storable():
+    """PostgreSQL's JSON refuses NUL: the sample shown back to the customer replaces it."""
+    result = parse_proxy_list("1.2.3.4:8080\nbad\x00line")
+    assert result.invalid == 1 and result.invalid_lines == ["bad\ufffdline"]
