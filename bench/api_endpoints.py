@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
     ROOT,
+    bench_account,
     bench_database_url,
     bench_env,
     bench_redis_url,
@@ -56,7 +57,6 @@ from bench.common import (  # noqa: E402
 )
 
 EMAIL = "bench-endpoints@example.com"
-PASSWORD = "bench-password-1"
 READ_SCOPES = "balance:read,orders:read,proxies:read,geo:read,stats:read,checker:read"
 CALC_BODY = {"type": "datacenter", "quantity": 10, "period": 30, "country": "US"}
 
@@ -205,17 +205,8 @@ print(client.cookies[settings.SESSION_COOKIE_NAME].value)
 
 def seed(env: dict, *, reseed: bool) -> tuple[str, dict, str]:
     """(API key with every read scope, ids to address, dashboard session cookie)."""
-    try:
-        manage(env, "createaccount", "--email", EMAIL, "--password", PASSWORD)
-    except subprocess.CalledProcessError:
-        pass  # exists from an earlier run
+    key = bench_account(env, EMAIL, READ_SCOPES)  # the account (created once) and a fresh key
     ids = json.loads(manage(env, "shell", "-c", SEED.format(email=EMAIL, reseed=reseed)).strip().splitlines()[-1])
-    manage(env, "shell", "-c", (
-        "from apikeys.models import ApiKey; from django.utils import timezone;"
-        f"ApiKey.objects.filter(account__memberships__user__email='{EMAIL}', revoked_at__isnull=True)"
-        ".update(revoked_at=timezone.now())"
-    ))
-    key = manage(env, "createapikey", "--email", EMAIL, "--scopes", READ_SCOPES, "--name", "bench").strip().splitlines()[-1]
     session = manage(env, "shell", "-c", SESSION.format(email=EMAIL)).strip().splitlines()[-1]
     return key, ids, session
 

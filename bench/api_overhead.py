@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import bench_env, ensure_database, free_port, manage, median, start_gunicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_account,
+    bench_env,
+    ensure_database,
+    free_port,
+    manage,
+    median,
+    start_gunicorn,
+)
 
 LUA = """
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
@@ -87,17 +95,7 @@ def main() -> None:
         " limit_order_create=10, limit_check=20, limit_export=10));"
         "forget_plan_limits()"
     ))
-    email = "bench@example.com"
-    try:
-        manage(env, "createaccount", "--email", email, "--password", "bench-password-1")
-    except subprocess.CalledProcessError:
-        pass  # exists from an earlier run
-    manage(env, "shell", "-c", (
-        "from apikeys.models import ApiKey; from django.utils import timezone;"
-        f"ApiKey.objects.filter(account__memberships__user__email='{email}', revoked_at__isnull=True)"
-        ".update(revoked_at=timezone.now())"
-    ))
-    key = manage(env, "createapikey", "--email", email, "--scopes", "balance:read", "--name", "bench").strip().splitlines()[-1]
+    key = bench_account(env, "bench@example.com", "balance:read")
 
     port = free_port()
     server = start_gunicorn(env, port, workers=args.workers, threads=args.threads)
