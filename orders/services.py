@@ -14,9 +14,10 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.models import Account, Membership, Role, User
+from accounts.models import Account, User
 from accounts.services import account_lock
 from billing.models import EntryType, LedgerEntry
+from billing.selectors import billing_contacts
 from billing.services import ledger_post
 from branding.services import mail_send
 from core.errors import (
@@ -364,7 +365,7 @@ def _renewal_failed(*, order_pk: int, refusal: PortalError, now) -> str:
 
 
 def _send_renewal_failed_mail(order: Order, reason: str) -> None:
-    recipients = _recipients(order.account_id)
+    recipients = billing_contacts(account=order.account)
     if not recipients:
         return
     mail_send(
@@ -451,13 +452,6 @@ def _unused_share(order: Order, now) -> Decimal:
 # --- reminders ---------------------------------------------------------------------------
 
 
-def _recipients(account_id: int) -> list[str]:
-    return list(
-        Membership.objects.filter(account_id=account_id, role__in=[Role.OWNER, Role.ADMIN])
-        .values_list("user__email", flat=True)
-    )
-
-
 # (days before expiry, the field that claims it, send the order.expiring event, e-mail owners)
 REMINDERS = (
     (7, "reminded_7d_at", True, False),
@@ -495,7 +489,7 @@ def orders_send_expiry_reminders(*, now=None) -> int:
 
 
 def _send_expiry_mail(order: Order, days: int) -> bool:
-    recipients = _recipients(order.account_id)
+    recipients = billing_contacts(account=order.account)
     if not recipients:
         return False
     left = "1 day" if days == 1 else f"{days} days"
