@@ -49,6 +49,13 @@ _VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR") or Path(__file__).resolve().par
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "prometheus"))
 
 
+# Imported once the folder is set (prometheus-client picks its multiprocess values at import),
+# and here rather than in `child_exit`: that hook runs in the arbiter's SIGCHLD handler, which
+# re-enters when several workers end at once (a stop), and a second entry during the first
+# one's import found the module half-initialised.
+from prometheus_client import multiprocess as prometheus_multiprocess  # noqa: E402
+
+
 def on_starting(server):
     """gunicorn hook, in the arbiter before the first worker starts."""
     from core.metrics import multiprocess_dir_prepare
@@ -58,9 +65,7 @@ def on_starting(server):
 
 def child_exit(server, worker):
     """gunicorn hook: a worker ended; its live gauges leave the sums (counters stay)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
+    prometheus_multiprocess.mark_process_dead(worker.pid)
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -71,12 +71,12 @@ def server(tmp_path):
             break
         except OSError:
             time.sleep(0.2)
-    yield base, metrics_dir, stale
+    yield base, metrics_dir, stale, proc
     stop_processes([proc])
 
 
 def test_a_scrape_sums_every_worker_process(server):
-    base, metrics_dir, stale = server
+    base, metrics_dir, stale, _ = server
     assert not stale.exists()
     before = _not_found_counted(_get(f"{base}/metrics", Authorization=f"Bearer {TOKEN}")[1])
     with ThreadPoolExecutor(4) as pool:
@@ -91,3 +91,14 @@ def test_a_scrape_sums_every_worker_process(server):
         assert status == 200
         assert _not_found_counted(body) - before == 60
     assert _get(f"{base}/metrics")[0] == 404
+
+
+def test_the_server_stops_cleanly_after_serving(server):
+    """Stopping gunicorn ends its workers without an error in its log (each ended worker is
+    taken out of the metrics' sums by the `child_exit` hook as it stops)."""
+    base, _, _, proc = server
+    assert _get(f"{base}/api/v1/nowhere")[0] == 404
+    stop_processes([proc])
+    log = proc.stdout.read().decode(errors="replace")
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log and "Error" not in log, log
