@@ -1,19 +1,17 @@
 """Usage ingest through POST /webhooks/usage, and GET /stats over a year of usage.
 
-    .venv/bin/python bench/usage_ingest.py [--raw 1000000] [--batches 100] [--senders 2]
+    .venv/bin/python bench/usage_ingest.py [--raw 10000000] [--batches 100] [--senders 2]
                                            [--workers 2] [--stats-requests 200]
 
 Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_DATABASE_URL / BENCH_REDIS_URL, defaults in
 bench/common.py; the database is BENCH_DATABASE_URL + "_usage"). One account with 50 sub-users
 on one residential order.
 
-1. Seed (kept between runs): the hourly rollups of every sub-user and hour of the 365 days
-   before today (438,000 rows: what 10 M records, ~23 per sub-user and hour, sum to) with the
-   daily (18,250) and per-order rollups summed from them, written by SQL; and `--raw` raw
-   records spread over the same year, written with COPY. Statistics read only the rollups, so
-   their size is the year's whatever the raw count; the raw table weighs on the ingest (its
-   unique index is what deduplication probes). `--raw 10000000` seeds the full 10 M (about ten
-   minutes on 2 cores).
+1. Seed (kept between runs): `--raw` raw records spread evenly over every sub-user and hour of
+   the 365 days before today (10,000,000 by default: about 23 per sub-user and hour), written
+   by SQL, and the hourly (438,000 rows), daily (18,250) and per-order rollups summed from
+   them, as ingest keeps them. Statistics read the rollups; the raw table weighs on the ingest
+   (its unique index is what deduplication probes).
 2. Ingest: `--batches` signed deliveries of 1,000 new records each (hours of the last two,
    as a provider sends recent usage), sent by `--senders` clients at once to gunicorn
    (`--workers` processes, the production configuration `portal.webserver`); records per
@@ -28,7 +26,6 @@ import argparse
 import hashlib
 import hmac
 import http.client
-import io
 import json
 import os
 import random
@@ -96,11 +93,10 @@ def setup(env: dict) -> dict:
 
 
 def seed(db_url: str, info: dict, raw: int) -> float:
-    """A year of usage for the 50 sub-users: the hourly rollups of every sub-user and hour of the
-    365 days before today (what about 23 records an hour each, 10 M in all, would sum to) with
-    the daily and per-order rollups summed from them, all written by SQL; and `raw` raw records
-    spread over the same year, written with COPY. Statistics read only the rollups; the raw
-    records weigh on the ingest (the unique index its deduplication probes). Seconds taken."""
+    """A year of usage for the 50 sub-users: `raw` raw records spread evenly over every sub-user
+    and hour of the 365 days before today (10 M is about 23 per sub-user and hour), written by
+    SQL, and the hourly, daily and per-order rollups summed from them, as ingest would have
+    kept them. Seconds taken."""
     import psycopg
 
     started = time.perf_counter()
@@ -108,50 +104,40 @@ def seed(db_url: str, info: dict, raw: int) -> float:
     first = today - timedelta(days=365)
     hours = 365 * 24
     buckets = SUBUSERS * hours
-    rng = random.Random(1)
     with psycopg.connect(db_url, autocommit=True) as conn:
         have = conn.execute("SELECT count(*) FROM orders_usagerecord WHERE record_id LIKE 'seed-%'").fetchone()[0]
         hourly = conn.execute("SELECT count(*) FROM orders_usagehourly").fetchone()[0]
-        if have >= raw and hourly >= buckets:
+        if have == raw and hourly >= min(raw, buckets):
             print(f"seed: {have:,} raw records and {hourly:,} hourly rows present, kept")
             return 0.0
         conn.execute("TRUNCATE orders_usagerecord, orders_usagehourly, orders_usagedaily, orders_usagetotal")
         pks = ",".join(str(p[0]) for p in info["proxies"])
+        chunk = 1_000_000
+        for low in range(0, raw, chunk):
+            high = min(raw, low + chunk) - 1
+            conn.execute(
+                "INSERT INTO orders_usagerecord (record_id, account_id, proxy_id, order_id, period_start,"
+                " bytes_in, bytes_out, requests, source, received_at)"
+                f" SELECT 'seed-' || n, {info['account']}, (ARRAY[{pks}])[1 + (n %% {buckets}) %% {SUBUSERS}],"
+                f" {info['order']}, %s::timestamptz + ((n %% {buckets}) / {SUBUSERS}) * interval '1 hour',"
+                " (random() * 1e7)::bigint, (random() * 1e6)::bigint, (random() * 100)::bigint, 'pull', now()"
+                f" FROM generate_series({low}, {high}) AS n", (first,))
+            print(f"  seeded {high + 1:,} raw records, {time.perf_counter() - started:.0f} s", flush=True)
         conn.execute(
             "INSERT INTO orders_usagehourly (account_id, proxy_id, period_start, bytes_in, bytes_out, requests)"
-            f" SELECT {info['account']}, p, %s::timestamptz + h * interval '1 hour',"
-            " (random() * 2.3e8)::bigint, (random() * 2.3e7)::bigint, (random() * 2300)::bigint"
-            f" FROM unnest(ARRAY[{pks}]) AS p, generate_series(0, {hours - 1}) AS h", (first,))
+            " SELECT account_id, proxy_id, period_start, sum(bytes_in), sum(bytes_out), sum(requests)"
+            " FROM orders_usagerecord GROUP BY 1, 2, 3")
         conn.execute(
             "INSERT INTO orders_usagedaily (account_id, proxy_id, period_start, bytes_in, bytes_out, requests)"
             " SELECT account_id, proxy_id, date_trunc('day', period_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',"
             " sum(bytes_in), sum(bytes_out), sum(requests) FROM orders_usagehourly GROUP BY 1, 2, 3")
         conn.execute(
             "INSERT INTO orders_usagetotal (account_id, proxy_id, order_id, bytes_in, bytes_out, requests)"
-            f" SELECT account_id, proxy_id, {info['order']}, sum(bytes_in), sum(bytes_out), sum(requests)"
-            " FROM orders_usagehourly GROUP BY 1, 2")
-        print(f"  rollups seeded, {time.perf_counter() - started:.0f} s", flush=True)
-        received = datetime.now(UTC).isoformat()
-        with conn.cursor() as cur, cur.copy(
-            "COPY orders_usagerecord (record_id, account_id, proxy_id, order_id, period_start, bytes_in, bytes_out,"
-            " requests, source, received_at) FROM STDIN"
-        ) as copy:
-            buf = io.StringIO()
-            step = max(1, buckets // max(raw, 1))
-            for n in range(raw):
-                bucket = (n * step) % buckets
-                proxy_pk = info["proxies"][bucket % SUBUSERS][0]
-                hour = first + timedelta(hours=bucket // SUBUSERS)
-                buf.write(f"seed-{n}\t{info['account']}\t{proxy_pk}\t{info['order']}\t{hour.isoformat()}\t"
-                          f"{rng.randrange(10**7)}\t{rng.randrange(10**6)}\t{rng.randrange(100)}\tpull\t{received}\n")
-                if n % 200_000 == 199_999:
-                    copy.write(buf.getvalue())
-                    buf = io.StringIO()
-                    print(f"  seeded {n + 1:,} raw records, {time.perf_counter() - started:.0f} s", flush=True)
-            copy.write(buf.getvalue())
-        conn.execute("VACUUM ANALYZE orders_usagerecord")
-        conn.execute("VACUUM ANALYZE orders_usagehourly")
-        conn.execute("VACUUM ANALYZE orders_usagedaily")
+            " SELECT account_id, proxy_id, order_id, sum(bytes_in), sum(bytes_out), sum(requests)"
+            " FROM orders_usagerecord GROUP BY 1, 2, 3")
+        print(f"  rollups summed from the raw records, {time.perf_counter() - started:.0f} s", flush=True)
+        for table in ("orders_usagerecord", "orders_usagehourly", "orders_usagedaily", "orders_usagetotal"):
+            conn.execute(f"VACUUM ANALYZE {table}")
         counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                   for t in ("orders_usagerecord", "orders_usagehourly", "orders_usagedaily")]
     took = time.perf_counter() - started
@@ -251,7 +237,7 @@ def stats_latencies(port: int, key: str, path: str, requests: int) -> list[float
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--raw", type=int, default=1_000_000, help="raw records to seed over the year")
+    parser.add_argument("--raw", type=int, default=10_000_000, help="raw records to seed over the year")
     parser.add_argument("--batches", type=int, default=100, help="deliveries of 1,000 records to time")
     parser.add_argument("--senders", type=int, default=2, help="clients sending at once")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
