@@ -517,20 +517,21 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
 
     received = timezone.now()
     for account_id in sorted(by_account):
+        # In record id order, so that two deliveries sharing records wait for each other in one order.
+        batch = sorted(by_account[account_id], key=lambda r: r.id)
+        rows = []
+        for r in batch:
+            proxy = proxies[base_username(r.username)]
+            rows.append(RawRecord(r.id, account_id, proxy.pk, proxy.order_id, _hour(r.period_start),
+                                  r.bytes_in, r.bytes_out, r.requests))
+        # The raw records (an ingest's largest write) are inserted before the account lock is
+        # taken, so that deliveries for one account insert side by side: the unique record id (the
+        # INSERT's ON CONFLICT DO NOTHING) decides what is new. The lock is taken next and held to
+        # add to the rollups (rows every delivery of the account shares) and re-evaluate used
+        # traffic (`_apply_usage`). Before the lock a delivery locks only its own raw records
+        # (foreign keys are checked at commit), so none waits for another while holding the
+        # account. A record counts against the order its proxy was on when the delivery was read.
         with transaction.atomic():
-            account_lock(account_id)
-            batch = by_account[account_id]
-            pks = sorted({proxies[base_username(r.username)].pk for r in batch})
-            locked = {
-                p.pk: p for p in SubUserProxy.objects.select_for_update(of=("self",))
-                .select_related("order").filter(pk__in=pks).order_by("pk")
-            }
-            rows = []
-            for r in batch:
-                proxy = locked[proxies[base_username(r.username)].pk]
-                rows.append(RawRecord(r.id, account_id, proxy.pk, proxy.order_id, _hour(r.period_start),
-                                      r.bytes_in, r.bytes_out, r.requests))
-            # The unique record id decides what is new, in the INSERT itself (ON CONFLICT DO NOTHING).
             inserted = records_insert(rows, source=source, received_at=received)
             deltas = [UsageDelta(*row[1:]) for row in rows if row.record_id in inserted]
             result.accepted += len(deltas)
@@ -554,8 +555,11 @@ def usage_ingest(*, records: list[UsageIn], source: str = "webhook", replace: bo
             result.duplicates += len(others) - updated
             if not deltas:
                 continue
+            account_lock(account_id)
             rollups_add(deltas)
-            result.disabled += _apply_usage(list(locked.values()))
+            locked = (SubUserProxy.objects.select_for_update(of=("self",)).select_related("order")
+                      .filter(pk__in=sorted({row.proxy_id for row in rows})).order_by("pk"))
+            result.disabled += _apply_usage(list(locked))
     for outcome, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
                            ("unknown", len(result.unknown)), ("too_old", len(result.too_old))):
         if count:

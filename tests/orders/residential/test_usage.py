@@ -182,6 +182,61 @@ def test_concurrent_deliveries_of_the_same_records_count_once(account):
     assert proxy.traffic_used_bytes == sum(1000 + i + 1 for i in range(20))
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_for_one_account_write_side_by_side_and_count_each_record_once(account):
+    """Deliveries for one account, sharing records in different orders, run at once: none fails
+    (no deadlock), each record counts once in every rollup, and used traffic ends equal to the
+    sum of the stored records for each proxy and order."""
+    if not settings.IS_POSTGRES:
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    from django.db.models import Sum
+
+    from orders.residential.models import UsageDaily, UsageHourly, UsageTotal
+
+    orders = [residential_order(account, gb="100"), residential_order(account, gb="100")]
+    proxies = [make_proxy(account, orders[i % 2], name=f"p{i}") for i in range(5)]
+    pool = [
+        record(proxies[i % 5].username, 1000 + i, i, id=f"shared-{i}", requests=1,
+               period_start=f"2025-03-0{1 + i % 3}T{10 + i % 4}:15:00Z")
+        for i in range(300)
+    ]
+    deliveries = [pool[k * 40:k * 40 + 120][::1 if k % 2 else -1] for k in range(6)]  # overlapping, reversed
+    results, errors = [], []
+    barrier = threading.Barrier(len(deliveries))
+
+    def worker(recs):
+        try:
+            barrier.wait()
+            response = deliver(recs)
+            assert response.status_code == 200, response.json_body
+            results.append(response.json_body["data"]["accepted"])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    sent = {r["id"] for d in deliveries for r in d}
+    assert sum(results) == len(sent) == UsageRecord.objects.count()
+    raw = UsageRecord.objects.aggregate(i=Sum("bytes_in"), o=Sum("bytes_out"), n=Sum("requests"))
+    for model in (UsageHourly, UsageDaily, UsageTotal):
+        assert model.objects.aggregate(i=Sum("bytes_in"), o=Sum("bytes_out"), n=Sum("requests")) == raw, model
+    for proxy in proxies:
+        proxy.refresh_from_db()
+        stored = UsageRecord.objects.filter(proxy=proxy).aggregate(b=Sum("bytes_in") + Sum("bytes_out"))["b"]
+        assert proxy.traffic_used_bytes == stored
+    for order in orders:
+        order.refresh_from_db()
+        stored = UsageRecord.objects.filter(order=order).aggregate(b=Sum("bytes_in") + Sum("bytes_out"))["b"]
+        assert order.traffic_used_gb == (Decimal(stored) / GB).quantize(Decimal("0.000001"))
+
+
 def test_placing_a_new_residential_order_re_enables_exhausted_proxies_at_once(account, order, client_for):
     from tests.orders.conftest import fund
 
