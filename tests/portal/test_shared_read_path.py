@@ -2,11 +2,14 @@
 as DRF's serializers do, and a page comes with its total in one query."""
 
 import datetime
+import decimal
+import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import models
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -89,6 +92,20 @@ class _Thing:
         return self.name.upper()
 
 
+class Kind(models.TextChoices):
+    A = "a", "The a"
+    B = "b", "The b"
+
+
+class DrfInner(serializers.Serializer):
+    label = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=6, decimal_places=3)
+
+
+class FastInner(OutputSerializer, DrfInner):
+    pass
+
+
 class DrfOut(serializers.Serializer):
     """DRF's serializer; FastOut below has the same fields on OutputSerializer."""
 
@@ -96,21 +113,44 @@ class DrfOut(serializers.Serializer):
     loud = serializers.CharField(source="shout")
     count = serializers.IntegerField()
     price = serializers.DecimalField(max_digits=8, decimal_places=2)
+    small = serializers.DecimalField(max_digits=3, decimal_places=2, required=False)
+    exact = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False, required=False)
+    trimmed = serializers.DecimalField(max_digits=8, decimal_places=2, normalize_output=True, required=False)
+    flag = serializers.BooleanField(required=False)
+    ratio = serializers.FloatField(required=False)
+    uid = serializers.UUIDField(required=False)
+    hexed = serializers.UUIDField(format="hex", source="uid", required=False)
     at = serializers.DateTimeField(allow_null=True)
     iso = serializers.DateTimeField(format="iso-8601", required=False)
     kind = serializers.ChoiceField(choices=["a", "b"])
+    labelled = serializers.ChoiceField(choices=Kind.choices, source="kind")
     maybe = serializers.CharField(allow_null=True)
     optional = serializers.CharField(required=False)
     fallback = serializers.CharField(default="dflt")
     tags = serializers.ListField(child=serializers.CharField())
+    numbers = serializers.ListField(child=serializers.IntegerField(), required=False)
+    inner_label = serializers.CharField(source="inner.label", required=False)
     extra = serializers.SerializerMethodField()
 
     def get_extra(self, obj) -> str:
         return f"extra-{obj['name'] if isinstance(obj, dict) else obj.name}"
 
 
+class DrfNesting(serializers.Serializer):
+    inner = DrfInner(required=False, allow_null=True)
+    inners = DrfInner(many=True, required=False)
+
+
 class FastOut(OutputSerializer, DrfOut):
     pass
+
+
+class FastNesting(OutputSerializer):
+    inner = FastInner(required=False, allow_null=True)
+    inners = FastInner(many=True, required=False)
+
+
+INNER = {"label": "in", "amount": Decimal("1.5")}
 
 
 @pytest.mark.parametrize("at", [
@@ -129,6 +169,60 @@ def test_output_serializer_matches_drf_value_by_value(at):
         assert FastOut(instance).data == DrfOut(instance).data
         assert len(FastOut(instance).data) >= 11
         assert FastOut([instance, instance], many=True).data == DrfOut([instance, instance], many=True).data
+
+
+@pytest.mark.parametrize("values", [
+    # as the database returns them: decimals at the column's places, plain strings and bools
+    {"price": Decimal("12.30"), "small": Decimal("-0.00"), "exact": Decimal("1.20"), "trimmed": Decimal("1.20"),
+     "flag": True, "ratio": 0.25, "uid": uuid.UUID(int=7), "kind": "b", "numbers": [1, None, 3],
+     "inner": _Thing(**INNER)},
+    # what DRF converts first: other places, rounding, numbers that are not Decimal, enum members,
+    # truthy non-bools, a tuple, a float and a string as a decimal
+    {"price": Decimal("2.345"), "small": Decimal("1"), "exact": 3, "trimmed": "4.5", "flag": "yes",
+     "ratio": Decimal("0.5"), "uid": "not-a-uuid-object", "kind": Kind.A, "numbers": ("4", 5)},
+    {"price": 2.675, "small": Decimal("9.999"), "flag": 0, "kind": "", "numbers": [],
+     "uid": uuid.UUID(int=2**128 - 1)},
+    {"price": Decimal("-0.005"), "flag": None, "kind": "c", "inner": {"label": 5}},
+])
+def test_output_serializer_matches_drf_for_every_planned_kind(values):
+    base = {"name": "n", "count": 1, "at": None, "maybe": "m", "tags": ("t", None)}
+    for instance in (_Thing(**base, **values), {**base, **values, "shout": "N"}):
+        try:
+            expected = DrfOut(instance).data
+        except Exception as exc:  # noqa: BLE001 - then ours fails alike
+            with pytest.raises(type(exc)):
+                FastOut(instance).data  # noqa: B018
+            continue
+        assert FastOut(instance).data == expected
+        assert [type(v) for v in FastOut(instance).data.values()] == [type(v) for v in expected.values()]
+
+
+def test_decimal_places_that_do_not_fit_fail_as_drf_does():
+    instance = _Thing(name="n", count=1, price=Decimal("1.00"), small=Decimal("12.34"), at=None, kind="a",
+                      maybe=None, tags=[])
+    with pytest.raises(decimal.InvalidOperation):
+        DrfOut(instance).data  # noqa: B018
+    with pytest.raises(decimal.InvalidOperation):
+        FastOut(instance).data  # noqa: B018
+
+
+@pytest.mark.parametrize("instance", [
+    {"inner": INNER, "inners": [INNER, {"label": "b", "amount": Decimal("0.125")}]},
+    {"inner": _Thing(**INNER), "inners": (_Thing(**INNER),)},
+    {"inner": None, "inners": []},
+    {},
+])
+def test_nested_output_serializers_match_drf(instance):
+    assert FastNesting(instance).data == DrfNesting(instance).data
+
+
+def test_decimal_strings_follow_the_setting(settings):
+    instance = _Thing(name="a", count=1, price=Decimal("1.50"), at=None, kind="a", maybe=None, tags=[])
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "COERCE_DECIMAL_TO_STRING": False}
+    fast, drf = FastOut(instance).data, DrfOut(instance).data
+    assert fast == drf and fast["price"] == Decimal("1.50")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "COERCE_DECIMAL_TO_STRING": True}
+    assert FastOut(instance).data["price"] == "1.50"
 
 
 def test_output_serializer_follows_the_active_time_zone(settings):
