@@ -66,14 +66,21 @@ class SubUserOut(OutputSerializer):
             data[key] = data[key] or None
         return data
 
+    def _connection(self, obj) -> selectors.Connection:
+        """The row's connection details, worked out once for the four fields showing them."""
+        last = self.__dict__.get("_last_connection")
+        if last is None or last[0] is not obj:
+            last = self.__dict__["_last_connection"] = (obj, selectors.connection(obj))
+        return last[1]
+
     def get_host(self, obj) -> str:
-        return selectors.gateway(obj)[0]
+        return self._connection(obj).host
 
     def get_port(self, obj) -> int:
-        return selectors.gateway(obj)[1]
+        return self._connection(obj).port
 
     def get_username(self, obj) -> str:
-        return selectors.connection_username(obj)
+        return self._connection(obj).username
 
     def get_traffic_limit_gb(self, obj) -> str | None:
         return format_gb(obj.traffic_limit_gb)
@@ -85,7 +92,7 @@ class SubUserOut(OutputSerializer):
         return obj.disabled_reason or None
 
     def get_connection(self, obj) -> dict:
-        return selectors.connection_strings(obj)
+        return self._connection(obj).strings
 
 
 def _gb_field(**kwargs):

@@ -87,15 +87,31 @@ def connection_username(proxy: SubUserProxy) -> str:
     return "-".join(parts)
 
 
-def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
+@dataclass(frozen=True)
+class Connection:
+    """How customers connect through a sub-user: the gateway, the username carrying the
+    targeting, and the ready-made connection strings."""
+
+    host: str
+    port: int
+    username: str
+    strings: dict[str, str]
+
+
+def connection(proxy: SubUserProxy) -> Connection:
+    """The gateway and the username worked out once for everything that shows them."""
     host, port = gateway(proxy)
     user, password = connection_username(proxy), proxy.password
     scheme = "socks5" if proxy.protocol == SubUserProtocol.SOCKS5 else "http"
-    return {
+    return Connection(host=host, port=port, username=user, strings={
         "host_port_user_pass": f"{host}:{port}:{user}:{password}",
         "user_pass_at_host_port": f"{user}:{password}@{host}:{port}",
         "url": f"{scheme}://{user}:{password}@{host}:{port}",
-    }
+    })
+
+
+def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
+    return connection(proxy).strings
 
 
 # --- statistics -----------------------------------------------------------------------------------
