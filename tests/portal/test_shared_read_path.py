@@ -9,7 +9,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import models
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -82,6 +83,55 @@ def test_every_read_renders_as_drfs_serializers_render(account, make_key, api, m
         assert client.get(path).json_body == served[path], path
     assert served["account"]["data"]["balance"] == "25.10"
     assert served[f"orders/{ids['order']}"]["data"]["proxy_count"] == 3
+
+
+LISTS = ["proxy", "orders", "orders/{order}/proxies", "account/transactions", "jobs", "jobs/{job}/items"]
+
+
+def _more_rows(account, ids) -> None:
+    """Three more rows in each list of LISTS."""
+    order = Order.objects.get(public_id=ids["order"])
+    residential = Order.objects.get(account=account, type="residential")
+    job = CheckJob.objects.get(pk=ids["job"])
+    now = timezone.now()
+    for n in range(3):
+        SubUserProxy.objects.create(account=account, order=residential, name=f"more{n}", username=f"shared0002{n}",
+                                    password="secret", created_at=now + timedelta(seconds=n))
+    OrderProxy.objects.bulk_create([OrderProxy(order=order, host=f"10.0.1.{n}", port=7000 + n) for n in range(3)])
+    Order.objects.bulk_create([
+        Order(account=account, type="datacenter", quantity=Decimal(1), period_days=30, status="expired",
+              unit_price=Decimal(1), subtotal=Decimal(1), discount=Decimal(0), total=Decimal(1),
+              ended_at=now, provider_checked_at=now, reminded_1d_at=now)
+        for _ in range(3)
+    ])
+    _entries(account, 3)
+    CheckJob.objects.bulk_create([CheckJob(account=account, status="queued") for _ in range(3)])
+    CheckItem.objects.bulk_create([
+        CheckItem(job=job, proxy_norm=f"http://192.0.2.{n}:8080", status="dead") for n in range(10, 13)
+    ])
+
+
+def test_a_list_takes_the_same_queries_for_many_rows_as_for_one(account, make_key, api):
+    """No row of a list reads anything on its own (a column left out of a lean query would)."""
+    ids = _seed(account)
+    client = api(make_key(account))
+
+    def counted() -> dict:
+        found = {}
+        for path in LISTS:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(path.format(**ids))
+            assert response.status_code == 200, (path, response.content)
+            found[path] = (len(queries), len(response.json_body["data"]))
+        return found
+
+    counted()  # the key, the catalogue: read once, then from this process's memory
+    before = counted()
+    _more_rows(account, ids)
+    counted()
+    after = counted()
+    assert {path: n for path, (n, _) in after.items()} == {path: n for path, (n, _) in before.items()}
+    assert all(after[path][1] == before[path][1] + 3 for path in LISTS), (before, after)
 
 
 class _Thing:
