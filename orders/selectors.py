@@ -68,10 +68,14 @@ def order_renewal_period(*, order: Order) -> int | None:
 
 
 def order_proxies(*, account: Account, order: Order):
-    """The proxies delivered to one of the account's orders and not yet released."""
+    """The proxies delivered to one of the account's orders and not yet released, with the
+    columns customers connect with (lists and downloads of thousands skip the timestamps)."""
     if order.account_id != account.pk:
         raise NotFound("Order not found.")
-    return OrderProxy.objects.filter(order=order, released_at__isnull=True).order_by("id")
+    return (
+        OrderProxy.objects.filter(order=order, released_at__isnull=True)
+        .only("host", "port", "username", "password", "protocol", "country").order_by("id")
+    )
 
 
 def overview_figures(*, account: Account) -> dict:
