@@ -19,6 +19,10 @@ formats the common kinds directly (the active time zone is read once per seriali
 - `ListField` formats its items with its child's formatter;
 - `SerializerMethodField` calls its method; a nested `OutputSerializer` renders by its plan.
 
+A serializer whose every field reads one name (`columns()`) renders `values()` rows as it
+renders instances: a list endpoint may read its page that way and skip building a model
+instance per row. `BlankAsNullField` is text where a blank column reads as null.
+
 A serializer given a `context` plans its own fields (a field may read the context).
 Everything else (a value DRF would convert first: a decimal at other places, an enum member,
 a naive datetime; other field kinds) goes through the field's own `to_representation`, and
@@ -33,6 +37,7 @@ from decimal import Decimal
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import fields, serializers
 from rest_framework.fields import SkipField, is_simple_callable
 from rest_framework.relations import PKOnlyObject
@@ -163,7 +168,20 @@ def _read(instance, source: tuple):
     return value
 
 
+@extend_schema_field({"type": "string", "nullable": True})
+class BlankAsNullField(serializers.CharField):
+    """Text where none is recorded (a blank column) reads as null. Read only."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return str(value) or None
+
+
 _PLANS: dict[tuple[type, bool], list] = {}
+_COLUMNS: dict[type, tuple[str, ...]] = {}
 
 
 @receiver(setting_changed)
@@ -174,6 +192,21 @@ def _forget_plans(setting, **kwargs) -> None:
 
 class OutputSerializer(serializers.Serializer):
     """An output serializer: declare fields as usual; rows are rendered through a plan."""
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The names its fields read, for a serializer whose every field reads one name: a
+        page of `queryset.values(*columns())` rows renders as the page of instances would,
+        without building a model instance per row."""
+        names = _COLUMNS.get(cls)
+        if names is None:
+            names = []
+            for name, _field, source, _formatter, method in _plan_of(cls(), _utc_active()):
+                if method is not None or source is None or len(source) != 1:
+                    raise TypeError(f"{cls.__name__}.{name} does not read one name of a row")
+                names.append(source[0])
+            names = _COLUMNS[cls] = tuple(names)
+        return names
 
     def _output_plan(self) -> list:
         plan = self.__dict__.get("_plan")

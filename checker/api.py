@@ -195,7 +195,7 @@ class JobListView(PortalAPIView):
     @extend_schema(parameters=PAGE_PARAMS, responses=JobOut(many=True), summary="The account's check jobs, newest first")
     def get(self, request):
         items, meta = paginate(
-            selectors.jobs(account=self.account), request.query_params,
+            selectors.jobs(account=self.account).values(*JobOut.columns()), request.query_params,
             default_limit=JOBS_DEFAULT_LIMIT, max_limit=JOBS_MAX_LIMIT,
         )
         return ApiResponse(JobOut(items, many=True).data, meta=meta)

@@ -134,6 +134,35 @@ def test_a_list_takes_the_same_queries_for_many_rows_as_for_one(account, make_ke
     assert all(after[path][1] == before[path][1] + 3 for path in LISTS), (before, after)
 
 
+def test_values_rows_render_as_their_instances(account):
+    """A list endpoint reading `values(*Out.columns())` rows says what it said of the instances."""
+    from billing.api import TransactionOut
+    from checker.api import JobOut
+    from orders.api import ProxyOut
+
+    _seed(account)
+    for out, queryset in (
+        (TransactionOut, LedgerEntry.objects.filter(account=account).order_by("id")),
+        (JobOut, CheckJob.objects.filter(account=account)),
+        (ProxyOut, OrderProxy.objects.filter(order__account=account).order_by("id")),
+    ):
+        instances = list(queryset)
+        assert len(instances) >= 1
+        rendered = out(instances, many=True).data
+        assert out(list(queryset.values(*out.columns())), many=True).data == rendered
+    assert [p["country"] for p in ProxyOut(OrderProxy.objects.order_by("id"), many=True).data][:2] == [None, "US"]
+
+
+def test_columns_are_only_for_serializers_reading_one_name_per_field():
+    from orders.api import OrderOut
+
+    with pytest.raises(TypeError, match="OrderOut.quantity"):
+        OrderOut.columns()
+    with pytest.raises(TypeError, match="loud|inner_label|extra"):
+        FastOut.columns()
+    assert FastInner.columns() == ("label", "amount")
+
+
 class _Thing:
     def __init__(self, **values):
         self.__dict__.update(values)
