@@ -248,3 +248,23 @@ def test_the_detail_page_and_downloads_read_no_proxy_on_its_own(owner_client, ac
     one = counted()
     add(3)
     assert counted() == one
+
+
+def test_the_orders_page_reads_no_order_on_its_own(owner_client, account):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.orders.residential.subuser_fixtures import datacenter_order, residential_order
+
+    def counted() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = owner_client.get("/orders/")
+        assert response.status_code == 200
+        return len(queries)
+
+    datacenter_order(account)
+    counted()  # the session, the catalogue: read on the first request
+    one = counted()
+    residential_order(account)
+    datacenter_order(account)
+    assert counted() == one
