@@ -209,24 +209,31 @@ class OutputSerializer(serializers.Serializer):
         return names
 
     def _output_plan(self) -> list:
+        """The class's plan (or this serializer's own, given a context) as this serializer runs
+        it: (name, field, one name to read or None, names to read or None, formatter, bound
+        method or None)."""
         plan = self.__dict__.get("_plan")
         if plan is None:
             utc = _utc_active()
             if self._context:
-                plan = _plan_of(self, utc)
+                planned = _plan_of(self, utc)
             else:
-                plan = _PLANS.get((type(self), utc))
-                if plan is None:
-                    plan = _PLANS[type(self), utc] = _plan_of(type(self)(), utc)
-            self.__dict__["_plan"] = plan
+                planned = _PLANS.get((type(self), utc))
+                if planned is None:
+                    planned = _PLANS[type(self), utc] = _plan_of(type(self)(), utc)
+            plan = self.__dict__["_plan"] = [
+                (name, field, source[0] if source is not None and len(source) == 1 else None, source, formatter,
+                 getattr(self, method) if method is not None else None)
+                for name, field, source, formatter, method in planned
+            ]
         return plan
 
     def to_representation(self, instance):
         ret = {}
         by_key = isinstance(instance, Mapping)
-        for name, field, source, formatter, method in self._output_plan():
+        for name, field, attr, source, formatter, method in self._output_plan():
             if method is not None:
-                ret[name] = getattr(self, method)(instance)
+                ret[name] = method(instance)
                 continue
             if source is None:  # a field reading its value its own way (a related field)
                 try:
@@ -237,8 +244,8 @@ class OutputSerializer(serializers.Serializer):
                     value = None
             else:
                 try:
-                    if len(source) == 1:  # the common case, without _read's loop
-                        value = instance[source[0]] if by_key else getattr(instance, source[0])
+                    if attr is not None:  # the common case, without _read's loop
+                        value = instance[attr] if by_key else getattr(instance, attr)
                         if callable(value) and is_simple_callable(value):
                             value = value()
                     else:
