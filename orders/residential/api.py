@@ -19,7 +19,7 @@ from rest_framework import serializers
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
-from api.serializers import OutputSerializer
+from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.files import download_format, download_response
@@ -55,7 +55,7 @@ class SubUserOut(OutputSerializer):
     traffic_used_gb = serializers.SerializerMethodField()
     whitelist = serializers.ListField(child=serializers.CharField())
     status = serializers.CharField()
-    disabled_reason = serializers.SerializerMethodField()
+    disabled_reason = BlankAsNullField()
     created_at = serializers.DateTimeField()
     base_username = serializers.CharField(source="username", help_text="The sub-user's login without targeting")
     connection = serializers.SerializerMethodField(help_text="Ready-made connection strings")
@@ -87,9 +87,6 @@ class SubUserOut(OutputSerializer):
 
     def get_traffic_used_gb(self, obj) -> str:
         return format_gb(obj.traffic_used_gb)
-
-    def get_disabled_reason(self, obj) -> str | None:
-        return obj.disabled_reason or None
 
     def get_connection(self, obj) -> dict:
         return self._connection(obj).strings

@@ -163,6 +163,15 @@ def test_columns_are_only_for_serializers_reading_one_name_per_field():
     assert FastInner.columns() == ("label", "amount")
 
 
+def test_a_blank_as_null_field_reads_blank_text_as_null():
+    from api.serializers import BlankAsNullField
+
+    class Out(OutputSerializer):
+        text = BlankAsNullField()
+
+    assert [Out({"text": value}).data["text"] for value in ("", None, "x", 0)] == [None, None, "x", None]
+
+
 class _Thing:
     def __init__(self, **values):
         self.__dict__.update(values)
