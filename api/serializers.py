@@ -2,45 +2,48 @@
 
 DRF's `Serializer.to_representation` asks each field, for each row, to find its value
 (`get_attribute`, generic over dotted sources, mappings and callables) and to format it,
-with per-call lookups of settings and of the active time zone. For a page of rows that is
-most of a list request's own work, and building a serializer's fields (DRF deep-copies the
-declared ones for every instance) about as much again for a single object.
+with per-call lookups of settings, decimal contexts and the active time zone. For a page of
+rows that is most of a list request's own work, and building a serializer's fields (DRF
+deep-copies the declared ones for every instance) about as much again for a single object.
 `OutputSerializer` plans each serializer class's fields once per process and then reads and
 formats the common kinds directly (the active time zone is read once per serializer):
 
-- a plain attribute or key (`source` of one name) is read with `getattr` or `[]`;
-- `CharField` is `str(value)` and `IntegerField` is `int(value)`, as in DRF;
+- a source (`name` or `a.b`) is read with `getattr` or `[]` per step, a simple callable called;
+- `CharField` is `str(value)`, `IntegerField` `int(value)`, `FloatField` `float(value)` and
+  `UUIDField` (hex_verbose) `str(value)`, as in DRF;
+- `BooleanField` passes a bool through; `ChoiceField` maps a string through its choices;
+- `DecimalField` writes a `Decimal` already at the field's places (as the database returns
+  its column) with `f"{value:f}"`, DRF's text when quantizing it changes nothing;
 - `DateTimeField` in UTC with the project's `DATETIME_FORMAT` is `strftime`, as DRF
   formats it when UTC is the active time zone (the API never activates another);
-- `SerializerMethodField` calls its method.
+- `ListField` formats its items with its child's formatter;
+- `SerializerMethodField` calls its method; a nested `OutputSerializer` renders by its plan.
+
+A serializer whose every field reads one name (`columns()`) renders `values()` rows as it
+renders instances: a list endpoint may read its page that way and skip building a model
+instance per row. `BlankAsNullField` is text where a blank column reads as null.
 
 A serializer given a `context` plans its own fields (a field may read the context).
-Everything else (decimals, choices, lists, nested serializers, a value DRF would need to
-convert first) goes through the field's own `to_representation`, and a value that cannot be
-read plainly through the field's own `get_attribute`, so the output is DRF's in every case.
+Everything else (a value DRF would convert first: a decimal at other places, an enum member,
+a naive datetime; other field kinds) goes through the field's own `to_representation`, and
+a value that cannot be read plainly through the field's own `get_attribute`, so the output
+is DRF's in every case.
 """
 
 import datetime
 from collections.abc import Mapping
+from decimal import Decimal
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import fields, serializers
 from rest_framework.fields import SkipField, is_simple_callable
+from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 _UTC = datetime.UTC
-
-
-def _plain_reader(name: str):
-    def read(instance):
-        value = instance[name] if isinstance(instance, Mapping) else getattr(instance, name)
-        if callable(value) and is_simple_callable(value):
-            value = value()
-        return value
-
-    return read
 
 
 def _utc_text(output_format: str):
@@ -66,6 +69,53 @@ def _is(field, cls) -> bool:
     return isinstance(field, cls) and type(field).to_representation is cls.to_representation
 
 
+def _boolean(field):
+    def formatted(value):
+        if value is True or value is False:
+            return value
+        return field.to_representation(value)
+
+    return formatted
+
+
+def _choice(field):
+    choices = field.choice_strings_to_values
+
+    def formatted(value):
+        if type(value) is str and value:  # an enum member or "" take DRF's own way
+            return choices.get(value, value)
+        return field.to_representation(value)
+
+    return formatted
+
+
+def _decimal_text(field):
+    """DRF writes `f"{field.quantize(value):f}"`; for a `Decimal` with the field's places and
+    no more digits than it allows, quantizing is the identity (in any decimal context)."""
+    coerce = getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+    if not coerce or field.localize or field.normalize_output or field.decimal_places is None:
+        return None
+    exponent, max_digits = -field.decimal_places, field.max_digits
+
+    def formatted(value):
+        if type(value) is Decimal:
+            _sign, digits, places = value.as_tuple()
+            if places == exponent and (max_digits is None or len(digits) <= max_digits):
+                return f"{value:f}"
+        return field.to_representation(value)
+
+    return formatted
+
+
+def _listed(field, item):
+    def formatted(value):
+        if isinstance(value, (list, tuple)):
+            return [item(each) if each is not None else None for each in value]
+        return field.to_representation(value)
+
+    return formatted
+
+
 def _formatter(field, utc: bool):
     """A direct formatter for the field's value, or None (then the field's own). `utc`: UTC is
     the active time zone."""
@@ -73,27 +123,65 @@ def _formatter(field, utc: bool):
         return str
     if _is(field, fields.IntegerField):
         return int
+    if _is(field, fields.FloatField):
+        return float
+    if _is(field, fields.UUIDField) and field.uuid_format == "hex_verbose":
+        return str
+    if _is(field, fields.BooleanField):
+        return _boolean(field)
+    if _is(field, fields.ChoiceField):
+        return _choice(field)
+    if _is(field, fields.DecimalField):
+        return _decimal_text(field)
     if _is(field, fields.DateTimeField):
         output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
         if output_format and output_format.lower() != fields.ISO_8601 and not hasattr(field, "timezone") and utc:
             return _utc_text(output_format)
+        return None
+    if _is(field, fields.ListField):
+        item = _formatter(field.child, utc)
+        return _listed(field, item) if item is not None else None
     return None
 
 
 def _plan_of(serializer, utc: bool) -> list:
-    """(name, field, reader, formatter, method name) for each readable field of `serializer`."""
+    """(name, field, source, formatter, method name) for each readable field of `serializer`;
+    `source`: the names to read in turn, or None where the field reads its value its own way."""
     plan = []
     for field in serializer._readable_fields:
         if isinstance(field, serializers.SerializerMethodField):  # called on the serializer in use
             plan.append((field.field_name, field, None, None, field.method_name))
             continue
-        source = field.source_attrs
-        plain = len(source) == 1 and not isinstance(field, (serializers.RelatedField, serializers.ManyRelatedField))
-        plan.append((field.field_name, field, _plain_reader(source[0]) if plain else None, _formatter(field, utc), None))
+        plain = type(field).get_attribute is fields.Field.get_attribute
+        source = tuple(field.source_attrs) if plain else None
+        plan.append((field.field_name, field, source, _formatter(field, utc), None))
     return plan
 
 
+def _read(instance, source: tuple):
+    """`fields.get_attribute` for the plain case; any surprise is left to the field to handle."""
+    value = instance
+    for name in source:
+        value = value[name] if isinstance(value, Mapping) else getattr(value, name)
+        if callable(value) and is_simple_callable(value):
+            value = value()
+    return value
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class BlankAsNullField(serializers.CharField):
+    """Text where none is recorded (a blank column) reads as null. Read only."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return str(value) or None
+
+
 _PLANS: dict[tuple[type, bool], list] = {}
+_COLUMNS: dict[type, tuple[str, ...]] = {}
 
 
 @receiver(setting_changed)
@@ -105,33 +193,63 @@ def _forget_plans(setting, **kwargs) -> None:
 class OutputSerializer(serializers.Serializer):
     """An output serializer: declare fields as usual; rows are rendered through a plan."""
 
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The names its fields read, for a serializer whose every field reads one name: a
+        page of `queryset.values(*columns())` rows renders as the page of instances would,
+        without building a model instance per row."""
+        names = _COLUMNS.get(cls)
+        if names is None:
+            names = []
+            for name, _field, source, _formatter, method in _plan_of(cls(), _utc_active()):
+                if method is not None or source is None or len(source) != 1:
+                    raise TypeError(f"{cls.__name__}.{name} does not read one name of a row")
+                names.append(source[0])
+            names = _COLUMNS[cls] = tuple(names)
+        return names
+
     def _output_plan(self) -> list:
+        """The class's plan (or this serializer's own, given a context) as this serializer runs
+        it: (name, field, one name to read or None, names to read or None, formatter, bound
+        method or None)."""
         plan = self.__dict__.get("_plan")
         if plan is None:
             utc = _utc_active()
             if self._context:
-                plan = _plan_of(self, utc)
+                planned = _plan_of(self, utc)
             else:
-                plan = _PLANS.get((type(self), utc))
-                if plan is None:
-                    plan = _PLANS[type(self), utc] = _plan_of(type(self)(), utc)
-            self.__dict__["_plan"] = plan
+                planned = _PLANS.get((type(self), utc))
+                if planned is None:
+                    planned = _PLANS[type(self), utc] = _plan_of(type(self)(), utc)
+            plan = self.__dict__["_plan"] = [
+                (name, field, source[0] if source is not None and len(source) == 1 else None, source, formatter,
+                 getattr(self, method) if method is not None else None)
+                for name, field, source, formatter, method in planned
+            ]
         return plan
 
     def to_representation(self, instance):
         ret = {}
-        for name, field, reader, formatter, method in self._output_plan():
+        by_key = isinstance(instance, Mapping)
+        for name, field, attr, source, formatter, method in self._output_plan():
             if method is not None:
-                ret[name] = getattr(self, method)(instance)
+                ret[name] = method(instance)
                 continue
-            if reader is None:
+            if source is None:  # a field reading its value its own way (a related field)
                 try:
                     value = field.get_attribute(instance)
                 except SkipField:
                     continue
+                if isinstance(value, PKOnlyObject) and value.pk is None:
+                    value = None
             else:
                 try:
-                    value = reader(instance)
+                    if attr is not None:  # the common case, without _read's loop
+                        value = instance[attr] if by_key else getattr(instance, attr)
+                        if callable(value) and is_simple_callable(value):
+                            value = value()
+                    else:
+                        value = _read(instance, source)
                 except Exception:  # noqa: BLE001 - DRF's reading decides (default, null, skip, error)
                     try:
                         value = field.get_attribute(instance)

@@ -81,7 +81,7 @@ class TransactionListView(PortalAPIView):
     @extend_schema(responses=TransactionOut(many=True), summary="Ledger entries, newest first")
     def get(self, request):
         items, meta = paginate(
-            selectors.ledger_entries(account=self.account), request.query_params,
+            selectors.ledger_entries(account=self.account).values(*TransactionOut.columns()), request.query_params,
             default_limit=TRANSACTIONS_DEFAULT_LIMIT, max_limit=TRANSACTIONS_MAX_LIMIT,
         )
         return ApiResponse(TransactionOut(items, many=True).data, meta=meta)

@@ -83,10 +83,13 @@ class JobOut(OutputSerializer):
 ITEM_FIELDS = ["proxy_norm", "status", "protocol", "connect_ms", "ttfb_ms", "exit_ip", "country", "anonymity", "error"]
 
 
-def item_dict(row) -> dict:
-    """A CheckItem (or a values() dict of one) as the API item."""
-    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
-    return {name: _blank_none(get(name)) for name in ITEM_FIELDS}
+def item_dict(row: dict) -> dict:
+    """A CheckItem's `values(*ITEM_FIELDS)` row as the API item: blank text is null."""
+    item = {}
+    for name in ITEM_FIELDS:
+        value = row[name]
+        item[name] = None if value == "" else value
+    return item
 
 
 class ItemOut(OutputSerializer):
@@ -102,11 +105,18 @@ class ItemOut(OutputSerializer):
 
 
 POOL_FIELDS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"]
-POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "last_checked_at"]
+POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_text"]
+
+
+def pool_rows(queryset):
+    """A pool list's rows as tuples in POOL_COLUMNS order, the check time as the API's text
+    written by the database: parsing a timestamp per row only to format it again cost more than
+    the rest of the row."""
+    return queryset.annotate(checked_text=UtcIsoText("last_checked_at")).values_list(*POOL_COLUMNS)
 
 
 def pool_dict(row) -> dict:
-    """A PoolProxy values_list tuple (in POOL_COLUMNS order) as the API item."""
+    """A `pool_rows` tuple as the API item."""
     norm, protocol, country, anonymity, latency, uptime, checked = row
     return {
         "proxy_norm": norm,
@@ -115,7 +125,7 @@ def pool_dict(row) -> dict:
         "anonymity": _blank_none(anonymity),
         "latency_ms": latency,
         "uptime_score": round(uptime, 4),
-        "checked_at": _time(checked),
+        "checked_at": checked,
     }
 
 
@@ -185,7 +195,7 @@ class JobListView(PortalAPIView):
     @extend_schema(parameters=PAGE_PARAMS, responses=JobOut(many=True), summary="The account's check jobs, newest first")
     def get(self, request):
         items, meta = paginate(
-            selectors.jobs(account=self.account), request.query_params,
+            selectors.jobs(account=self.account).values(*JobOut.columns()), request.query_params,
             default_limit=JOBS_DEFAULT_LIMIT, max_limit=JOBS_MAX_LIMIT,
         )
         return ApiResponse(JobOut(items, many=True).data, meta=meta)
@@ -211,8 +221,8 @@ class JobItemsView(PortalAPIView):
         job = selectors.job_get(account=self.account, job_id=job_id)
         status = selectors.parse_item_status(request.query_params.get("status"))
         items, meta = paginate(
-            selectors.job_items(account=self.account, job=job, status=status), request.query_params,
-            default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
+            selectors.job_items(account=self.account, job=job, status=status).values(*ITEM_FIELDS),
+            request.query_params, default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
         )
         return ApiResponse([item_dict(i) for i in items], meta=meta)
 
@@ -253,7 +263,7 @@ def pool_page(request, pool: str) -> ApiResponse:
     params = page_params(request.query_params, default_limit=POOL_DEFAULT_LIMIT, max_limit=POOL_MAX_LIMIT)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
     total = selectors.pool_total(pool=pool, filters=filters, queryset=qs)
-    rows = qs.values_list(*POOL_COLUMNS)[params.offset : params.offset + params.limit]
+    rows = pool_rows(qs)[params.offset : params.offset + params.limit]
     meta = {
         "page": params.page, "limit": params.limit, "total": total,
         "refreshed_at": _time(selectors.pool_refreshed_at(pool=pool)),
@@ -274,11 +284,8 @@ def pool_export_response(*, pool: str, filters: selectors.PoolFilters, fmt: str)
         rows = qs.values_list("proxy_norm", flat=True).iterator(chunk_size=EXPORT_CHUNK)
         return download_response(rows_file(rows, fmt=fmt, columns=POOL_FIELDS, to_line=str), fmt=fmt,
                                  filename=f"{pool}-proxies")
-    # The database formats the check time (parsing a million timestamps into datetimes only
-    # to format them again was most of the export's time); rows then go out nearly as read.
-    rows = qs.annotate(checked_text=UtcIsoText("last_checked_at")).values_list(
-        *POOL_COLUMNS[:-1], "checked_text"
-    ).iterator(chunk_size=EXPORT_CHUNK)
+    # Rows go out nearly as read (pool_rows: the database formats the check time).
+    rows = pool_rows(qs).iterator(chunk_size=EXPORT_CHUNK)
     pieces = _pool_csv(rows) if fmt == "csv" else _pool_json(rows)
     return download_response(pieces, fmt=fmt, filename=f"{pool}-proxies")
 

@@ -14,10 +14,10 @@ from accounts.permissions import dashboard_view, has_capability
 from checker import selectors
 from checker.api import (
     EXPORT_FORMATS,
-    POOL_COLUMNS,
     job_export_response,
     pool_dict,
     pool_export_response,
+    pool_rows,
 )
 from checker.forms import CheckForm, PoolFilterForm
 from checker.models import Pool
@@ -170,7 +170,7 @@ def public_page(request):
     form, filters = _pool_filters(request)
     rows, page = [], None
     if filters is not None:
-        qs = selectors.pool_proxies(pool=Pool.PUBLIC, filters=filters).values_list(*POOL_COLUMNS)
+        qs = pool_rows(selectors.pool_proxies(pool=Pool.PUBLIC, filters=filters))
         page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
         rows = [pool_dict(r) for r in page.object_list]
     query = {k: v for k, v in request.GET.items() if k != "page" and v}

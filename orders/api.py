@@ -10,7 +10,7 @@ from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
-from api.serializers import OutputSerializer
+from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError, NotFound
 from core.files import DOWNLOAD_FORMATS, download_format, download_response
@@ -198,10 +198,7 @@ class ProxyOut(OutputSerializer):
     username = serializers.CharField()
     password = serializers.CharField()
     protocol = serializers.CharField()
-    country = serializers.SerializerMethodField()
-
-    def get_country(self, obj) -> str | None:
-        return obj.country or None
+    country = BlankAsNullField()
 
 
 def _order_in(request) -> dict:
@@ -299,8 +296,8 @@ class OrderProxiesView(_OrderView):
     def get(self, request, order_id: str):
         order = self.get_order(order_id)
         items, meta = paginate(
-            selectors.order_proxies(account=self.account, order=order), request.query_params,
-            default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
+            selectors.order_proxies(account=self.account, order=order).values(*ProxyOut.columns()),
+            request.query_params, default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
         )
         return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
 

@@ -14,6 +14,7 @@ from .catalogue import QUANTITY_MAX_DIGITS, QUANTITY_PLACES, ProxyTypeCode, quan
 
 TRAFFIC_MAX_DIGITS = 18
 TRAFFIC_PLACES = 6
+_GB_QUANTUM = Decimal(1).scaleb(-TRAFFIC_PLACES)
 
 
 def format_gb(value) -> str | None:
@@ -21,7 +22,7 @@ def format_gb(value) -> str | None:
     None stays None."""
     if value is None:
         return None
-    text = f"{Decimal(value).quantize(Decimal(1).scaleb(-TRAFFIC_PLACES)):f}"
+    text = f"{Decimal(value).quantize(_GB_QUANTUM):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

@@ -19,7 +19,7 @@ from rest_framework import serializers
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
 from api.renderers import ApiResponse
-from api.serializers import OutputSerializer
+from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
 from core.errors import BadRequest, DomainValidationError
 from core.files import download_format, download_response
@@ -55,7 +55,7 @@ class SubUserOut(OutputSerializer):
     traffic_used_gb = serializers.SerializerMethodField()
     whitelist = serializers.ListField(child=serializers.CharField())
     status = serializers.CharField()
-    disabled_reason = serializers.SerializerMethodField()
+    disabled_reason = BlankAsNullField()
     created_at = serializers.DateTimeField()
     base_username = serializers.CharField(source="username", help_text="The sub-user's login without targeting")
     connection = serializers.SerializerMethodField(help_text="Ready-made connection strings")
@@ -66,14 +66,21 @@ class SubUserOut(OutputSerializer):
             data[key] = data[key] or None
         return data
 
+    def _connection(self, obj) -> selectors.Connection:
+        """The row's connection details, worked out once for the four fields showing them."""
+        last = self.__dict__.get("_last_connection")
+        if last is None or last[0] is not obj:
+            last = self.__dict__["_last_connection"] = (obj, selectors.connection(obj))
+        return last[1]
+
     def get_host(self, obj) -> str:
-        return selectors.gateway(obj)[0]
+        return self._connection(obj).host
 
     def get_port(self, obj) -> int:
-        return selectors.gateway(obj)[1]
+        return self._connection(obj).port
 
     def get_username(self, obj) -> str:
-        return selectors.connection_username(obj)
+        return self._connection(obj).username
 
     def get_traffic_limit_gb(self, obj) -> str | None:
         return format_gb(obj.traffic_limit_gb)
@@ -81,11 +88,8 @@ class SubUserOut(OutputSerializer):
     def get_traffic_used_gb(self, obj) -> str:
         return format_gb(obj.traffic_used_gb)
 
-    def get_disabled_reason(self, obj) -> str | None:
-        return obj.disabled_reason or None
-
     def get_connection(self, obj) -> dict:
-        return selectors.connection_strings(obj)
+        return self._connection(obj).strings
 
 
 def _gb_field(**kwargs):

@@ -91,16 +91,16 @@ def _get(request, proxy_id):
 
 
 def _render_detail(request, proxy, *, form=None, status=200, confirm_delete=False):
-    host, port = selectors.gateway(proxy)
-    username = selectors.connection_username(proxy)
+    connection = selectors.connection(proxy)
     return render(request, "proxies/detail.html", {
         "proxy": proxy,
-        "host": host,
-        "port": port,
-        "connection_username": username,
-        "connection": selectors.connection_strings(proxy),
+        "host": connection.host,
+        "port": connection.port,
+        "connection_username": connection.username,
+        "connection": connection.strings,
         "snippets": connection_snippets(
-            host=host, port=port, username=username, password=proxy.password, protocol=proxy.protocol
+            host=connection.host, port=connection.port, username=connection.username, password=proxy.password,
+            protocol=proxy.protocol,
         ),
         "snippets_test_url": SNIPPETS_TEST_URL,
         "form": form or SubUserEditForm.for_proxy(proxy),

@@ -215,3 +215,56 @@ def test_a_short_balance_is_said_when_stock_is_enough(owner_client, account):
     html = owner_client.post("/orders/", data).content.decode()
     assert re.search(r"Your balance is [0-9.,]+ USD short of this price", html)
     assert "in stock" not in html.split('id="order-price"')[1].split("</div>")[0]
+
+
+def test_the_detail_page_and_downloads_read_no_proxy_on_its_own(owner_client, account):
+    """The order's proxies come in one query however many (the list reads only the columns it shows)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.models import OrderProxy
+    from tests.orders.residential.subuser_fixtures import datacenter_order
+
+    order = datacenter_order(account)
+    paths = [f"/orders/{order.public_id}/", *(f"/orders/{order.public_id}/download.{f}" for f in ("txt", "csv", "json"))]
+
+    def add(proxies: int) -> None:
+        OrderProxy.objects.bulk_create([
+            OrderProxy(order=order, host=f"10.9.0.{n}", port=1000 + n, username="u", password="p", country="DE")
+            for n in range(proxies)
+        ])
+
+    def counted() -> dict:
+        found = {}
+        for path in paths:
+            with CaptureQueriesContext(connection) as queries:
+                response = owner_client.get(path)
+            assert response.status_code == 200 and b"10.9.0.0" in response.content, path
+            found[path] = len(queries)
+        return found
+
+    add(1)
+    counted()  # the session, the catalogue: read on the first request
+    one = counted()
+    add(3)
+    assert counted() == one
+
+
+def test_the_orders_page_reads_no_order_on_its_own(owner_client, account):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.orders.residential.subuser_fixtures import datacenter_order, residential_order
+
+    def counted() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = owner_client.get("/orders/")
+        assert response.status_code == 200
+        return len(queries)
+
+    datacenter_order(account)
+    counted()  # the session, the catalogue: read on the first request
+    one = counted()
+    residential_order(account)
+    datacenter_order(account)
+    assert counted() == one

@@ -2,11 +2,15 @@
 as DRF's serializers do, and a page comes with its total in one query."""
 
 import datetime
+import decimal
+import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -81,12 +85,113 @@ def test_every_read_renders_as_drfs_serializers_render(account, make_key, api, m
     assert served[f"orders/{ids['order']}"]["data"]["proxy_count"] == 3
 
 
+LISTS = ["proxy", "orders", "orders/{order}/proxies", "account/transactions", "jobs", "jobs/{job}/items"]
+
+
+def _more_rows(account, ids) -> None:
+    """Three more rows in each list of LISTS."""
+    order = Order.objects.get(public_id=ids["order"])
+    residential = Order.objects.get(account=account, type="residential")
+    job = CheckJob.objects.get(pk=ids["job"])
+    now = timezone.now()
+    for n in range(3):
+        SubUserProxy.objects.create(account=account, order=residential, name=f"more{n}", username=f"shared0002{n}",
+                                    password="secret", created_at=now + timedelta(seconds=n))
+    OrderProxy.objects.bulk_create([OrderProxy(order=order, host=f"10.0.1.{n}", port=7000 + n) for n in range(3)])
+    Order.objects.bulk_create([
+        Order(account=account, type="datacenter", quantity=Decimal(1), period_days=30, status="expired",
+              unit_price=Decimal(1), subtotal=Decimal(1), discount=Decimal(0), total=Decimal(1),
+              ended_at=now, provider_checked_at=now, reminded_1d_at=now)
+        for _ in range(3)
+    ])
+    _entries(account, 3)
+    CheckJob.objects.bulk_create([CheckJob(account=account, status="queued") for _ in range(3)])
+    CheckItem.objects.bulk_create([
+        CheckItem(job=job, proxy_norm=f"http://192.0.2.{n}:8080", status="dead") for n in range(10, 13)
+    ])
+
+
+def test_a_list_takes_the_same_queries_for_many_rows_as_for_one(account, make_key, api):
+    """No row of a list reads anything on its own (a column left out of a lean query would)."""
+    ids = _seed(account)
+    client = api(make_key(account))
+
+    def counted() -> dict:
+        found = {}
+        for path in LISTS:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(path.format(**ids))
+            assert response.status_code == 200, (path, response.content)
+            found[path] = (len(queries), len(response.json_body["data"]))
+        return found
+
+    counted()  # the key, the catalogue: read once, then from this process's memory
+    before = counted()
+    _more_rows(account, ids)
+    counted()
+    after = counted()
+    assert {path: n for path, (n, _) in after.items()} == {path: n for path, (n, _) in before.items()}
+    assert all(after[path][1] == before[path][1] + 3 for path in LISTS), (before, after)
+
+
+def test_values_rows_render_as_their_instances(account):
+    """A list endpoint reading `values(*Out.columns())` rows says what it said of the instances."""
+    from billing.api import TransactionOut
+    from checker.api import JobOut
+    from orders.api import ProxyOut
+
+    _seed(account)
+    for out, queryset in (
+        (TransactionOut, LedgerEntry.objects.filter(account=account).order_by("id")),
+        (JobOut, CheckJob.objects.filter(account=account)),
+        (ProxyOut, OrderProxy.objects.filter(order__account=account).order_by("id")),
+    ):
+        instances = list(queryset)
+        assert len(instances) >= 1
+        rendered = out(instances, many=True).data
+        assert out(list(queryset.values(*out.columns())), many=True).data == rendered
+    assert [p["country"] for p in ProxyOut(OrderProxy.objects.order_by("id"), many=True).data][:2] == [None, "US"]
+
+
+def test_columns_are_only_for_serializers_reading_one_name_per_field():
+    from orders.api import OrderOut
+
+    with pytest.raises(TypeError, match="OrderOut.quantity"):
+        OrderOut.columns()
+    with pytest.raises(TypeError, match="loud|inner_label|extra"):
+        FastOut.columns()
+    assert FastInner.columns() == ("label", "amount")
+
+
+def test_a_blank_as_null_field_reads_blank_text_as_null():
+    from api.serializers import BlankAsNullField
+
+    class Out(OutputSerializer):
+        text = BlankAsNullField()
+
+    assert [Out({"text": value}).data["text"] for value in ("", None, "x", 0)] == [None, None, "x", "0"]
+
+
 class _Thing:
     def __init__(self, **values):
         self.__dict__.update(values)
 
     def shout(self) -> str:
         return self.name.upper()
+
+
+class Kind(models.TextChoices):
+    A = "a", "The a"
+    B = "b", "The b"
+
+
+class DrfInner(serializers.Serializer):
+    label = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=6, decimal_places=3)
+
+
+class FastInner(OutputSerializer, DrfInner):
+    pass
 
 
 class DrfOut(serializers.Serializer):
@@ -96,21 +201,44 @@ class DrfOut(serializers.Serializer):
     loud = serializers.CharField(source="shout")
     count = serializers.IntegerField()
     price = serializers.DecimalField(max_digits=8, decimal_places=2)
+    small = serializers.DecimalField(max_digits=3, decimal_places=2, required=False)
+    exact = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False, required=False)
+    trimmed = serializers.DecimalField(max_digits=8, decimal_places=2, normalize_output=True, required=False)
+    flag = serializers.BooleanField(required=False)
+    ratio = serializers.FloatField(required=False)
+    uid = serializers.UUIDField(required=False)
+    hexed = serializers.UUIDField(format="hex", source="uid", required=False)
     at = serializers.DateTimeField(allow_null=True)
     iso = serializers.DateTimeField(format="iso-8601", required=False)
     kind = serializers.ChoiceField(choices=["a", "b"])
+    labelled = serializers.ChoiceField(choices=Kind.choices, source="kind")
     maybe = serializers.CharField(allow_null=True)
     optional = serializers.CharField(required=False)
     fallback = serializers.CharField(default="dflt")
     tags = serializers.ListField(child=serializers.CharField())
+    numbers = serializers.ListField(child=serializers.IntegerField(), required=False)
+    inner_label = serializers.CharField(source="inner.label", required=False)
     extra = serializers.SerializerMethodField()
 
     def get_extra(self, obj) -> str:
         return f"extra-{obj['name'] if isinstance(obj, dict) else obj.name}"
 
 
+class DrfNesting(serializers.Serializer):
+    inner = DrfInner(required=False, allow_null=True)
+    inners = DrfInner(many=True, required=False)
+
+
 class FastOut(OutputSerializer, DrfOut):
     pass
+
+
+class FastNesting(OutputSerializer):
+    inner = FastInner(required=False, allow_null=True)
+    inners = FastInner(many=True, required=False)
+
+
+INNER = {"label": "in", "amount": Decimal("1.5")}
 
 
 @pytest.mark.parametrize("at", [
@@ -129,6 +257,60 @@ def test_output_serializer_matches_drf_value_by_value(at):
         assert FastOut(instance).data == DrfOut(instance).data
         assert len(FastOut(instance).data) >= 11
         assert FastOut([instance, instance], many=True).data == DrfOut([instance, instance], many=True).data
+
+
+@pytest.mark.parametrize("values", [
+    # as the database returns them: decimals at the column's places, plain strings and bools
+    {"price": Decimal("12.30"), "small": Decimal("-0.00"), "exact": Decimal("1.20"), "trimmed": Decimal("1.20"),
+     "flag": True, "ratio": 0.25, "uid": uuid.UUID(int=7), "kind": "b", "numbers": [1, None, 3],
+     "inner": _Thing(**INNER)},
+    # what DRF converts first: other places, rounding, numbers that are not Decimal, enum members,
+    # truthy non-bools, a tuple, a float and a string as a decimal
+    {"price": Decimal("2.345"), "small": Decimal("1"), "exact": 3, "trimmed": "4.5", "flag": "yes",
+     "ratio": Decimal("0.5"), "uid": "not-a-uuid-object", "kind": Kind.A, "numbers": ("4", 5)},
+    {"price": 2.675, "small": Decimal("9.999"), "flag": 0, "kind": "", "numbers": [],
+     "uid": uuid.UUID(int=2**128 - 1)},
+    {"price": Decimal("-0.005"), "flag": None, "kind": "c", "inner": {"label": 5}},
+])
+def test_output_serializer_matches_drf_for_every_planned_kind(values):
+    base = {"name": "n", "count": 1, "at": None, "maybe": "m", "tags": ("t", None)}
+    for instance in (_Thing(**base, **values), {**base, **values, "shout": "N"}):
+        try:
+            expected = DrfOut(instance).data
+        except Exception as exc:  # noqa: BLE001 - then ours fails alike
+            with pytest.raises(type(exc)):
+                FastOut(instance).data  # noqa: B018
+            continue
+        assert FastOut(instance).data == expected
+        assert [type(v) for v in FastOut(instance).data.values()] == [type(v) for v in expected.values()]
+
+
+def test_decimal_places_that_do_not_fit_fail_as_drf_does():
+    instance = _Thing(name="n", count=1, price=Decimal("1.00"), small=Decimal("12.34"), at=None, kind="a",
+                      maybe=None, tags=[])
+    with pytest.raises(decimal.InvalidOperation):
+        DrfOut(instance).data  # noqa: B018
+    with pytest.raises(decimal.InvalidOperation):
+        FastOut(instance).data  # noqa: B018
+
+
+@pytest.mark.parametrize("instance", [
+    {"inner": INNER, "inners": [INNER, {"label": "b", "amount": Decimal("0.125")}]},
+    {"inner": _Thing(**INNER), "inners": (_Thing(**INNER),)},
+    {"inner": None, "inners": []},
+    {},
+])
+def test_nested_output_serializers_match_drf(instance):
+    assert FastNesting(instance).data == DrfNesting(instance).data
+
+
+def test_decimal_strings_follow_the_setting(settings):
+    instance = _Thing(name="a", count=1, price=Decimal("1.50"), at=None, kind="a", maybe=None, tags=[])
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "COERCE_DECIMAL_TO_STRING": False}
+    fast, drf = FastOut(instance).data, DrfOut(instance).data
+    assert fast == drf and fast["price"] == Decimal("1.50")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "COERCE_DECIMAL_TO_STRING": True}
+    assert FastOut(instance).data["price"] == "1.50"
 
 
 def test_output_serializer_follows_the_active_time_zone(settings):

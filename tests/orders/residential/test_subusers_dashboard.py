@@ -146,3 +146,21 @@ def test_statistics_page_shows_chart_data_tables_and_exports(browser, account, o
     assert bad.status_code == 200 and "From must be a date" in bad.content.decode()
     after = browser.get("/stats/", {"from": "2025-03-05", "to": "2025-03-01"}).content.decode()
     assert "From must not be after To." in after
+
+
+def test_the_proxies_page_reads_no_proxy_or_order_on_its_own(browser, order, account):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def counted(proxies: int) -> int:
+        for _ in range(proxies):
+            n = SubUserProxy.objects.count()
+            SubUserProxy.objects.create(account=account, order=order, name=f"p{n}", username=f"countq{n:04d}",
+                                        password="x")
+        with CaptureQueriesContext(connection) as queries:
+            response = browser.get("/proxies/")
+        assert response.status_code == 200 and order.public_id.encode() in response.content
+        return len(queries)
+
+    counted(1)  # the session, the catalogue: read on the first request
+    assert counted(0) == counted(3)
