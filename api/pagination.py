@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db.models.query import ModelIterable, QuerySet, ValuesIterable
 
 from core import numbers
-from core.db import count_subquery
+from core.db import count_subquery, prepared_rows
 from core.errors import DomainValidationError
 
 TOTAL = "_page_total"  # the annotation carrying the total on each row of a page
@@ -55,11 +55,22 @@ def _counts_in_the_page_query(queryset) -> bool:
     )
 
 
+def _with_total(queryset):
+    """The queryset with the total riding on each row, or None when it cannot carry it."""
+    if not _counts_in_the_page_query(queryset):
+        return None
+    return queryset.annotate(**{TOTAL: count_subquery(queryset)})
+
+
 def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
     window = slice(params.offset, params.offset + params.limit)
-    if not _counts_in_the_page_query(queryset):
-        return list(queryset[window]), queryset.count()
-    items = list(queryset.annotate(**{TOTAL: count_subquery(queryset)})[window])
+    # A prepared query (core.db.PreparedQuery) runs its page from SQL compiled before.
+    items = prepared_rows(queryset, derive=_with_total, window=window)
+    if items is None:
+        paged = _with_total(queryset)
+        if paged is None:
+            return list(queryset[window]), queryset.count()
+        items = list(paged[window])
     if not items:  # past the end (or nothing at all): no row carried the total
         return items, queryset.count() if params.offset else 0
     if isinstance(items[0], dict):

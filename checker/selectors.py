@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Account
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
 from core import numbers
+from core.db import PreparedQuery
 from core.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440
@@ -26,9 +27,29 @@ MAX_LATENCY_MS = 3_600_000
 POOL_TOTAL_TTL_S = 30
 
 
+def _jobs(*, account_id: int):
+    return CheckJob.objects.for_account(account_id).order_by("-created_at", "-job_id").defer("proxies")
+
+
+def _job_items(*, job_id: uuid.UUID, status: str | None = None):
+    items = CheckItem.objects.filter(job_id=job_id)
+    if status:
+        items = items.filter(status=status)
+    return items.order_by("id")
+
+
+# Built and compiled once per shape (core.db.PreparedQuery).
+_JOBS = PreparedQuery(_jobs)
+_JOB = PreparedQuery(
+    lambda *, account_id, job_id: CheckJob.objects.for_account(account_id).defer("proxies")
+    .filter(pk=job_id).order_by("pk")[:1]
+)
+_JOB_ITEMS = PreparedQuery(_job_items)
+
+
 def jobs(*, account: Account):
     """The account's jobs, newest first."""
-    return CheckJob.objects.for_account(account).order_by("-created_at", "-job_id").defer("proxies")
+    return _JOBS(account_id=account.pk)
 
 
 def job_get(*, account: Account, job_id) -> CheckJob:
@@ -37,7 +58,7 @@ def job_get(*, account: Account, job_id) -> CheckJob:
         key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except (ValueError, TypeError, AttributeError):
         raise NotFound("No such job.") from None
-    job = CheckJob.objects.for_account(account).defer("proxies").filter(pk=key).first()
+    job = next(iter(_JOB(account_id=account.pk, job_id=key)), None)
     if job is None:
         raise NotFound("No such job.")
     return job
@@ -46,10 +67,7 @@ def job_get(*, account: Account, job_id) -> CheckJob:
 def job_items(*, account: Account, job: CheckJob, status: str | None = None):
     if job.account_id != account.pk:  # defensive: jobs come from job_get(account=...)
         raise NotFound("No such job.")
-    items = CheckItem.objects.filter(job=job)
-    if status:
-        items = items.filter(status=status)
-    return items.order_by("id")
+    return _JOB_ITEMS(job_id=job.pk, status=status or None)
 
 
 def parse_item_status(raw: str | None) -> str | None:

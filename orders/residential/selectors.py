@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
-from core.db import UtcIsoText
+from core.db import PreparedQuery, UtcIsoText
 from core.errors import NotFound
 from orders.providers import get_provider
 
@@ -34,21 +34,31 @@ def max_subusers(account: Account) -> int:
     return plan.max_subusers if plan is not None else DEFAULT_MAX_SUBUSERS
 
 
-def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
-    qs = SubUserProxy.objects.for_account(account).select_related("order")
+def _subusers(*, account_id: int):
+    return SubUserProxy.objects.for_account(account_id).select_related("order")
+
+
+def _subuser(*, account_id: int, public_id: str, lock: bool):
+    qs = _subusers(account_id=account_id)
     if lock:
         qs = qs.select_for_update(of=("self",))
-    proxy = qs.filter(public_id=str(public_id or "")).first()
+    return qs.filter(public_id=public_id)[:1]
+
+
+# Built and compiled once per shape (core.db.PreparedQuery).
+_SUBUSERS = PreparedQuery(lambda *, account_id: _subusers(account_id=account_id).order_by("-created_at", "-id"))
+_SUBUSER = PreparedQuery(_subuser)
+
+
+def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
+    proxy = next(iter(_SUBUSER(account_id=account.pk, public_id=str(public_id or ""), lock=lock)), None)
     if proxy is None:
         raise NotFound("Proxy not found.")
     return proxy
 
 
 def subusers_list(*, account: Account):
-    return SubUserProxy.objects.for_account(account).select_related("order").order_by("-created_at", "-id")
-
-
-# --- connection details ------------------------------------------------------------------------
+    return _SUBUSERS(account_id=account.pk)
 
 
 def gateway(proxy: SubUserProxy) -> tuple[str, int]:
