@@ -3,6 +3,8 @@
 A queryset's page and its total come back in one query where the query allows it: the
 total rides on every row of the page as an uncorrelated `COUNT` subquery, which the
 database evaluates once. That spares every list request a round trip to the database.
+Other lists (grouped or DISTINCT queries, sequences that slice and count) are counted
+apart, unless their page ends the list.
 """
 
 from dataclasses import dataclass
@@ -62,6 +64,15 @@ def _with_total(queryset):
     return queryset.annotate(**{TOTAL: count_subquery(queryset)})
 
 
+def _page_then_total(queryset, window: slice) -> tuple[list, int]:
+    """A page, and the total: counted apart unless the page ends the list (a page short of
+    its limit, or nothing at all from the start), whose total is then its end."""
+    items = list(queryset[window])
+    if len(items) < window.stop - window.start and (items or not window.start):
+        return items, window.start + len(items)
+    return items, queryset.count()
+
+
 def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
     window = slice(params.offset, params.offset + params.limit)
     # A prepared query (core.db.PreparedQuery) runs its page from SQL compiled before.
@@ -69,7 +80,7 @@ def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
     if items is None:
         paged = _with_total(queryset)
         if paged is None:
-            return list(queryset[window]), queryset.count()
+            return _page_then_total(queryset, window)
         items = list(paged[window])
     if not items:  # past the end (or nothing at all): no row carried the total
         return items, queryset.count() if params.offset else 0
