@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Max
+from django.db.models import Max, Subquery
 from django.utils import timezone
 
 from accounts.models import Account
@@ -32,7 +32,11 @@ def _jobs(*, account_id: int):
 
 
 def _job_items(*, job_id: uuid.UUID, status: str | None = None):
-    items = CheckItem.objects.filter(job_id=job_id)
+    # A job's items lie together in the table, yet the planner cannot know it: asked for a
+    # page in id order, it walks the primary key from the first item of every job before.
+    # The job's own first id (from the job-and-id index) is where the walk starts.
+    first = CheckItem.objects.filter(job_id=job_id).order_by("id").values("id")[:1]
+    items = CheckItem.objects.filter(job_id=job_id, id__gte=Subquery(first))
     if status:
         items = items.filter(status=status)
     return items.order_by("id")
