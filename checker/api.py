@@ -19,7 +19,7 @@ from api.views import PortalAPIView
 from checker import selectors
 from checker.models import PROTOCOLS, Pool
 from checker.services.jobs import job_create
-from core.db import UtcIsoText
+from core.db import UtcIsoText, fetch_rows
 from core.errors import PayloadTooLarge, PremiumRequired
 from core.files import DOWNLOAD_FORMATS, csv_chunks, download_format, download_response, rows_file
 
@@ -103,6 +103,10 @@ class ItemOut(OutputSerializer):
 
 POOL_FIELDS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"]
 POOL_COLUMNS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "last_checked_at"]
+
+
+def _pool_columns(queryset):
+    return queryset.values_list(*POOL_COLUMNS)
 
 
 def pool_dict(row) -> dict:
@@ -252,12 +256,9 @@ def pool_page(request, pool: str) -> ApiResponse:
     filters = selectors.parse_pool_filters(request.query_params)
     params = page_params(request.query_params, default_limit=POOL_DEFAULT_LIMIT, max_limit=POOL_MAX_LIMIT)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
-    total = selectors.pool_total(pool=pool, filters=filters, queryset=qs)
-    rows = qs.values_list(*POOL_COLUMNS)[params.offset : params.offset + params.limit]
-    meta = {
-        "page": params.page, "limit": params.limit, "total": total,
-        "refreshed_at": _time(selectors.pool_refreshed_at(pool=pool)),
-    }
+    total, refreshed_at = selectors.pool_summary(pool=pool, filters=filters, queryset=qs)
+    rows = fetch_rows(qs, derive=_pool_columns, window=slice(params.offset, params.offset + params.limit))
+    meta = {"page": params.page, "limit": params.limit, "total": total, "refreshed_at": _time(refreshed_at)}
     return ApiResponse([pool_dict(r) for r in rows], meta=meta)
 
 

@@ -153,6 +153,16 @@ def prepared_rows(queryset, *, derive=None, window: slice | None = None) -> list
     return compiled.rows(values, window)
 
 
+def fetch_rows(queryset, *, derive=None, window: slice | None = None) -> list:
+    """The rows of `derive(queryset)[window]`: from a prepared query's compiled SQL when it
+    has them (`prepared_rows`), else built and run Django's usual way."""
+    rows = prepared_rows(queryset, derive=derive, window=window)
+    if rows is None:
+        derived = queryset if derive is None else derive(queryset)
+        rows = list(derived if window is None else derived[window])
+    return rows
+
+
 _PREPARED = weakref.WeakSet()
 
 

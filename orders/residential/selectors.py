@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
-from core.db import PreparedQuery, UtcIsoText, prepared_rows
+from core.db import PreparedQuery, UtcIsoText, fetch_rows
 from core.errors import NotFound
 from orders.providers import get_provider
 
@@ -198,8 +198,7 @@ class StatsRows:
         return self._counted().count()
 
     def __getitem__(self, window: slice) -> list[dict]:
-        rows = prepared_rows(self._qs, window=window)
-        return [_stats_row(r) for r in (self._qs[window] if rows is None else rows)]
+        return [_stats_row(r) for r in fetch_rows(self._qs, window=window)]
 
     def __iter__(self):
         return (_stats_row(r) for r in self._qs.iterator(chunk_size=5000))
