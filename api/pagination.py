@@ -3,6 +3,8 @@
 A queryset's page and its total come back in one query where the query allows it: the
 total rides on every row of the page as an uncorrelated `COUNT` subquery, which the
 database evaluates once. That spares every list request a round trip to the database.
+Other lists (grouped or DISTINCT queries, sequences that slice and count) are counted
+apart, unless their page ends the list.
 """
 
 from dataclasses import dataclass
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from django.db.models.query import ModelIterable, QuerySet, ValuesIterable
 
 from core import numbers
-from core.db import count_subquery
+from core.db import count_subquery, prepared_rows
 from core.errors import DomainValidationError
 
 TOTAL = "_page_total"  # the annotation carrying the total on each row of a page
@@ -55,11 +57,31 @@ def _counts_in_the_page_query(queryset) -> bool:
     )
 
 
+def _with_total(queryset):
+    """The queryset with the total riding on each row, or None when it cannot carry it."""
+    if not _counts_in_the_page_query(queryset):
+        return None
+    return queryset.annotate(**{TOTAL: count_subquery(queryset)})
+
+
+def _page_then_total(queryset, window: slice) -> tuple[list, int]:
+    """A page, and the total: counted apart unless the page ends the list (a page short of
+    its limit, or nothing at all from the start), whose total is then its end."""
+    items = list(queryset[window])
+    if len(items) < window.stop - window.start and (items or not window.start):
+        return items, window.start + len(items)
+    return items, queryset.count()
+
+
 def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
     window = slice(params.offset, params.offset + params.limit)
-    if not _counts_in_the_page_query(queryset):
-        return list(queryset[window]), queryset.count()
-    items = list(queryset.annotate(**{TOTAL: count_subquery(queryset)})[window])
+    # A prepared query (core.db.PreparedQuery) runs its page from SQL compiled before.
+    items = prepared_rows(queryset, derive=_with_total, window=window)
+    if items is None:
+        paged = _with_total(queryset)
+        if paged is None:
+            return _page_then_total(queryset, window)
+        items = list(paged[window])
     if not items:  # past the end (or nothing at all): no row carried the total
         return items, queryset.count() if params.offset else 0
     if isinstance(items[0], dict):

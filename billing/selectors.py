@@ -9,21 +9,32 @@ from django.utils import timezone
 from accounts.models import Account, Plan, Role
 from billing.derivation import NETWORKS
 from billing.models import Deposit, DepositAddress, DepositStatus, EntryType, LedgerEntry
+from core.db import PreparedQuery
 
 PENDING_DEPOSITS_SHOWN = 50
 
 
+# Built and compiled once per shape (core.db.PreparedQuery): lists the API reads often.
+_PLANS_PUBLIC = PreparedQuery(lambda: Plan.objects.filter(is_public=True).order_by("price", "tier"))
+_LEDGER_ENTRIES = PreparedQuery(
+    lambda *, account_id: LedgerEntry.objects.for_account(account_id).order_by("-created_at", "-id")
+)
+_DEPOSIT_ADDRESSES = PreparedQuery(
+    lambda *, account_id: DepositAddress.objects.for_account(account_id).order_by("-created_at", "-id")
+)
+
+
 def plans_public():
-    return Plan.objects.filter(is_public=True).order_by("price", "tier")
+    return _PLANS_PUBLIC()
 
 
 def ledger_entries(*, account: Account):
     """The account's entries, newest first."""
-    return LedgerEntry.objects.for_account(account).order_by("-created_at", "-id")
+    return _LEDGER_ENTRIES(account_id=account.pk)
 
 
 def deposit_addresses(*, account: Account):
-    return DepositAddress.objects.for_account(account).order_by("-created_at", "-id")
+    return _DEPOSIT_ADDRESSES(account_id=account.pk)
 
 
 def confirmations_required(chain: str) -> int:

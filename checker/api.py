@@ -19,7 +19,7 @@ from api.views import PortalAPIView
 from checker import selectors
 from checker.models import PROTOCOLS, Pool
 from checker.services.jobs import job_create
-from core.db import UtcIsoText
+from core.db import UtcIsoText, fetch_rows
 from core.errors import PayloadTooLarge, PremiumRequired
 from core.files import DOWNLOAD_FORMATS, csv_chunks, download_format, download_response, rows_file
 
@@ -262,12 +262,9 @@ def pool_page(request, pool: str) -> ApiResponse:
     filters = selectors.parse_pool_filters(request.query_params)
     params = page_params(request.query_params, default_limit=POOL_DEFAULT_LIMIT, max_limit=POOL_MAX_LIMIT)
     qs = selectors.pool_proxies(pool=pool, filters=filters)
-    total = selectors.pool_total(pool=pool, filters=filters, queryset=qs)
-    rows = pool_rows(qs)[params.offset : params.offset + params.limit]
-    meta = {
-        "page": params.page, "limit": params.limit, "total": total,
-        "refreshed_at": _time(selectors.pool_refreshed_at(pool=pool)),
-    }
+    total, refreshed_at = selectors.pool_summary(pool=pool, filters=filters, queryset=qs)
+    rows = fetch_rows(qs, derive=pool_rows, window=slice(params.offset, params.offset + params.limit))
+    meta = {"page": params.page, "limit": params.limit, "total": total, "refreshed_at": _time(refreshed_at)}
     return ApiResponse([pool_dict(r) for r in rows], meta=meta)
 
 

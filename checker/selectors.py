@@ -5,30 +5,55 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Max
+from django.db.models import Max, Subquery
 from django.utils import timezone
 
 from accounts.models import Account
 from checker.models import ANONYMITY_LEVELS, PROTOCOLS, CheckItem, CheckJob, PoolProxy, PoolStatus
 from core import numbers
+from core.db import PreparedQuery
 from core.errors import DomainValidationError, NotFound
 
 DEFAULT_FRESH_MINUTES = 1440
 MAX_FRESH_MINUTES = 366 * 24 * 60
 MAX_LATENCY_MS = 3_600_000
-# A pool list's `meta.total` is counted once per pool version and filter set, then reused
-# for this long: counting every request visited 100k+ heap rows on a million-row pool.
-# Any write to a pool (pool_changed) starts a new version, so only rows ageing out of a
-# `fresh_minutes` window can make a total up to this stale.
+# A pool list's `meta.total` (and `refreshed_at`) is read once per pool version and filter
+# set, then reused for this long: counting every request visited 100k+ heap rows on a
+# million-row pool. Any write to a pool (pool_changed) starts a new version, so only rows
+# ageing out of a `fresh_minutes` window can make a total up to this stale.
 POOL_TOTAL_TTL_S = 30
+
+
+def _jobs(*, account_id: int):
+    return CheckJob.objects.for_account(account_id).order_by("-created_at", "-job_id").defer("proxies")
+
+
+def _job_items(*, job_id: uuid.UUID, status: str | None = None):
+    # A job's items lie together in the table, yet the planner cannot know it: asked for a
+    # page in id order, it walks the primary key from the first item of every job before.
+    # The job's own first id (from the job-and-id index) is where the walk starts.
+    first = CheckItem.objects.filter(job_id=job_id).order_by("id").values("id")[:1]
+    items = CheckItem.objects.filter(job_id=job_id, id__gte=Subquery(first))
+    if status:
+        items = items.filter(status=status)
+    return items.order_by("id")
+
+
+# Built and compiled once per shape (core.db.PreparedQuery).
+_JOBS = PreparedQuery(_jobs)
+_JOB = PreparedQuery(
+    lambda *, account_id, job_id: CheckJob.objects.for_account(account_id).defer("proxies")
+    .filter(pk=job_id).order_by("pk")[:1]
+)
+_JOB_ITEMS = PreparedQuery(_job_items)
 
 
 def jobs(*, account: Account):
     """The account's jobs, newest first."""
-    return CheckJob.objects.for_account(account).order_by("-created_at", "-job_id").defer("proxies")
+    return _JOBS(account_id=account.pk)
 
 
 def job_get(*, account: Account, job_id) -> CheckJob:
@@ -37,7 +62,7 @@ def job_get(*, account: Account, job_id) -> CheckJob:
         key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except (ValueError, TypeError, AttributeError):
         raise NotFound("No such job.") from None
-    job = CheckJob.objects.for_account(account).defer("proxies").filter(pk=key).first()
+    job = next(iter(_JOB(account_id=account.pk, job_id=key)), None)
     if job is None:
         raise NotFound("No such job.")
     return job
@@ -46,10 +71,7 @@ def job_get(*, account: Account, job_id) -> CheckJob:
 def job_items(*, account: Account, job: CheckJob, status: str | None = None):
     if job.account_id != account.pk:  # defensive: jobs come from job_get(account=...)
         raise NotFound("No such job.")
-    items = CheckItem.objects.filter(job=job)
-    if status:
-        items = items.filter(status=status)
-    return items.order_by("id")
+    return _JOB_ITEMS(job_id=job.pk, status=status or None)
 
 
 def parse_item_status(raw: str | None) -> str | None:
@@ -117,21 +139,33 @@ def pool_live(*, pool: str):
     return PoolProxy.objects.filter(pool=pool, last_status=PoolStatus.LIVE)
 
 
+def _pool_proxies(*, pool: str, since, protocol=None, country=None, anonymity=None, max_latency_ms=None,
+                  min_uptime=None):
+    qs = pool_live(pool=pool).filter(last_checked_at__gte=since)
+    if protocol:
+        qs = qs.filter(protocol=protocol)
+    if country:
+        qs = qs.filter(country=country)
+    if anonymity:
+        qs = qs.filter(anonymity=anonymity)
+    if max_latency_ms is not None:
+        qs = qs.filter(latency_ms__lte=max_latency_ms)
+    if min_uptime is not None:
+        qs = qs.filter(uptime_score__gte=min_uptime)
+    return qs.order_by("-last_checked_at", "id")
+
+
+_POOL_PROXIES = PreparedQuery(_pool_proxies)  # built and compiled once per shape (core.db.PreparedQuery)
+
+
 def pool_proxies(*, pool: str, filters: PoolFilters, now=None):
     """Verified proxies of a pool (latest check live), filtered, most recently checked first."""
     now = now or timezone.now()
-    qs = pool_live(pool=pool).filter(last_checked_at__gte=now - timedelta(minutes=filters.fresh_minutes))
-    if filters.protocol:
-        qs = qs.filter(protocol=filters.protocol)
-    if filters.country:
-        qs = qs.filter(country=filters.country)
-    if filters.anonymity:
-        qs = qs.filter(anonymity=filters.anonymity)
-    if filters.max_latency_ms is not None:
-        qs = qs.filter(latency_ms__lte=filters.max_latency_ms)
-    if filters.min_uptime is not None:
-        qs = qs.filter(uptime_score__gte=filters.min_uptime)
-    return qs.order_by("-last_checked_at", "id")
+    return _POOL_PROXIES(
+        pool=pool, since=now - timedelta(minutes=filters.fresh_minutes), protocol=filters.protocol,
+        country=filters.country, anonymity=filters.anonymity, max_latency_ms=filters.max_latency_ms,
+        min_uptime=filters.min_uptime,
+    )
 
 
 def _pool_version_key(pool: str) -> str:
@@ -139,20 +173,21 @@ def _pool_version_key(pool: str) -> str:
 
 
 def pool_changed(*, pool: str) -> None:
-    """Forget the pool's cached list totals (call after any write to its rows)."""
+    """Forget the pool's cached list totals and refresh time (call after any write to its rows)."""
     cache.set(_pool_version_key(pool), uuid.uuid4().hex, timeout=None)
 
 
-def pool_total(*, pool: str, filters: PoolFilters, queryset) -> int:
-    """`queryset.count()` for the pool list's filters, cached per pool version."""
+def pool_summary(*, pool: str, filters: PoolFilters, queryset) -> tuple[int, datetime | None]:
+    """(`queryset.count()`, `pool_refreshed_at`) for the pool list's filters, cached together
+    per pool version."""
     version = cache.get_or_set(_pool_version_key(pool), uuid.uuid4().hex, timeout=None)
     digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:32]
-    key = f"checker:pool-total:{pool}:{version}:{digest}"
-    total = cache.get(key)
-    if total is None:
-        total = queryset.count()
-        cache.set(key, total, timeout=POOL_TOTAL_TTL_S)
-    return total
+    key = f"checker:pool-summary:{pool}:{version}:{digest}"
+    summary = cache.get(key)
+    if summary is None:
+        summary = (queryset.count(), pool_refreshed_at(pool=pool))
+        cache.set(key, summary, timeout=POOL_TOTAL_TTL_S)
+    return summary
 
 
 def pool_refreshed_at(*, pool: str):

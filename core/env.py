@@ -69,6 +69,22 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
 def url_host(url: str) -> str | None:
     """The host name of `url` as ALLOWED_HOSTS spells it (an IPv6 address in brackets)."""
     try:
@@ -91,6 +107,14 @@ def database_from_url(url: str) -> dict:
     if not name:
         raise ImproperlyConfigured("DATABASE_URL must name a database")
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    # psycopg binds the parameters on the server and prepares a statement a connection has
+    # run `prepare_threshold` times (psycopg's default, 5): PostgreSQL then skips parsing and
+    # planning it, about half of what a small query costs it. `?server_side_binding=false`
+    # turns both off (Django's default: parameters quoted into the SQL by psycopg).
+    options["server_side_binding"] = _flag(
+        "DATABASE_URL's server_side_binding", options.get("server_side_binding", "true")
+    )
+    options["prepare_threshold"] = _int("DATABASE_URL's prepare_threshold", options.get("prepare_threshold", "5"))
     return {
         "ENGINE": "core.postgresql",  # Django's, with a cheaper health check
         "NAME": name,

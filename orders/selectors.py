@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Count, OuterRef, Prefetch, Q, Sum
 
 from accounts.models import Account
-from core.db import count_subquery
+from core.db import PreparedQuery, count_subquery
 from core.errors import DomainValidationError, NotFound
 
 from .catalogue import catalogue
@@ -41,6 +41,27 @@ _LISTED = (
 )
 
 
+def _orders(*, account_id: int, type: str | None = None, status: str | None = None):  # noqa: A002
+    qs = Order.objects.for_account(account_id).annotate(proxy_count=_live_proxy_count())
+    if type:
+        qs = qs.filter(type=type)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
+
+
+# Built and compiled once per shape (core.db.PreparedQuery): the API's most read queries.
+_ORDERS = PreparedQuery(
+    lambda *, account_id, type, status: _orders(account_id=account_id, type=type, status=status).only(*_LISTED)
+)
+_ORDER = PreparedQuery(lambda *, account_id, public_id: _orders(account_id=account_id).filter(public_id=public_id)[:1])
+# The columns customers connect with: lists and downloads of thousands skip the timestamps.
+_ORDER_PROXIES = PreparedQuery(
+    lambda *, order_id: OrderProxy.objects.filter(order_id=order_id, released_at__isnull=True)
+    .only("host", "port", "username", "password", "protocol", "country").order_by("id")
+)
+
+
 def orders_list(*, account: Account, type: str | None = None, status: str | None = None):  # noqa: A002
     """The account's orders, newest first, with `proxy_count` (proxies currently delivered)."""
     errors = {}
@@ -50,21 +71,11 @@ def orders_list(*, account: Account, type: str | None = None, status: str | None
         errors["status"] = [f"Must be one of: {', '.join(OrderStatus.values)}."]
     if errors:
         raise DomainValidationError(errors)
-    qs = Order.objects.for_account(account).only(*_LISTED).annotate(proxy_count=_live_proxy_count())
-    if type:
-        qs = qs.filter(type=type)
-    if status:
-        qs = qs.filter(status=status)
-    return qs.order_by("-created_at", "-id")
+    return _ORDERS(account_id=account.pk, type=type or None, status=status or None)
 
 
 def order_get(*, account: Account, public_id: str) -> Order:
-    order = (
-        Order.objects.for_account(account)
-        .annotate(proxy_count=_live_proxy_count())
-        .filter(public_id=public_id)
-        .first()
-    )
+    order = next(iter(_ORDER(account_id=account.pk, public_id=public_id)), None)
     if order is None:
         raise NotFound("Order not found.")
     return order
@@ -81,10 +92,7 @@ def order_proxies(*, account: Account, order: Order):
     columns customers connect with (lists and downloads of thousands skip the timestamps)."""
     if order.account_id != account.pk:
         raise NotFound("Order not found.")
-    return (
-        OrderProxy.objects.filter(order=order, released_at__isnull=True)
-        .only("host", "port", "username", "password", "protocol", "country").order_by("id")
-    )
+    return _ORDER_PROXIES(order_id=order.pk)
 
 
 def overview_figures(*, account: Account) -> dict:

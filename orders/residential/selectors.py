@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Sum
+from django.db.models import BigIntegerField, F, Func, Sum
 from django.utils import timezone
 
 from accounts.models import Account
 from accounts.selectors import plan_for_tier
-from core.db import UtcIsoText
+from core.db import PreparedQuery, UtcIsoText, fetch_rows
 from core.errors import NotFound
 from orders.providers import get_provider
 
@@ -34,11 +34,22 @@ def max_subusers(account: Account) -> int:
     return plan.max_subusers if plan is not None else DEFAULT_MAX_SUBUSERS
 
 
-def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
-    qs = SubUserProxy.objects.for_account(account).select_related("order")
+def _subusers(*, account_id: int):
+    return SubUserProxy.objects.for_account(account_id).select_related("order")
+
+
+def _subuser(*, account_id: int, public_id: str, lock: bool):
+    qs = _subusers(account_id=account_id)
     if lock:
         qs = qs.select_for_update(of=("self",))
-    proxy = qs.filter(public_id=str(public_id or "")).first()
+    return qs.filter(public_id=public_id)[:1]
+
+
+_SUBUSER = PreparedQuery(_subuser)  # built and compiled once per shape (core.db.PreparedQuery)
+
+
+def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubUserProxy:
+    proxy = next(iter(_SUBUSER(account_id=account.pk, public_id=str(public_id or ""), lock=lock)), None)
     if proxy is None:
         raise NotFound("Proxy not found.")
     return proxy
@@ -49,13 +60,13 @@ def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubU
 # row, whether shown or not. (Deferring any of the proxy's own columns costs more than it
 # saves: Django then matches every field against the list loaded, for every row.)
 _LISTED = (*(f.name for f in SubUserProxy._meta.concrete_fields), "order__public_id", "order__provider")
+_SUBUSERS = PreparedQuery(
+    lambda *, account_id: _subusers(account_id=account_id).only(*_LISTED).order_by("-created_at", "-id")
+)
 
 
 def subusers_list(*, account: Account):
-    return (
-        SubUserProxy.objects.for_account(account).select_related("order").only(*_LISTED)
-        .order_by("-created_at", "-id")
-    )
+    return _SUBUSERS(account_id=account.pk)
 
 
 # --- connection details ------------------------------------------------------------------------
@@ -146,15 +157,48 @@ def stats_query(*, account: Account, start: date, end: date, group_by: str, prox
     return StatsQuery(start=start, end=end, proxy=proxy, group_by=group_by)
 
 
+def _range(*, account: Account, query: StatsQuery) -> dict:
+    """The values that select a statistics query's rollup rows."""
+    return {
+        "account_id": account.pk,
+        "begin": datetime.combine(query.start, datetime.min.time(), tzinfo=UTC),
+        "finish": datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
+        "hourly": query.group_by == "hour",
+        "proxy_id": query.proxy.pk if query.proxy is not None else None,
+    }
+
+
+def _rollups_of(*, account_id: int, begin: datetime, finish: datetime, hourly: bool, proxy_id: int | None):
+    model = UsageHourly if hourly else UsageDaily
+    qs = model.objects.filter(account=account_id, period_start__gte=begin, period_start__lt=finish)
+    if proxy_id is not None:
+        qs = qs.filter(proxy=proxy_id)
+    return qs
+
+
 def _rollups(*, account: Account, query: StatsQuery):
     """The hourly or daily rollup rows of the range (statistics never read raw records)."""
-    model = UsageHourly if query.group_by == "hour" else UsageDaily
-    begin = datetime.combine(query.start, datetime.min.time(), tzinfo=UTC)
-    finish = datetime.combine(query.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    qs = model.objects.filter(account=account, period_start__gte=begin, period_start__lt=finish)
-    if query.proxy is not None:
-        qs = qs.filter(proxy=query.proxy)
-    return qs
+    return _rollups_of(**_range(account=account, query=query))
+
+
+def _sum(field: str) -> Func:
+    """SUM of a column as a plain function, not an aggregate, so `values()` adds no GROUP BY:
+    the query is the one row an `aggregate()` would read, yet a queryset that can be prepared."""
+    return Func(F(field), function="SUM", output_field=BigIntegerField())
+
+
+# Built and compiled once per shape (core.db.PreparedQuery): GET /stats reads a page and the totals.
+_STATS_ROWS = PreparedQuery(
+    lambda *, times_as_text, **range_: _rollups_of(**range_).order_by("period_start", "proxy__public_id").values_list(
+        UtcIsoText("period_start") if times_as_text else F("period_start"),
+        "proxy__public_id", "proxy__name", "bytes_in", "bytes_out", "requests",
+    )
+)
+_STATS_TOTALS = PreparedQuery(
+    lambda **range_: _rollups_of(**range_).order_by().values(
+        sum_in=_sum("bytes_in"), sum_out=_sum("bytes_out"), sum_requests=_sum("requests"),
+    )
+)
 
 
 def _stats_row(row: tuple) -> dict:
@@ -169,18 +213,19 @@ def _stats_row(row: tuple) -> dict:
 
 class StatsRows:
     """The rows of a statistics query, read lazily: a page of them (`rows[a:b]`, as
-    `api.pagination.paginate` takes it) costs one COUNT and one LIMIT query, however long the
-    range; iterating reads them all (the page's chart, the export)."""
+    `api.pagination.paginate` takes it) costs one LIMIT query (and a COUNT unless the page
+    ends the list), however long the range; iterating reads them all (the page's chart, the
+    export)."""
 
     def __init__(self, queryset, counted):
         self._qs = queryset
-        self._counted = counted
+        self._counted = counted  # () -> the rollups to count
 
     def count(self) -> int:
-        return self._counted.count()
+        return self._counted().count()
 
     def __getitem__(self, window: slice) -> list[dict]:
-        return [_stats_row(r) for r in self._qs[window]]
+        return [_stats_row(r) for r in fetch_rows(self._qs, window=window)]
 
     def __iter__(self):
         return (_stats_row(r) for r in self._qs.iterator(chunk_size=5000))
@@ -191,23 +236,16 @@ def stats_rows(*, account: Account, query: StatsQuery, times_as_text: bool = Fal
 
     `times_as_text`: `period_start` as the API's time text (`YYYY-MM-DDTHH:MM:SSZ`), written by
     the database, for the API and the exports; else a UTC datetime."""
-    rollups = _rollups(account=account, query=query)
-    period = UtcIsoText("period_start") if times_as_text else F("period_start")
-    return StatsRows(
-        rollups.order_by("period_start", "proxy__public_id")
-        .values_list(period, "proxy__public_id", "proxy__name", "bytes_in", "bytes_out", "requests"),
-        rollups,
-    )
+    range_ = _range(account=account, query=query)
+    return StatsRows(_STATS_ROWS(times_as_text=times_as_text, **range_), lambda: _rollups_of(**range_))
 
 
 def stats_totals(*, account: Account, query: StatsQuery) -> dict:
-    agg = _rollups(account=account, query=query).aggregate(
-        bytes_in=Sum("bytes_in"), bytes_out=Sum("bytes_out"), requests=Sum("requests")
-    )
-    bytes_in, bytes_out = agg["bytes_in"] or 0, agg["bytes_out"] or 0
+    [sums] = _STATS_TOTALS(**_range(account=account, query=query))
+    bytes_in, bytes_out = sums["sum_in"] or 0, sums["sum_out"] or 0
     return {
         "bytes_in": bytes_in, "bytes_out": bytes_out, "bytes_total": bytes_in + bytes_out,
-        "requests": agg["requests"] or 0,
+        "requests": sums["sum_requests"] or 0,
     }
 
 

@@ -223,6 +223,22 @@ def test_items_limit_bounds_and_status_filter_validation(account, make_key, api)
     assert api(key).get(f"jobs/{job_id}/items").json_body["meta"]["limit"] == 50
 
 
+def test_items_of_jobs_stored_interleaved_page_in_id_order(account, make_key, api):
+    """Each job's items, whatever other jobs' items lie between them in the table."""
+    key = make_key(account, scopes=BOTH)
+    first, second = (CheckJob.objects.create(account=account, total=5) for _ in range(2))
+    for i in range(5):
+        for job in (first, second):
+            CheckItem.objects.create(job=job, proxy_norm=f"203.0.113.{i}:80", status="live" if i % 2 else "dead")
+    for job in (first, second):
+        ids = list(job.items.order_by("id").values_list("proxy_norm", flat=True))
+        pages = [api(key).get(f"jobs/{job.job_id}/items", limit=2, page=n).json_body for n in (1, 2, 3)]
+        assert [i["proxy_norm"] for p in pages for i in p["data"]] == ids
+        assert {p["meta"]["total"] for p in pages} == {5}
+        live = api(key).get(f"jobs/{job.job_id}/items", status="live").json_body
+        assert [i["proxy_norm"] for i in live["data"]] == ids[1::2] and live["meta"]["total"] == 2
+
+
 def test_other_tenants_job_and_malformed_ids_are_404(account, outsider_account, make_key, api):
     mine = make_key(account, scopes=BOTH)
     theirs = make_key(outsider_account, scopes=BOTH)

@@ -147,6 +147,24 @@ def test_list_total_follows_rechecks_and_admin_deletions(reader, checker_on, pro
     assert reader.get("public-proxies").json_body["meta"]["total"] == 0
 
 
+def test_total_and_refresh_time_are_read_again_once_the_pool_changes(reader):
+    """Both come from one cache entry per pool version; pool_changed (every write) moves it."""
+    from checker.selectors import pool_changed
+
+    now = timezone.now()
+    proxy = _pool(norm="203.0.113.1:80", last_checked_at=now - timedelta(minutes=5))
+    first = reader.get("public-proxies").json_body["meta"]
+    assert first["total"] == 1
+    _pool(norm="203.0.113.2:80", last_checked_at=now)
+    assert reader.get("public-proxies").json_body["meta"] == first  # the same version: the cached figures
+    pool_changed(pool="public")
+    second = reader.get("public-proxies").json_body["meta"]
+    assert second["total"] == 2 and second["refreshed_at"] == now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    PoolProxy.objects.filter(pk=proxy.pk).update(last_status="dead")
+    pool_changed(pool="public")
+    assert reader.get("public-proxies").json_body["meta"]["total"] == 1
+
+
 def test_public_list_filters(reader):
     now = timezone.now()
     _pool(norm="203.0.113.1:80", protocol="http", country="US", anonymity="elite", latency_ms=50, uptime_score=1.0)

@@ -363,7 +363,20 @@ def test_dict_rows_and_grouped_queries_count_right(account, django_assert_num_qu
     with django_assert_num_queries(1):
         items, meta = paginate(rows, {"limit": "2"}, default_limit=20, max_limit=100)
     assert items == [{"reference": "page-0"}, {"reference": "page-1"}] and meta["total"] == 5
-    distinct = LedgerEntry.objects.filter(account=account).values("type").distinct().order_by("type")
+    distinct = LedgerEntry.objects.filter(account=account).values("reference").distinct().order_by("reference")
     with django_assert_num_queries(2):  # a DISTINCT list is counted on its own
-        items, meta = paginate(distinct, {}, default_limit=20, max_limit=100)
-    assert items == [{"type": "deposit"}] and meta["total"] == 1
+        items, meta = paginate(distinct, {"limit": "2", "page": "2"}, default_limit=20, max_limit=100)
+    assert items == [{"reference": "page-2"}, {"reference": "page-3"}] and meta["total"] == 5
+
+
+@pytest.mark.parametrize(("page", "expected", "queries"), [("1", 3, 2), ("2", 2, 1), ("3", 0, 2), ("4", 0, 2)])
+def test_a_list_counted_apart_needs_no_count_when_its_page_ends_it(account, django_assert_num_queries, page,
+                                                                     expected, queries):
+    _entries(account, 5)
+    distinct = LedgerEntry.objects.filter(account=account).values("reference").distinct().order_by("reference")
+    with django_assert_num_queries(queries):
+        items, meta = paginate(distinct, {"limit": "3", "page": page}, default_limit=20, max_limit=100)
+    assert len(items) == expected and meta["total"] == 5
+    empty = LedgerEntry.objects.filter(account=account, amount__lt=0).values("type").distinct()
+    with django_assert_num_queries(1):  # nothing from the start: nothing to count
+        assert paginate(empty, {}, default_limit=20, max_limit=100) == ([], {"page": 1, "limit": 20, "total": 0})
