@@ -107,12 +107,13 @@ def database_from_url(url: str) -> dict:
     if not name:
         raise ImproperlyConfigured("DATABASE_URL must name a database")
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    # psycopg binds the parameters on the server and prepares a statement a connection has
-    # run `prepare_threshold` times (psycopg's default, 5): PostgreSQL then skips parsing and
-    # planning it, about half of what a small query costs it. `?server_side_binding=false`
-    # turns both off (Django's default: parameters quoted into the SQL by psycopg).
+    # Parameters are quoted into the SQL by psycopg (Django's default). `?server_side_binding=true`
+    # binds them on the server and prepares a statement a connection has run `prepare_threshold`
+    # times (default 5): PostgreSQL then skips parsing and planning it, about half of what a small
+    # query costs it there, but it may settle on a generic plan, which for the statistics'
+    # date ranges over a year of rollups was three times slower (docs/deploy.md). Off by default.
     options["server_side_binding"] = _flag(
-        "DATABASE_URL's server_side_binding", options.get("server_side_binding", "true")
+        "DATABASE_URL's server_side_binding", options.get("server_side_binding", "false")
     )
     options["prepare_threshold"] = _int("DATABASE_URL's prepare_threshold", options.get("prepare_threshold", "5"))
     return {
