@@ -85,11 +85,7 @@ ITEM_FIELDS = ["proxy_norm", "status", "protocol", "connect_ms", "ttfb_ms", "exi
 
 def item_dict(row: dict) -> dict:
     """A CheckItem's `values(*ITEM_FIELDS)` row as the API item: blank text is null."""
-    item = {}
-    for name in ITEM_FIELDS:
-        value = row[name]
-        item[name] = None if value == "" else value
-    return item
+    return {name: _blank_none(row[name]) for name in ITEM_FIELDS}
 
 
 class ItemOut(OutputSerializer):
