@@ -131,10 +131,6 @@ def connection(proxy: SubUserProxy) -> Connection:
     })
 
 
-def connection_strings(proxy: SubUserProxy) -> dict[str, str]:
-    return connection(proxy).strings
-
-
 # --- statistics -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def test_create_geo_targeted_sub_user_ingest_usage_and_see_the_chart(page, login
     expect(strings).to_contain_text(f"http://{username}:{proxy.password}@")
     strings.get_by_role("button", name="Copy URL").click()
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied == selectors.connection_strings(proxy)["url"]
+    assert copied == selectors.connection(proxy).strings["url"]
 
     # a city outside the chosen state is refused beside the field
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Proxies").click()

@@ -14,7 +14,7 @@ from orders.models import Order
 from orders.providers.upstream_client import forget_upstream_clients
 from orders.residential import services
 from orders.residential.models import SubUserProxy
-from orders.residential.selectors import connection_strings, gateway
+from orders.residential.selectors import connection, gateway
 from orders.residential.tasks import pull_usage
 from tests.conftest import PASSWORD
 
@@ -56,7 +56,7 @@ def mirrored(account, order):
 
 def test_the_upstreams_connection_details_are_shown(mirrored):
     assert gateway(mirrored) == ("gw.upstream.test", 8000)
-    assert connection_strings(mirrored)["url"] == "http://spupstream01-country-us:upstream-pass@gw.upstream.test:8000"
+    assert connection(mirrored).strings["url"] == "http://spupstream01-country-us:upstream-pass@gw.upstream.test:8000"
 
 
 def test_api_writes_are_a_502_and_change_nothing(api, account, make_key, order, mirrored, upstream_down):
