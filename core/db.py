@@ -28,9 +28,11 @@ class UtcIsoText(Func):
         )
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        # Django stores SQLite datetimes as UTC text.
+        # Django stores SQLite datetimes as UTC text. The format's percent signs are doubled
+        # in the SQL, as Django's SQLite backend reads them (a lone `%Y` ran, but broke the
+        # logging of any query with parameters under DEBUG).
         return self.as_sql(
-            compiler, connection, template="strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ', %(expressions)s)",
+            compiler, connection, template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%SZ', %(expressions)s)",
             **extra_context,
         )
 
