@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
     bench_database_url,
     bench_env,
     bench_redis_url,
+    cpu_seconds,
     ensure_database,
     flush_redis,
     free_port,
@@ -234,18 +235,6 @@ def endpoints(ids: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def _database_backends(db_name: str) -> list[int]:
     """The PostgreSQL backends serving `db_name` (their title names the database)."""
     pids = []
@@ -277,7 +266,7 @@ class Server:
         wait_http(port)
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(process_tree(self.proc.pid) + _database_backends(self.db_name))
+        return sum(cpu_seconds(p) for p in process_tree(self.proc.pid) + _database_backends(self.db_name))
 
     def settle(self, timeout: float = 60.0) -> None:
         """Waits until the requests wrk left in flight are done (a slow endpoint's queue would

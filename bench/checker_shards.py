@@ -206,11 +206,13 @@ def job_bench(args) -> list[dict]:
                         largest, main = worker_memory(memory, worker.pid)
                         runs.append({"workers": n, "elapsed": elapsed, "accuracy": share, "done": job["done"],
                                      "live": job["live"], "status": job["status"], "largest_mb": largest,
-                                     "main_mb": main, "farm_cpu": farm.cpu_seconds() - cpu0, "table": table})
+                                     "main_mb": main, "farm_cpu": farm.cpu_seconds() - cpu0, "table": table,
+                                     "worker_cpu": memory.cpu_s, "machine_cpu": memory.machine_busy_s})
                         print(f"  job run {run + 1}, {n} worker process(es): {elapsed:6.1f} s ({job['status']}, "
                               f"{job['done']} done, {job['live']} live), accuracy {share:.4f}, largest worker "
                               f"process {largest:.0f} MB (celery main {main:.0f} MB), proxy servers CPU "
-                              f"{runs[-1]['farm_cpu']:.0f} s", flush=True)
+                              f"{runs[-1]['farm_cpu']:.0f} s, worker CPU {memory.cpu_s:.0f} s, machine busy "
+                              f"{memory.machine_busy_s:.0f} CPU s", flush=True)
                     finally:
                         stop(worker, 30)
         finally:

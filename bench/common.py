@@ -228,6 +228,24 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores of the machine have spent busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class PeakMemory:
     """Samples the RSS (and PSS) of a process tree in a background thread; `.peak_*` in MB."""
 
@@ -240,6 +258,10 @@ class PeakMemory:
         self.peak_pss_mb = 0.0
         self.peak_single_mb = 0.0  # the largest single process of the tree
         self.hwm_mb: dict[int, float] = {}  # kernel's peak RSS of each process seen
+        self._cpu_first: dict[int, float] = {}  # CPU seconds of each process when first seen
+        self._cpu_last: dict[int, float] = {}
+        self._busy_first = machine_busy_seconds()
+        self.machine_busy_s = 0.0  # CPU seconds the whole machine spent busy meanwhile
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -253,6 +275,17 @@ class PeakMemory:
             hwm = hwm_kb(p) / 1024
             if hwm:
                 self.hwm_mb[p] = max(self.hwm_mb.get(p, 0.0), hwm)
+            cpu = cpu_seconds(p)
+            if cpu:
+                self._cpu_first.setdefault(p, cpu)
+                self._cpu_last[p] = cpu
+        self.machine_busy_s = machine_busy_seconds() - self._busy_first
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds the process tree spent while sampled (each process from when it was
+        first seen)."""
+        return sum(last - self._cpu_first.get(p, 0.0) for p, last in self._cpu_last.items())
 
     def _run(self) -> None:
         while not self._stop.is_set():
