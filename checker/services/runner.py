@@ -30,7 +30,7 @@ from core.metrics import checks_record
 
 logger = logging.getLogger("checker")
 
-BATCH_SIZE = 200  # results per database write
+BATCH_SIZE = 1000  # results per database write
 FLUSH_EVERY_S = 0.5  # ... or at least this often (also the heartbeat)
 
 
@@ -284,12 +284,13 @@ def shard_run(*, shard_id, on_batch: Callable[[CheckJob], None] | None = None) -
     job = shard.job
     lines = job.proxies.split("\n")[shard.start : shard.end]
     specs = [spec for spec in (parse_proxy_line(line) for line in lines if line) if spec is not None]
-    stored: set[str] = set()
-    norms = [spec.norm for spec in specs]
-    for i in range(0, len(norms), 1000):
-        stored.update(CheckItem.objects.filter(job=job, proxy_norm__in=norms[i : i + 1000])
-                      .values_list("proxy_norm", flat=True))
-    specs = [spec for spec in specs if spec.norm not in stored]
+    if shard.attempt > 1:  # taken back from a worker that died: only what it did not store
+        stored: set[str] = set()
+        norms = [spec.norm for spec in specs]
+        for i in range(0, len(norms), 1000):
+            stored.update(CheckItem.objects.filter(job=job, proxy_norm__in=norms[i : i + 1000])
+                          .values_list("proxy_norm", flat=True))
+        specs = [spec for spec in specs if spec.norm not in stored]
     config = engine_config(
         include_anonymity=job.include_anonymity, target_url=job.target_url, expect_text=job.expect_text
     )
