@@ -97,9 +97,9 @@ class PreparedQuery:
     value the query compares with (`filter(public_id=public_id)`); it may branch on whether
     a value is None, True/False or empty, never on the value itself. Calling the prepared
     query returns the queryset `build` would return, lazily: evaluated as it is (iterated,
-    `list()`, `len()`, or a page in `prepared_rows`), it runs the cached SQL; anything else
-    done with it (`filter`, slicing, `count`, `.query`) builds it from the values first and
-    goes Django's usual way. So it is never wrong, only sometimes not faster.
+    `list()`, `len()`, or a page in `prepared_rows`), it runs the cached SQL, and so does its
+    `values(*names)` (a prepared query of its own); anything else done with it (`filter`,
+    slicing, `count`, `.query`) builds it from the values first and goes Django's usual way. So it is never wrong, only sometimes not faster.
 
     A call's *shape* is its value names with each value's kind: a non-empty int or str, a
     UUID or a datetime with its time zone is a parameter; None, a bool, 0 or "" is
@@ -114,6 +114,7 @@ class PreparedQuery:
     def __init__(self, build):
         self.build = build
         self._shapes: dict = {}  # (shape, derive, window?) → _Compiled, or None: not preparable
+        self._values_of: dict[tuple, PreparedQuery] = {}
         _PREPARED.add(self)
 
     def __call__(self, **values):
@@ -125,6 +126,15 @@ class PreparedQuery:
 
     def forget(self) -> None:
         self._shapes.clear()
+
+    def values_of(self, fields: tuple) -> "PreparedQuery":
+        """The prepared query of `build(...).values(*fields)`: a prepared queryset's
+        `.values(*fields)` stays prepared."""
+        derived = self._values_of.get(fields)
+        if derived is None:
+            build = self.build
+            derived = self._values_of[fields] = PreparedQuery(lambda **values: build(**values).values(*fields))
+        return derived
 
     def __deepcopy__(self, memo):
         return self  # shared, like the function it wraps
@@ -289,6 +299,12 @@ class _PreparedQuerySetMixin:
     def query(self, value):
         self._prepared = None
         QuerySet.query.fset(self, value)
+
+    def values(self, *fields, **expressions):
+        if self._prepared is not None and not expressions and self._result_cache is None:
+            prepared, values, _shape = self._prepared
+            return prepared.values_of(fields)(**values)
+        return super().values(*fields, **expressions)
 
     def _fetch_all(self):
         if self._result_cache is None and self._prepared is not None:

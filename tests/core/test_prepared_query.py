@@ -161,6 +161,27 @@ def test_pages_run_from_the_compiled_sql_with_their_total(account, compiles):
     assert items == [] and meta["total"] == 5  # past the end: counted the usual way
 
 
+def test_values_of_a_prepared_queryset_stay_prepared(account, outsider_account, compiles):
+    """`prepared(...).values(*names)` (a list reading only the columns it prints) pages from
+    compiled SQL too, with the rows and the total `values()` gives the usual way."""
+    job, other = _job(account), _job(outsider_account)
+    _items(job, "live", "dead", "live")
+    _items(other, "dead")
+    prepared = PreparedQuery(_items_query)
+    usual = list(_items_query(job_id=job.pk).values("proxy_norm", "status"))
+    assert list(prepared(job_id=job.pk).values("proxy_norm", "status")) == usual
+    items, meta = paginate(prepared(job_id=job.pk).values("proxy_norm", "status"), {"limit": "2"},
+                           default_limit=20, max_limit=100)
+    assert items == usual[:2] and meta["total"] == 3
+    before = len(compiles)
+    with CaptureQueriesContext(connection) as queries:
+        items, meta = paginate(prepared(job_id=other.pk).values("proxy_norm", "status"), {"limit": "2"},
+                               default_limit=20, max_limit=100)
+    assert items == [{"proxy_norm": "10.0.0.0:80", "status": "dead"}] and meta["total"] == 1
+    assert len(compiles) == before and len(queries) == 1
+    assert prepared(job_id=job.pk).values("status").filter(status="live").count() == 2  # chained further: usual way
+
+
 def test_a_settings_change_forgets_what_was_compiled(account, compiles):
     job = _job(account)
     prepared = PreparedQuery(_items_query)
