@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, but checking a kept connection without a query.
+"""Django's PostgreSQL backend, but checking a kept connection without a query, and reading
+timestamps with psycopg's C loader.
 
 With CONN_HEALTH_CHECKS, Django sends `SELECT 1` before the first query of every request
 and every Celery task, to find connections the server has closed (a restart, an idle
@@ -7,15 +8,43 @@ touches the database: a tenth of a placement's statements. An idle session has n
 say, so here the socket is polled instead: nothing waiting means the server has not
 closed it, and anything waiting (the server's farewell, the end of the stream, or a
 notice) is settled by Django's own `SELECT 1`, as before.
+
+Django reads every `timestamptz` through a loader of its own, a Python subclass of
+psycopg's, to give each value the connection's time zone: about 4 µs a value, the largest
+share of a list page's row reading (a page of 50 sub-users holds 100 timestamps). When
+that zone is UTC and so is the session's, psycopg's C loader already gives the same values
+with the same `tzinfo`, in a tenth of the time: such connections read through it.
 """
 
+import datetime
 import select
 
 from django.db.backends.postgresql import base
-from psycopg import pq
+from psycopg import adapters, pq
+from psycopg.postgres import types
+
+_TIMESTAMPTZ = types["timestamptz"].oid
+_PSYCOPG_LOADER = adapters.get_loader(_TIMESTAMPTZ, pq.Format.TEXT)  # C when psycopg[binary]
+
+
+class UtcTimestamptzLoader:
+    """psycopg's own `timestamptz` loader (its C one when installed) for a UTC session.
+    `timezone` is what Django's cursors compare with the connection's before registering a
+    loader of their own; `load` is the psycopg loader's, so no Python runs per value."""
+
+    timezone = datetime.UTC
+    format = pq.Format.TEXT
+
+    def __init__(self, oid: int, context=None):
+        self.load = _PSYCOPG_LOADER(oid, context).load
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def init_connection_state(self):
+        super().init_connection_state()  # sets the session's time zone to the connection's
+        if self.timezone is datetime.UTC and self.connection.info.parameter_status("TimeZone") == "UTC":
+            self.connection.adapters.register_loader(_TIMESTAMPTZ, UtcTimestamptzLoader)
+
     def is_usable(self) -> bool:
         conn = self.connection
         if conn is None or conn.closed or conn.broken:
