@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from core import models as base
 from core.ids import new_account_id
 from core.money import MoneyField
 
@@ -59,7 +60,7 @@ class Tier(models.TextChoices):
     PREMIUM = "premium", "Premium"
 
 
-class Account(models.Model):
+class Account(base.Model):
     """The tenant: owns the balance and every customer object."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_account_id, editable=False)
@@ -104,7 +105,7 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
-class Membership(models.Model):
+class Membership(base.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -119,7 +120,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.account} as {self.role}"
 
 
-class Invitation(models.Model):
+class Invitation(base.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -142,7 +143,7 @@ class Invitation(models.Model):
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
 
 
-class AuditLogEntry(models.Model):
+class AuditLogEntry(base.Model):
     """Who did what, when, from which address. Append-only."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="audit_entries")
@@ -163,7 +164,7 @@ class AuditLogEntry(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
 
 
-class Plan(models.Model):
+class Plan(base.Model):
     """Operator-edited plan: the tier it grants, its price, rate limits per category and quotas."""
 
     name = models.CharField(max_length=80)

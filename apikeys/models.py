@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_key_id
 
 
@@ -16,7 +17,7 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
 
 
-class ApiKey(models.Model):
+class ApiKey(base.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_key_id, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)

@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_deposit_id, new_txn_id
 from core.money import MoneyField
 
@@ -26,7 +27,7 @@ class LedgerEntryQuerySet(models.QuerySet):
         raise TypeError("Ledger entries are immutable; post a correcting entry instead.")
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(base.Model):
     """One movement of money. Append-only: posted by billing.services.ledger_post alone."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_txn_id, editable=False)
@@ -76,7 +77,7 @@ class Chain(models.TextChoices):
     TRX = "TRX", "TRON (USDT-TRC20)"
 
 
-class DerivationCounter(models.Model):
+class DerivationCounter(base.Model):
     """Next unused index per extended key: the row lock that serialises index allocation.
 
     `key_id` is the chain plus a fingerprint of the configured key, so a rotated key starts
@@ -99,7 +100,7 @@ class DepositAddressQuerySet(models.QuerySet):
         return self.filter(used_at__isnull=True)
 
 
-class DepositAddress(models.Model):
+class DepositAddress(base.Model):
     """An address derived for one account; never handed to another account, never recycled."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_deposit_id, editable=False)
@@ -133,7 +134,7 @@ class DepositStatus(models.TextChoices):
     CREDITED = "credited", "Credited"
 
 
-class Deposit(models.Model):
+class Deposit(base.Model):
     """One on-chain output paid to a deposit address; credited at most once."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deposits")
@@ -174,7 +175,7 @@ class Deposit(models.Model):
         return f"{self.amount.normalize():f}"
 
 
-class DepositDelivery(models.Model):
+class DepositDelivery(base.Model):
     """Calls to POST /webhooks/deposits, for the operator: every signed one with its body,
     the newest refused ones (bad or missing signature) without it."""
 

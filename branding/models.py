@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 
+from core import models as base
 from core.text import validate_plain_text
 
 SINGLETON_PK = 1
@@ -18,7 +19,7 @@ def validate_asset_url(value: str) -> None:
         raise ValidationError("Enter an http(s) URL or a path on this site starting with /.") from None
 
 
-class Brand(models.Model):
+class Brand(base.Model):
     """The operator's brand: one row (pk 1), edited in the admin. Until it is saved there, the
     BRAND_* settings stand in for it (`branding.selectors.brand_current`)."""
 

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 
 PROTOCOLS = ("http", "https", "socks4", "socks5")
 ANONYMITY_LEVELS = ("transparent", "anonymous", "elite")
@@ -34,7 +35,7 @@ class CheckJobQuerySet(models.QuerySet):
         return self.filter(account=account)
 
 
-class CheckJob(models.Model):
+class CheckJob(base.Model):
     """A customer's list of proxies to check. The UUID is the public id (`job_id`)."""
 
     job_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -83,7 +84,7 @@ class CheckJob(models.Model):
         return min(100, (self.done * 100) // self.total)
 
 
-class CheckItem(models.Model):
+class CheckItem(base.Model):
     """The result of one proxy of a job."""
 
     # Indexed with `id` below: a page of a job's items, in id order, reads only that page.
@@ -117,7 +118,7 @@ class ShardStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
-class CheckShard(models.Model):
+class CheckShard(base.Model):
     """A slice of a job's list, lines [start, end): a task any worker takes.
 
     `attempt` counts the claims and fences the writes: a worker stores results only while the
@@ -158,7 +159,7 @@ class PoolStatus(models.TextChoices):
 _LIVE = Q(last_status="live")
 
 
-class PoolProxy(models.Model):
+class PoolProxy(base.Model):
     """A proxy of the public or premium pool, re-checked on schedule.
 
     `history` is a ring of the last UPTIME_WINDOW outcomes ('1' live, '0' dead), oldest first;
@@ -208,7 +209,7 @@ class PoolProxy(models.Model):
         return f"{self.pool}: {self.proxy_norm}"
 
 
-class PoolShard(models.Model):
+class PoolShard(base.Model):
     """The pool proxies of ids [first_id, last_id], re-checked as one task.
 
     Ranges never overlap and never shrink: new proxies (higher ids) fill the last shard up to

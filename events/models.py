@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_public_id
 
 
@@ -43,7 +44,7 @@ class EndpointQuerySet(models.QuerySet):
         return self.filter(account=account)
 
 
-class Endpoint(models.Model):
+class Endpoint(base.Model):
     """A customer's URL and the event types it wants. The secret signs every delivery, so it is
     kept as it is (not hashed); it is shown once, in the answer to its creation."""
 
@@ -67,7 +68,7 @@ class Endpoint(models.Model):
         return f"{self.public_id} {self.url}"
 
 
-class Event(models.Model):
+class Event(base.Model):
     """The outbox: written in the transaction of the change it reports, so both commit or
     neither does. `data` is the object as the API shows it."""
 
@@ -90,7 +91,7 @@ class DispatchState(models.TextChoices):
     GAVE_UP = "gave_up", "Gave up"
 
 
-class Dispatch(models.Model):
+class Dispatch(base.Model):
     """One event owed to one endpoint: the worker's to-do row. `next_attempt_at` is also the
     claim (a worker pushes it forward before it calls out), so the beat's sweep finds work a
     killed worker left behind once the claim runs out."""
@@ -110,7 +111,7 @@ class Dispatch(models.Model):
         return f"{self.event_id} → {self.endpoint_id} {self.state}"
 
 
-class Delivery(models.Model):
+class Delivery(base.Model):
     """One attempt to deliver an event to an endpoint, as `GET …/deliveries` shows it."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_delivery_id, editable=False)

@@ -5,6 +5,8 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from core import models as base
+
 QUANTITY_MAX_DIGITS = 12
 QUANTITY_PLACES = 3
 
@@ -28,7 +30,7 @@ class Unit(models.TextChoices):
     IP = "IP", "IP"
 
 
-class ProxyType(models.Model):
+class ProxyType(base.Model):
     """An orderable product. Residential is sold by the GB, the others by the IP for a period."""
 
     code = models.CharField(max_length=20, choices=ProxyTypeCode.choices, unique=True)
@@ -85,7 +87,7 @@ class ProxyType(models.Model):
         return quantity_display(self.max_quantity)
 
 
-class Period(models.Model):
+class Period(base.Model):
     """An orderable period in days, e.g. 30 → "30 days"."""
 
     days = models.PositiveIntegerField(unique=True)
@@ -100,7 +102,7 @@ class Period(models.Model):
         return self.label
 
 
-class Country(models.Model):
+class Country(base.Model):
     """A country orderable for the proxy types it lists."""
 
     code = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2, upper case")
@@ -116,7 +118,7 @@ class Country(models.Model):
         return f"{self.name} ({self.code})"
 
 
-class PriceRule(models.Model):
+class PriceRule(base.Model):
     """The unit price of a type, optionally for one country (a country rule beats the generic one).
 
     For period-bound types `unit_price` is per IP per `base_period_days` and scales linearly
@@ -150,7 +152,7 @@ class PriceRule(models.Model):
         return f"{self.proxy_type} / {where}: {self.unit_price}"
 
 
-class VolumeTier(models.Model):
+class VolumeTier(base.Model):
     """From `min_quantity` units on, `discount_percent` off (the highest matching tier applies)."""
 
     rule = models.ForeignKey(PriceRule, on_delete=models.CASCADE, related_name="volume_tiers")
@@ -170,7 +172,7 @@ class VolumeTier(models.Model):
         return f"≥ {self.min_quantity}: -{self.discount_percent}%"
 
 
-class PeriodDiscount(models.Model):
+class PeriodDiscount(base.Model):
     """Ordering `period_days` (exactly) takes `discount_percent` off."""
 
     rule = models.ForeignKey(PriceRule, on_delete=models.CASCADE, related_name="period_discounts")

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_order_id
 from core.money import MoneyField
 
@@ -39,7 +40,7 @@ class OrderQuerySet(models.QuerySet):
         return self.filter(account=account)
 
 
-class Order(models.Model):
+class Order(base.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_order_id, editable=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
     type = models.CharField(max_length=20, choices=ProxyTypeCode.choices)
@@ -124,7 +125,7 @@ class Order(models.Model):
         return max(self.traffic_gb - self.traffic_used_gb, Decimal("0"))
 
 
-class OrderExtension(models.Model):
+class OrderExtension(base.Model):
     """One paid extension of an order (its ledger reference is order:<id>:extend:<number>)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="extensions")

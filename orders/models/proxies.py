@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core import models as base
+
 from .catalogue import ProxyTypeCode
 from .order import Order
 
@@ -22,7 +24,7 @@ class StockStatus(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
-class InventoryProxy(models.Model):
+class InventoryProxy(base.Model):
     """Operator-loaded stock the inventory provider allocates from."""
 
     type = models.CharField(max_length=20, choices=ProxyTypeCode.choices)
@@ -67,7 +69,7 @@ class InventoryProxy(models.Model):
         return f"{self.host}:{self.port} ({self.type}/{self.country}, {self.status})"
 
 
-class OrderProxy(models.Model):
+class OrderProxy(base.Model):
     """A proxy delivered to an order (from stock, an upstream, or the residential gateway)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="proxies")
@@ -91,7 +93,7 @@ class OrderProxy(models.Model):
         return f"{self.host}:{self.port}"
 
 
-class StockThreshold(models.Model):
+class StockThreshold(base.Model):
     """Low-stock alert for one proxy type in one country (or in all countries together): staff
     are e-mailed once when the stock that can be sold falls below `minimum`, and again only
     after it has recovered to `minimum` or more."""

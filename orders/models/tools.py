@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_public_id
 
 from .order import Order
@@ -28,7 +29,7 @@ class AuthorizedIPQuerySet(models.QuerySet):
         return self.filter(account=account)
 
 
-class AuthorizedIP(models.Model):
+class AuthorizedIP(base.Model):
     """A public address whose traffic the account's IP-based proxies accept without credentials."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_authorized_ip_id, editable=False)
@@ -52,7 +53,7 @@ class AuthorizedIP(models.Model):
         return self.ip
 
 
-class ProxyReplacement(models.Model):
+class ProxyReplacement(base.Model):
     """One proxy of an order swapped for a fresh one (free of charge, within a daily quota)."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_replacement_id, editable=False)
@@ -78,7 +79,7 @@ class OrderListLinkQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class OrderListLink(models.Model):
+class OrderListLink(base.Model):
     """A secret URL serving an order's proxy list without an API key; only the token's hash is kept."""
 
     public_id = models.CharField(max_length=40, unique=True, default=new_list_link_id, editable=False)

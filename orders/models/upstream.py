@@ -3,10 +3,11 @@
 from django.db import models
 from django.utils import timezone
 
+from core import models as base
 from core.money import MoneyField
 
 
-class UpstreamCallFailure(models.Model):
+class UpstreamCallFailure(base.Model):
     """One call to the upstream that failed, with what the upstream answered (never the key).
 
     Written outside any request transaction, so a refused calc is kept even though the
@@ -27,7 +28,7 @@ class UpstreamCallFailure(models.Model):
         return f"{self.operation}: {self.upstream_status or 'no answer'} {self.error_type}".strip()
 
 
-class UpstreamBalanceCheck(models.Model):
+class UpstreamBalanceCheck(base.Model):
     """The upstream balance as the beat read it; `alerted` when staff were e-mailed that time."""
 
     checked_at = models.DateTimeField(default=timezone.now, db_index=True)

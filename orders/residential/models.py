@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Account
+from core import models as base
 from core.ids import new_proxy_id
 
 # From the files, not from the package `orders.models`: that package imports this module (so
@@ -44,7 +45,7 @@ class SubUserProxyQuerySet(models.QuerySet):
         return self.filter(account=account, deleted_at__isnull=True)
 
 
-class SubUserProxy(models.Model):
+class SubUserProxy(base.Model):
     """A residential sub-user drawing on one of its account's residential orders.
 
     Deleting one keeps the row (`deleted_at`) so its usage history stays in the statistics."""
@@ -125,7 +126,7 @@ class SubUserProxy(models.Model):
         return int(self.traffic_limit_gb * BYTES_PER_GB)
 
 
-class UsageRecord(models.Model):
+class UsageRecord(base.Model):
     """One metered record from the provider (webhook or pull), stored once per provider record id.
 
     `period_start` is the hour bucket the record's time falls in; `order` is the order whose
@@ -164,7 +165,7 @@ class UsageRecord(models.Model):
         return self.bytes_in + self.bytes_out
 
 
-class UsageRollup(models.Model):
+class UsageRollup(base.Model):
     """Usage summed per proxy and period, kept up to date at ingest (`services.usage_ingest`
     adds each new record's figures once, in the record's own transaction). Statistics read
     these, never the raw records, which are purged after `USAGE_RAW_RETENTION_DAYS`."""
@@ -209,7 +210,7 @@ class UsageDaily(UsageRollup):
         constraints = [models.UniqueConstraint(fields=["proxy", "period_start"], name="usage_daily_bucket")]
 
 
-class UsageTotal(models.Model):
+class UsageTotal(base.Model):
     """All the traffic a proxy drew from one order: what a proxy and an order have used, read
     without summing a year of records (and still right once the records are purged)."""
 
@@ -229,7 +230,7 @@ class UsageTotal(models.Model):
         return f"{self.proxy_id} on {self.order_id}: {self.bytes_in + self.bytes_out} bytes"
 
 
-class UsagePurge(models.Model):
+class UsagePurge(base.Model):
     """One run of the raw records' purge. Records of hours before the latest `before` can no
     longer be told apart from a re-sent one, so ingest refuses them (they are reported back)."""
 
