@@ -99,10 +99,13 @@ def key_of_request(request, *, snapshot_ok: bool):
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):
         view = (request.parser_context or {}).get("view")
-        # Reads may use this process's snapshot (the view confirms it); writes read the
-        # database: they change the account often (every order), which would only make the
-        # snapshot stale, and they read the database anyway.
-        snapshot_ok = request.method in SAFE_METHODS and getattr(view, "confirms_key_snapshots", False)
+        # Reads (and requests a view declares change nothing, such as pricing an order) may
+        # use this process's snapshot (the view confirms it); writes read the database: they
+        # change the account often (every order), which would only make the snapshot stale,
+        # and they read the database anyway.
+        snapshot_ok = request.method in getattr(view, "read_only_methods", SAFE_METHODS) and getattr(
+            view, "confirms_key_snapshots", False
+        )
         api_key = key_of_request(request._request, snapshot_ok=snapshot_ok)
         if api_key is not None:
             return ApiKeyPrincipal(api_key), api_key

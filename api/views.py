@@ -6,6 +6,7 @@ headers. Subclasses declare `required_scope` and `rate_category` (a string, or a
 HTTP method) and use `self.account` for every query, so tenant scoping cannot be forgotten.
 """
 
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.views import APIView
 
 from api import snapshots
@@ -34,6 +35,8 @@ class PortalAPIView(APIView):
     # The key may come from this process's snapshot: `initial` confirms its version in the
     # rate-limit round trip and re-reads the key from the database when it moved.
     confirms_key_snapshots = True
+    # The methods that change nothing here: their key may come from the snapshot.
+    read_only_methods = frozenset(SAFE_METHODS)
     # JSON bodies only, with number literals of bounded length (api.parsers).
     parser_classes = [BoundedJSONParser]
 

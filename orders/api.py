@@ -213,6 +213,7 @@ def _order_in(request) -> dict:
 
 class OrderCalcView(PortalAPIView):
     required_scope = "orders:read"
+    read_only_methods = frozenset({"POST"})  # a price, nothing placed
 
     @extend_schema(request=OrderIn, responses=QuoteOut, summary="Price an order without placing it")
     def post(self, request):

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -76,10 +77,33 @@ _lock = threading.Lock()
 _current: Catalogue | None = None
 
 
+# Within one web request the version is read once (pricing an order asks for the catalogue
+# three times); a write in the request forgets it. Outside requests (tasks, the shell) every
+# call reads it.
+_request = threading.local()
+
+
+def _request_started(**kwargs) -> None:
+    _request.active, _request.version = True, None
+
+
+def _request_finished(**kwargs) -> None:
+    _request.active, _request.version = False, None
+
+
+def _version() -> str:
+    if not getattr(_request, "active", False):
+        return cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    if _request.version is None:
+        _request.version = cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    return _request.version
+
+
 def catalogue() -> Catalogue:
-    """The current snapshot: one cache read; a reload when the version moved or it aged."""
+    """The current snapshot: one cache read (per request); a reload when the version moved or
+    it aged."""
     global _current
-    version = cache.get_or_set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    version = _version()
     current = _current
     if not _fresh(current, version):
         with _lock:
@@ -97,6 +121,7 @@ def _fresh(snapshot: Catalogue | None, version: str) -> bool:
 
 
 def catalogue_changed() -> None:
+    _request.version = None
     cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
@@ -113,3 +138,5 @@ def connect_signals() -> None:
         post_save.connect(_on_catalogue_write, sender=model, dispatch_uid=f"catalogue-save-{model.__name__}")
         post_delete.connect(_on_catalogue_write, sender=model, dispatch_uid=f"catalogue-delete-{model.__name__}")
     m2m_changed.connect(_on_catalogue_write, sender=Country.types.through, dispatch_uid="catalogue-country-types")
+    request_started.connect(_request_started, dispatch_uid="catalogue-request-started")
+    request_finished.connect(_request_finished, dispatch_uid="catalogue-request-finished")

@@ -131,12 +131,17 @@ def test_off_redis_every_request_reads_the_key(account, make_key, api, settings)
 
 @pytest.mark.redis
 def test_writes_read_the_key_from_the_database(on_redis, account, make_key, api):
-    """A write changes the account (an order moves the balance), so it never uses the snapshot."""
-    client = api(make_key(account, scopes=["balance:read", "orders:read"]))
+    """A write changes the account (an order moves the balance), so it never uses the snapshot;
+    pricing an order changes nothing, so it does."""
+    client = api(make_key(account, scopes=["balance:read", "orders:read", "orders:write"]))
     _warm(client)
     with CaptureQueriesContext(connection) as queries:
-        assert client.post("orders/calc", {"type": "datacenter", "quantity": 1, "period": 30}).status_code == 200
+        response = client.post("orders", {"type": "datacenter", "quantity": 1, "period": 30, "country": "US"})
+    assert response.status_code in (201, 402, 409)  # placed, or refused (balance, stock): past the key
     assert any('FROM "apikeys_apikey" k' in q["sql"] for q in queries.captured_queries)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post("orders/calc", {"type": "datacenter", "quantity": 1, "period": 30}).status_code == 200
+    assert not any('FROM "apikeys_apikey" k' in q["sql"] for q in queries.captured_queries)
 
 
 # --- refusals and limits of a snapshotted key ----------------------------------------------

@@ -126,3 +126,41 @@ def test_a_write_no_signal_sees_reaches_the_prices_within_the_snapshot_age(monke
     later = catalogue._clock() + catalogue.MAX_AGE_S + 1
     monkeypatch.setattr(catalogue, "_clock", lambda: later)
     assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("3.00")
+
+
+def test_a_request_reads_the_catalogue_version_once(account, make_key, api, monkeypatch):
+    """Pricing asks for the catalogue several times; one web request reads its version once."""
+    from django.core.cache import cache
+
+    from orders import catalogue
+
+    client = api(make_key(account, scopes=["orders:read"]))
+    reads = []
+    get_or_set = cache.get_or_set
+    monkeypatch.setattr(cache, "get_or_set", lambda key, *a, **kw: reads.append(key) or get_or_set(key, *a, **kw))
+    for expected in (1, 2):
+        response = client.post("orders/calc", {"type": "datacenter", "quantity": 1, "period": 30})
+        assert response.status_code == 200 and response.json_body["data"]["unit_price"] == "1.50"
+        assert reads.count(catalogue.VERSION_KEY) == expected
+
+
+def test_within_a_request_an_edit_there_is_priced_at_once_and_one_elsewhere_next_time():
+    from orders import catalogue
+
+    catalogue._request_started()
+    try:
+        assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("1.50")
+        rule = PriceRule.objects.get(proxy_type__code="datacenter", country__isnull=True)
+        rule.unit_price = Decimal("2.25")
+        rule.save()  # in this request
+        assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("2.25")
+        PriceRule.objects.filter(pk=rule.pk).update(unit_price="2.50")
+        catalogue.cache.set(catalogue.VERSION_KEY, "moved-by-another-process", timeout=None)
+        assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("2.25")  # this request
+    finally:
+        catalogue._request_finished()
+    catalogue._request_started()
+    try:
+        assert quote(type="datacenter", quantity=1, period=30).unit_price == Decimal("2.50")  # the next one
+    finally:
+        catalogue._request_finished()
