@@ -99,7 +99,8 @@ class PreparedQuery:
     query returns the queryset `build` would return, lazily: evaluated as it is (iterated,
     `list()`, `len()`, or a page in `prepared_rows`), it runs the cached SQL, and so does its
     `values(*names)` (a prepared query of its own); anything else done with it (`filter`,
-    slicing, `count`, `.query`) builds it from the values first and goes Django's usual way. So it is never wrong, only sometimes not faster.
+    slicing, `count`, `.query`) builds it from the values first and goes Django's usual
+    way. So it is never wrong, only sometimes not faster.
 
     A call's *shape* is its value names with each value's kind: a non-empty int or str, a
     UUID or a datetime with its time zone is a parameter; None, a bool, 0 or "" is
