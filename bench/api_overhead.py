@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import (  # noqa: E402
     bench_account,
     bench_env,
+    cpu_seconds,
     ensure_database,
     free_port,
     manage,
@@ -45,12 +46,10 @@ def server_cpu_seconds() -> float:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue  # ended meanwhile
         if any(name in cmdline for name in SERVER_PROCESSES):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += cpu_seconds(int(pid))  # 0 when it ended meanwhile
     return total
 
 

@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.common import cpu_seconds  # noqa: E402
 from checker.engine.check import CheckConfig, check_many  # noqa: E402
 from checker.engine.parse import ProxySpec  # noqa: E402
 from tests.checker.servers import (  # noqa: E402
@@ -76,12 +77,6 @@ async def serve(group: str) -> None:
     ports = {name: [s.port for s in group] for name, group in servers.items()}
     print(json.dumps(ports), flush=True)
     await asyncio.Event().wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _spawn(group: str) -> tuple[subprocess.Popen, dict]:
@@ -193,7 +188,7 @@ def main() -> None:
         for (kind, status, protocol, error), count in sorted(outcome.items(), key=str):
             print(f"  {kind:8} -> {status:4} protocol={protocol} error={error}: {count}")
         for proc in servers + [p for p, _ in socks]:
-            print(f"  server pid {proc.pid}: {_cpu_seconds(proc.pid):.2f}s CPU")
+            print(f"  server pid {proc.pid}: {cpu_seconds(proc.pid):.2f}s CPU")
     finally:
         for proc, _ in socks:
             stop_process(proc)
