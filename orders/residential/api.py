@@ -45,10 +45,10 @@ class SubUserOut(OutputSerializer):
     port = serializers.SerializerMethodField()
     username = serializers.SerializerMethodField(help_text="Connection username carrying the targeting")
     password = serializers.CharField()
-    country = serializers.CharField(allow_null=True)
-    state = serializers.CharField(allow_null=True)
-    city = serializers.CharField(allow_null=True)
-    zip = serializers.CharField(allow_null=True)
+    country = BlankAsNullField()
+    state = BlankAsNullField()
+    city = BlankAsNullField()
+    zip = BlankAsNullField()
     rotation = serializers.CharField()
     sticky_ttl_minutes = serializers.IntegerField()
     traffic_limit_gb = serializers.SerializerMethodField()
@@ -59,12 +59,6 @@ class SubUserOut(OutputSerializer):
     created_at = serializers.DateTimeField()
     base_username = serializers.CharField(source="username", help_text="The sub-user's login without targeting")
     connection = serializers.SerializerMethodField(help_text="Ready-made connection strings")
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        for key in ("country", "state", "city", "zip"):
-            data[key] = data[key] or None
-        return data
 
     def _connection(self, obj) -> selectors.Connection:
         """The row's connection details, worked out once for the four fields showing them."""
