@@ -32,8 +32,7 @@ def _plain(cls) -> bool:
             cls.__init__ is models.Model.__init__
             and not signals.pre_init.has_listeners(cls)
             and not signals.post_init.has_listeners(cls)
-            and all(isinstance(cls.__dict__.get(f.attname, getattr(cls, f.attname, None)), DeferredAttribute)
-                    for f in cls._meta.concrete_fields)
+            and all(isinstance(getattr(cls, f.attname, None), DeferredAttribute) for f in cls._meta.concrete_fields)
         )
     return plain
 
