@@ -110,10 +110,16 @@ class PreparedQuery:
     (as given, or a UUID's hex); otherwise (a value inlined into the SQL or
     transformed, a clock read, a filter that matches nothing) the shape takes the usual way
     for good. A settings change forgets every compiled shape.
+
+    On PostgreSQL its statements are also prepared on the server (`ServerPreparedSQL`): each
+    connection parses and plans one once, then runs it with each call's values. Pass
+    `prepare_on_server=False` for a query whose best plan depends on the values (a date range
+    over a year of rollups), so PostgreSQL plans it afresh every time.
     """
 
-    def __init__(self, build):
+    def __init__(self, build, *, prepare_on_server: bool = True):
         self.build = build
+        self.prepare_on_server = prepare_on_server
         self._shapes: dict = {}  # (shape, derive, window?) → _Compiled, or None: not preparable
         self._values_of: dict[tuple, PreparedQuery] = {}
         _PREPARED.add(self)
@@ -134,7 +140,9 @@ class PreparedQuery:
         derived = self._values_of.get(fields)
         if derived is None:
             build = self.build
-            derived = self._values_of[fields] = PreparedQuery(lambda **values: build(**values).values(*fields))
+            derived = self._values_of[fields] = PreparedQuery(
+                lambda **values: build(**values).values(*fields), prepare_on_server=self.prepare_on_server
+            )
         return derived
 
     def __deepcopy__(self, memo):
@@ -145,9 +153,9 @@ class PreparedQuery:
         try:
             compiled = self._shapes[key]
         except KeyError:
-            compiled = self._shapes[key] = _compile(self.build, shape, derive, windowed)
+            compiled = self._shapes[key] = _compile(self.build, shape, derive, windowed, self.prepare_on_server)
         if compiled is not None and compiled.vendor != connections[compiled.using].vendor:
-            compiled = self._shapes[key] = _compile(self.build, shape, derive, windowed)
+            compiled = self._shapes[key] = _compile(self.build, shape, derive, windowed, self.prepare_on_server)
         return compiled
 
 
@@ -174,6 +182,12 @@ def fetch_rows(queryset, *, derive=None, window: slice | None = None) -> list:
         derived = queryset if derive is None else derive(queryset)
         rows = list(derived if window is None else derived[window])
     return rows
+
+
+class ServerPreparedSQL(str):
+    """SQL the database connection prepares on the server (core.postgresql): a statement the
+    portal runs again and again with other values, so PostgreSQL parses and plans it once per
+    connection instead of every time."""
 
 
 _PREPARED = weakref.WeakSet()
@@ -241,6 +255,7 @@ class _Compiled:
     sql: str  # without the window's LIMIT/OFFSET
     params: tuple
     slots: tuple  # (position in params, value name, transform)
+    sql_class: type  # ServerPreparedSQL, or str where the database plans each run
 
     def queryset(self, prepared: PreparedQuery, values: dict, shape: tuple):
         qs = self.prepared_class.__new__(self.prepared_class)
@@ -257,6 +272,7 @@ class _Compiled:
             limits = connections[self.using].ops.limit_offset_sql(window.start, window.stop)
             if limits:
                 sql = f"{sql} {limits}"
+        sql = self.sql_class(sql)
         runner = _RUNNER.__new__(_RUNNER)
         runner.__dict__.update(self.queryset_state)
         runner._query = _CompiledQuery(self, sql, tuple(params))
@@ -342,7 +358,7 @@ def _prepared_class(cls: type) -> type:
 _OWN_COMPILER_STATE = {"query", "connection", "using", "elide_empty"}
 
 
-def _compile(build, shape: tuple, derive, windowed: bool) -> _Compiled | None:
+def _compile(build, shape: tuple, derive, windowed: bool, prepare_on_server: bool) -> _Compiled | None:
     """The query of a shape, compiled, or None when it cannot be prepared."""
     builds = []
     for stand_ins in _STAND_INS:
@@ -379,6 +395,7 @@ def _compile(build, shape: tuple, derive, windowed: bool) -> _Compiled | None:
         prepared_class=_prepared_class(type(base)), queryset_state=queryset_state, using=using,
         vendor=connections[using].vendor, query=queryset.query, compiler_state=state, sql=sql,
         params=params, slots=tuple(slots),
+        sql_class=ServerPreparedSQL if prepare_on_server and connections[using].vendor == "postgresql" else str,
     )
 
 

@@ -97,15 +97,18 @@ def database_from_url(url: str) -> dict:
     if not name:
         raise ImproperlyConfigured("DATABASE_URL must name a database")
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    # Parameters are quoted into the SQL by psycopg (Django's default). `?server_side_binding=true`
-    # binds them on the server and prepares a statement a connection has run `prepare_threshold`
-    # times (default 5): PostgreSQL then skips parsing and planning it, about half of what a small
-    # query costs it there, but it may settle on a generic plan, which for the statistics'
-    # date ranges over a year of rollups was three times slower (docs/deploy.md). Off by default.
+    # Parameters are bound on the server, and the statements of the API's prepared reads are
+    # prepared there (core.postgresql): PostgreSQL parses and plans each once per connection,
+    # about half of what a small read costs it. `&prepare_threshold=N` also prepares any other
+    # statement a connection has run N times (it may then settle on a generic plan, which for
+    # the statistics' date ranges was three times slower, docs/deploy.md).
+    # `?server_side_binding=false` turns both off (Django's default: parameters quoted into
+    # the SQL by psycopg, nothing prepared).
     options["server_side_binding"] = _flag(
-        "DATABASE_URL's server_side_binding", options.get("server_side_binding", "false")
+        "DATABASE_URL's server_side_binding", options.get("server_side_binding", "true")
     )
-    options["prepare_threshold"] = _int("DATABASE_URL's prepare_threshold", options.get("prepare_threshold", "5"))
+    if "prepare_threshold" in options:
+        options["prepare_threshold"] = _int("DATABASE_URL's prepare_threshold", options["prepare_threshold"])
     return {
         "ENGINE": "core.postgresql",  # Django's, with a cheaper health check
         "NAME": name,

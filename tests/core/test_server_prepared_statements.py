@@ -1,0 +1,67 @@
+"""On PostgreSQL the statements of prepared reads (core.db.PreparedQuery) are prepared on the
+server, once per connection, and nothing else is: not a statement repeated many times, not
+the statistics' reads, whose plan depends on the date range."""
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from checker.models import CheckItem, CheckJob
+from core.db import PreparedQuery
+
+pytestmark = pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL (set DATABASE_URL)")
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _items_query(*, job_id):
+    return CheckItem.objects.filter(job_id=job_id).order_by("id")
+
+
+def _job_with_items(account, count: int) -> CheckJob:
+    job = CheckJob.objects.create(account=account, total=count)
+    CheckItem.objects.bulk_create(CheckItem(job=job, proxy_norm=f"10.0.0.{i}:80") for i in range(count))
+    return job
+
+
+@pytest.mark.django_db
+def test_a_prepared_read_is_prepared_on_the_server_once_and_gives_each_calls_rows(account, outsider_account):
+    items = PreparedQuery(_items_query)
+    mine, theirs = _job_with_items(account, 3), _job_with_items(outsider_account, 2)
+    before = len(_prepared_statements())
+
+    assert [i.job_id for i in items(job_id=mine.pk)] == [mine.pk] * 3
+    statements = _prepared_statements()
+    assert len(statements) == before + 1
+    assert any('FROM "checker_checkitem"' in s and "$1" in s for s in statements)
+
+    # The same statement again, with other values: no second one, and the other job's rows.
+    assert [i.job_id for i in items(job_id=theirs.pk)] == [theirs.pk] * 2
+    assert [i.job_id for i in items(job_id=mine.pk)] == [mine.pk] * 3
+    assert len(_prepared_statements()) == before + 1
+
+
+@pytest.mark.django_db
+def test_other_statements_are_not_prepared_however_often_they_run(account):
+    job = _job_with_items(account, 2)
+    before = _prepared_statements()
+    for _ in range(20):
+        assert CheckItem.objects.filter(job_id=job.pk).count() == 2
+    plain = PreparedQuery(_items_query, prepare_on_server=False)
+    for _ in range(20):
+        assert len(list(plain(job_id=job.pk))) == 2
+    assert _prepared_statements() == before
+
+
+@pytest.mark.django_db
+def test_the_connection_binds_on_the_server_and_prepares_only_when_asked():
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw.cursor_factory.__name__ == "PreparingCursor"
+    # psycopg prepares a statement on request only when its connection has a threshold; the
+    # one set here is never reached, so nothing is prepared for having been repeated.
+    assert raw.prepare_threshold is not None and raw.prepare_threshold > 10**12
