@@ -61,10 +61,14 @@ class SubUserOut(OutputSerializer):
     connection = serializers.SerializerMethodField(help_text="Ready-made connection strings")
 
     def _connection(self, obj) -> selectors.Connection:
-        """The row's connection details, worked out once for the four fields showing them."""
+        """The row's connection details, worked out once for the four fields showing them (and
+        the portal's gateway read once for a page of rows)."""
         last = self.__dict__.get("_last_connection")
         if last is None or last[0] is not obj:
-            last = self.__dict__["_last_connection"] = (obj, selectors.connection(obj))
+            configured = self.__dict__.get("_gateway")
+            if configured is None:
+                configured = self.__dict__["_gateway"] = selectors.configured_gateway()
+            last = self.__dict__["_last_connection"] = (obj, selectors.connection(obj, configured_gateway=configured))
         return last[1]
 
     def get_host(self, obj) -> str:

@@ -18,7 +18,6 @@ from accounts.models import Account
 from accounts.selectors import plan_for_tier
 from core.db import PreparedQuery, UtcIsoText, fetch_rows
 from core.errors import NotFound
-from orders.providers import get_provider
 
 from . import geo
 from .models import Rotation, SubUserProtocol, SubUserProxy, UsageDaily, UsageHourly
@@ -55,11 +54,11 @@ def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubU
     return proxy
 
 
-# What a list of sub-users reads of each: its own columns, and of its order the public id and
-# the provider (the gateway), not the thirty others: every timestamp read is parsed, row by
+# What a list of sub-users reads of each: its own columns, and of its order the public id,
+# not the thirty others: every timestamp read is parsed, row by
 # row, whether shown or not. (Deferring any of the proxy's own columns costs more than it
 # saves: Django then matches every field against the list loaded, for every row.)
-_LISTED = (*(f.name for f in SubUserProxy._meta.concrete_fields), "order__public_id", "order__provider")
+_LISTED = (*(f.name for f in SubUserProxy._meta.concrete_fields), "order__public_id")
 _SUBUSERS = PreparedQuery(
     lambda *, account_id: _subusers(account_id=account_id).only(*_LISTED).order_by("-created_at", "-id")
 )
@@ -72,16 +71,18 @@ def subusers_list(*, account: Account):
 # --- connection details ------------------------------------------------------------------------
 
 
-def gateway(proxy: SubUserProxy) -> tuple[str, int]:
+def configured_gateway() -> tuple[str, int]:
+    """The portal's own residential gateway (RESIDENTIAL_GATEWAY_HOST and _PORT)."""
+    return settings.RESIDENTIAL_GATEWAY_HOST, settings.RESIDENTIAL_GATEWAY_PORT
+
+
+def gateway(proxy: SubUserProxy, *, configured: tuple[str, int] | None = None) -> tuple[str, int]:
     """Host and port customers connect to: the upstream seller's for a sub-user living there,
-    else the provider's, else the configured gateway."""
+    else the portal's gateway (`configured`: that gateway as the caller already read it, for
+    a page of rows)."""
     if proxy.upstream_id:
         return proxy.upstream_host, proxy.upstream_port or 0
-    provider = get_provider(proxy.order.provider or None)
-    hook = getattr(provider, "subuser_gateway", None)
-    if hook is not None:
-        return hook(proxy)
-    return settings.RESIDENTIAL_GATEWAY_HOST, settings.RESIDENTIAL_GATEWAY_PORT
+    return configured or configured_gateway()
 
 
 def _slug(value: str) -> str:
@@ -119,9 +120,9 @@ class Connection:
     strings: dict[str, str]
 
 
-def connection(proxy: SubUserProxy) -> Connection:
+def connection(proxy: SubUserProxy, *, configured_gateway: tuple[str, int] | None = None) -> Connection:
     """The gateway and the username worked out once for everything that shows them."""
-    host, port = gateway(proxy)
+    host, port = gateway(proxy, configured=configured_gateway)
     user, password = connection_username(proxy), proxy.password
     scheme = "socks5" if proxy.protocol == SubUserProtocol.SOCKS5 else "http"
     return Connection(host=host, port=port, username=user, strings={
