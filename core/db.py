@@ -4,6 +4,7 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.core.signals import setting_changed
@@ -102,8 +103,8 @@ class PreparedQuery:
     slicing, `count`, `.query`) builds it from the values first and goes Django's usual
     way. So it is never wrong, only sometimes not faster.
 
-    A call's *shape* is its value names with each value's kind: a non-empty int or str, a
-    UUID or a datetime with its time zone is a parameter; None, a bool, 0 or "" is
+    A call's *shape* is its value names with each value's kind: a non-empty int or str (a
+    model's choice counts as its value), a UUID or a datetime with its time zone is a parameter; None, a bool, 0 or "" is
     part of the shape itself; any other value takes the usual way. The first call of a shape
     builds the query twice, with two sets of stand-in values, and keeps it only when the two
     compile to the same SQL with every stand-in among the parameters as Django prepares it
@@ -125,6 +126,9 @@ class PreparedQuery:
         _PREPARED.add(self)
 
     def __call__(self, **values):
+        for name, value in values.items():
+            if isinstance(value, Enum):  # a model's choice (`Pool.PUBLIC`) is the text or number it stands for
+                values[name] = value.value
         shape = _shape(values)
         compiled = self._compiled(shape, None, False) if shape is not None else None
         if compiled is None:

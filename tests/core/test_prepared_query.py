@@ -224,3 +224,16 @@ def test_datetimes_with_their_zone_are_parameters(account, compiles):
     assert [j.pk for j in since(account_id=account.pk, since=now - timedelta(days=1))] == [new.pk]
     if connection.vendor == "postgresql":  # SQLite receives them as text in its zone: the usual way
         assert len(compiles) == before
+
+
+def test_a_models_choice_is_a_parameter_as_its_value_is(account, compiles):
+    from checker.models import ItemStatus
+
+    job = _job(account)
+    live, dead = _items(job, ItemStatus.LIVE, ItemStatus.DEAD)
+    items = PreparedQuery(_items_query)
+    assert [i.pk for i in items(job_id=job.pk, status=ItemStatus.LIVE)] == [live.pk]
+    before = len(compiles)
+    assert [i.pk for i in items(job_id=job.pk, status=ItemStatus.DEAD)] == [dead.pk]
+    assert [i.pk for i in items(job_id=job.pk, status="live")] == [live.pk]
+    assert len(compiles) == before  # the member and the plain text are one shape, compiled once
