@@ -49,11 +49,17 @@ class UtcTimestamptzLoader:
 
 
 class PreparingCursor(base.ServerBindingCursor):
-    """Django's server-binding cursor, preparing the statements marked `ServerPreparedSQL`."""
+    """Django's server-binding cursor, preparing the statements marked `ServerPreparedSQL`.
+    Any other statement runs unprepared, even when the same text was prepared for a marked
+    run (a statistics query over a month is; the same query over a year is planned for its
+    range), unless `prepare_threshold` asked psycopg to prepare what repeats."""
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        if prepare is None and type(query) is ServerPreparedSQL:
-            prepare = True
+        if prepare is None:
+            if type(query) is ServerPreparedSQL:
+                prepare = True
+            elif self.connection.prepare_threshold == NEVER:
+                prepare = False
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 

@@ -65,3 +65,33 @@ def test_the_connection_binds_on_the_server_and_prepares_only_when_asked():
     # psycopg prepares a statement on request only when its connection has a threshold; the
     # one set here is never reached, so nothing is prepared for having been repeated.
     assert raw.prepare_threshold is not None and raw.prepare_threshold > 10**12
+
+
+def _executions() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_statistics_over_a_month_are_prepared_and_over_a_year_planned_for_their_range(account):
+    from datetime import date, timedelta
+
+    from orders.residential.selectors import StatsQuery, stats_rows, stats_totals
+
+    end = date(2026, 12, 7)
+    month = StatsQuery(start=end - timedelta(days=29), end=end, proxy=None, group_by="day")
+    year = StatsQuery(start=end - timedelta(days=365), end=end, proxy=None, group_by="day")
+    before = _executions()
+
+    assert stats_rows(account=account, query=month)[0:50] == []
+    assert stats_totals(account=account, query=month)["bytes_total"] == 0
+    prepared = {s: n for s, n in _executions().items() if s not in before}
+    assert len(prepared) == 2 and all('"orders_usagedaily"' in s for s in prepared)
+
+    # The same statements over a year run unprepared: the prepared ones are not executed again.
+    assert stats_rows(account=account, query=year)[0:50] == []
+    assert stats_totals(account=account, query=year)["bytes_total"] == 0
+    assert {s: n for s, n in _executions().items() if s not in before} == prepared
+    stats_rows(account=account, query=month)[0:50]
+    assert sum(_executions()[s] for s in prepared) == sum(prepared.values()) + 1
