@@ -119,6 +119,8 @@ def _listed(field, item):
 def _formatter(field, utc: bool):
     """A direct formatter for the field's value, or None (then the field's own). `utc`: UTC is
     the active time zone."""
+    if _is(field, BlankAsNullField):
+        return _blank_as_null
     if _is(field, fields.CharField):
         return str
     if _is(field, fields.IntegerField):
@@ -158,11 +160,24 @@ def _plan_of(serializer, utc: bool) -> list:
     return plan
 
 
+_MAPPING_TYPES: dict[type, bool] = {}
+
+
+def _is_mapping(value) -> bool:
+    """`isinstance(value, Mapping)`, remembered per type: the ABC's check costs a row's
+    reading more than the reading itself."""
+    kind = type(value)
+    known = _MAPPING_TYPES.get(kind)
+    if known is None:
+        known = _MAPPING_TYPES[kind] = isinstance(value, Mapping)
+    return known
+
+
 def _read(instance, source: tuple):
     """`fields.get_attribute` for the plain case; any surprise is left to the field to handle."""
     value = instance
     for name in source:
-        value = value[name] if isinstance(value, Mapping) else getattr(value, name)
+        value = value[name] if _is_mapping(value) else getattr(value, name)
         if callable(value) and is_simple_callable(value):
             value = value()
     return value
@@ -178,6 +193,10 @@ class BlankAsNullField(serializers.CharField):
 
     def to_representation(self, value):
         return str(value) or None
+
+
+def _blank_as_null(value):
+    return (value or None) if type(value) is str else (str(value) or None)
 
 
 _PLANS: dict[tuple[type, bool], list] = {}
@@ -230,7 +249,7 @@ class OutputSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         ret = {}
-        by_key = isinstance(instance, Mapping)
+        by_key = _is_mapping(instance)
         for name, field, attr, source, formatter, method in self._output_plan():
             if method is not None:
                 ret[name] = method(instance)
