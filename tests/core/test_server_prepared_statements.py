@@ -74,7 +74,7 @@ def _executions() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_statistics_over_a_month_are_prepared_and_over_a_year_planned_for_their_range(account):
+def test_daily_statistics_over_a_month_are_prepared_and_others_planned_for_their_range(account):
     from datetime import date, timedelta
 
     from orders.residential.selectors import StatsQuery, stats_rows, stats_totals
@@ -82,7 +82,11 @@ def test_statistics_over_a_month_are_prepared_and_over_a_year_planned_for_their_
     end = date(2026, 12, 7)
     month = StatsQuery(start=end - timedelta(days=29), end=end, proxy=None, group_by="day")
     year = StatsQuery(start=end - timedelta(days=365), end=end, proxy=None, group_by="day")
+    hourly = StatsQuery(start=end - timedelta(days=29), end=end, proxy=None, group_by="hour")
     before = _executions()
+    assert stats_rows(account=account, query=hourly)[0:50] == []
+    assert stats_totals(account=account, query=hourly)["requests"] == 0
+    assert _executions() == before
 
     assert stats_rows(account=account, query=month)[0:50] == []
     assert stats_totals(account=account, query=month)["bytes_total"] == 0
