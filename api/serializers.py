@@ -31,6 +31,7 @@ is DRF's in every case.
 """
 
 import datetime
+import operator
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -46,7 +47,44 @@ from rest_framework.settings import api_settings
 _UTC = datetime.UTC
 
 
+# strftime directives a `%` format can write from the datetime's fields, and how.
+_NUMERIC_DIRECTIVES = {"Y": ("%04d", "year"), "m": ("%02d", "month"), "d": ("%02d", "day"),
+                       "H": ("%02d", "hour"), "M": ("%02d", "minute"), "S": ("%02d", "second")}
+
+
+def _numeric_format(output_format: str):
+    """`output_format` (made only of %Y %m %d %H %M %S, %% and plain text, as the API's
+    `%Y-%m-%dT%H:%M:%SZ`) as a function writing the same text from a datetime's fields:
+    a third of strftime's time, which a page of rows pays for every timestamp. None for
+    any other directive."""
+    pattern, names, i = [], [], 0
+    while i < len(output_format):
+        char = output_format[i]
+        if char != "%":
+            pattern.append(char)
+            i += 1
+            continue
+        directive = output_format[i + 1 : i + 2]
+        if directive == "%":
+            pattern.append("%%")
+        elif directive in _NUMERIC_DIRECTIVES:
+            spec, name = _NUMERIC_DIRECTIVES[directive]
+            pattern.append(spec)
+            names.append(name)
+        else:
+            return None
+        i += 2
+    if not names:
+        return None
+    text, fields_of = "".join(pattern), operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda value: text % (fields_of(value),)
+    return lambda value: text % fields_of(value)
+
+
 def _utc_text(output_format: str):
+    numeric = _numeric_format(output_format)
+
     def formatted(value):
         if not value or isinstance(value, str):
             return value or None
@@ -54,6 +92,8 @@ def _utc_text(output_format: str):
             if value.tzinfo is None:
                 raise ValueError("naive datetime")  # the field makes it aware, as DRF does
             value = value.astimezone(_UTC)
+        if numeric is not None and value.year >= 1000:  # strftime writes years before 1000 unpadded
+            return numeric(value)
         return value.strftime(output_format)
 
     return formatted

@@ -380,3 +380,25 @@ def test_a_list_counted_apart_needs_no_count_when_its_page_ends_it(account, djan
     empty = LedgerEntry.objects.filter(account=account, amount__lt=0).values("type").distinct()
     with django_assert_num_queries(1):  # nothing from the start: nothing to count
         assert paginate(empty, {}, default_limit=20, max_limit=100) == ([], {"page": 1, "limit": 20, "total": 0})
+
+
+def test_datetimes_are_written_as_drfs_field_writes_them_for_any_moment_and_format():
+    """The plan writes the API's time format from the datetime's fields, not with strftime;
+    for every moment (years before 1000 included) and for formats it cannot write so, the
+    text is the DateTimeField's own."""
+    import datetime as dt
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from rest_framework import fields as drf_fields
+
+    from api.serializers import _utc_text
+
+    formats = ["%Y-%m-%dT%H:%M:%SZ", "%Y", "%d/%m/%Y %H:%M", "100%% at %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ", "%b %d"]
+
+    @settings(max_examples=300, deadline=None)
+    @given(moment=st.datetimes(timezones=st.just(dt.UTC)), output_format=st.sampled_from(formats))
+    def check(moment, output_format):
+        assert _utc_text(output_format)(moment) == drf_fields.DateTimeField(format=output_format).to_representation(moment)
+
+    check()
