@@ -139,6 +139,13 @@ def _decimal_text(field):
 
     def formatted(value):
         if type(value) is Decimal:
+            # str() is that text when it has exactly the field's places and no exponent, and a
+            # fraction of the price of as_tuple(); it counts a digit or more (leading zeros)
+            # than the coefficient has, so a text within max_digits is a value within it.
+            text = str(value)
+            if (exponent < 0 and len(text) > -exponent and text[exponent - 1] == "." and "E" not in text
+                    and (max_digits is None or len(text) - 1 - (text[0] == "-") <= max_digits)):
+                return text
             _sign, digits, places = value.as_tuple()
             if places == exponent and (max_digits is None or len(digits) <= max_digits):
                 return f"{value:f}"

@@ -402,3 +402,36 @@ def test_datetimes_are_written_as_drfs_field_writes_them_for_any_moment_and_form
         assert _utc_text(output_format)(moment) == drf_fields.DateTimeField(format=output_format).to_representation(moment)
 
     check()
+
+
+def test_decimals_are_written_as_drfs_field_writes_them_for_any_value():
+    """The plan's decimal text (str() of a value already at the field's places, else the
+    quantizing way) is the DecimalField's own for any value it may meet."""
+    from decimal import Decimal, InvalidOperation
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from rest_framework import fields as drf_fields
+
+    from api.serializers import _decimal_text
+
+    fields = [drf_fields.DecimalField(max_digits=digits, decimal_places=places)
+              for digits, places in ((14, 2), (20, 9), (5, 2), (3, 0), (6, 6))]
+
+    @settings(max_examples=500, deadline=None)
+    @given(value=st.decimals(allow_nan=False, allow_infinity=False, places=None)
+           | st.decimals(min_value=-10**6, max_value=10**6, places=2)
+           | st.decimals(min_value=-10, max_value=10, places=9),
+           index=st.integers(0, len(fields) - 1))
+    def check(value, index):
+        field = fields[index]
+        try:
+            expected = field.to_representation(value)
+        except InvalidOperation:  # more digits than the field allows: DRF refuses, and so does the plan
+            with pytest.raises(InvalidOperation):
+                _decimal_text(field)(value)
+            return
+        assert _decimal_text(field)(value) == expected
+        assert _decimal_text(field)(Decimal(expected)) == field.to_representation(Decimal(expected))
+
+    check()
