@@ -31,12 +31,14 @@ def _jobs(*, account_id: int):
     return CheckJob.objects.for_account(account_id).order_by("-created_at", "-job_id").defer("proxies")
 
 
-def _job_items(*, job_id: uuid.UUID, status: str | None = None):
+def _job_items(*, job_id: uuid.UUID, status: str | None = None, account_id: int | None = None):
     # A job's items lie together in the table, yet the planner cannot know it: asked for a
     # page in id order, it walks the primary key from the first item of every job before.
     # The job's own first id (from the job-and-id index) is where the walk starts.
     first = CheckItem.objects.filter(job_id=job_id).order_by("id").values("id")[:1]
     items = CheckItem.objects.filter(job_id=job_id, id__gte=Subquery(first))
+    if account_id is not None:  # the job's tenant checked in the same query (account_job_items)
+        items = items.filter(job__account_id=account_id)
     if status:
         items = items.filter(status=status)
     return items.order_by("id")
@@ -56,16 +58,27 @@ def jobs(*, account: Account):
     return _JOBS(account_id=account.pk)
 
 
-def job_get(*, account: Account, job_id) -> CheckJob:
-    """The account's job by its UUID; a malformed id or another tenant's job is NotFound."""
+def job_key(job_id) -> uuid.UUID:
+    """A job's id as a UUID; a malformed one is NotFound."""
     try:
-        key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+        return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except (ValueError, TypeError, AttributeError):
         raise NotFound("No such job.") from None
-    job = next(iter(_JOB(account_id=account.pk, job_id=key)), None)
+
+
+def job_get(*, account: Account, job_id) -> CheckJob:
+    """The account's job by its UUID; a malformed id or another tenant's job is NotFound."""
+    job = next(iter(_JOB(account_id=account.pk, job_id=job_key(job_id))), None)
     if job is None:
         raise NotFound("No such job.")
     return job
+
+
+def account_job_items(*, account: Account, job_id, status: str | None = None):
+    """The items of the account's job `job_id` without reading the job first: the query
+    itself keeps to the account's jobs, so another tenant's job (or no job) gives no items.
+    An empty page is then told apart by `job_get` (404, or a job with nothing there)."""
+    return _JOB_ITEMS(job_id=job_key(job_id), status=status or None, account_id=account.pk)
 
 
 def job_items(*, account: Account, job: CheckJob, status: str | None = None):

@@ -332,3 +332,30 @@ def test_private_addresses_are_refused_unless_allowed(account, make_key, api, su
     items = api(key).get(f"jobs/{job_id}/items").json_body["data"]
     assert {i["error"] for i in items} == {"blocked_address"}
     assert CheckItem.objects.filter(status="live").count() == 0
+
+
+def test_job_items_page_tells_an_empty_page_from_an_unknown_job(account, outsider_account, make_key, api):
+    """A job's items come in one query that keeps to the account's jobs; the job is read only
+    when the page is empty or the request refused, so 404 still comes first."""
+    mine = api(make_key(account, scopes=READ))
+    own = CheckJob.objects.create(account=account, total=2)
+    CheckItem.objects.bulk_create(CheckItem(job=own, proxy_norm=f"10.0.0.{i}:80", status="live") for i in range(2))
+    empty = CheckJob.objects.create(account=account, total=0)
+    theirs = CheckJob.objects.create(account=outsider_account, total=1)
+    CheckItem.objects.create(job=theirs, proxy_norm="10.9.9.9:80", status="live")
+
+    page = mine.get(f"jobs/{own.job_id}/items").json_body
+    assert [i["proxy_norm"] for i in page["data"]] == ["10.0.0.0:80", "10.0.0.1:80"] and page["meta"]["total"] == 2
+    past = mine.get(f"jobs/{own.job_id}/items", page=3, limit=1)
+    assert past.status_code == 200 and past.json_body["data"] == [] and past.json_body["meta"]["total"] == 2
+    nothing = mine.get(f"jobs/{empty.job_id}/items")
+    assert nothing.status_code == 200 and nothing.json_body["data"] == [] and nothing.json_body["meta"]["total"] == 0
+    assert mine.get(f"jobs/{own.job_id}/items", status="dead").json_body["data"] == []
+
+    for job_id in (theirs.job_id, uuid.uuid4()):
+        for params in ({}, {"status": "maybe"}, {"page": "0"}):
+            refused = mine.get(f"jobs/{job_id}/items", **params)
+            assert refused.status_code == 404 and refused.json_body["error_type"] == "not_found", params
+    for params in ({"status": "maybe"}, {"page": "0"}):
+        refused = mine.get(f"jobs/{own.job_id}/items", **params)
+        assert refused.status_code == 400 and refused.json_body["error_type"] == "validation_error", params
