@@ -295,11 +295,19 @@ class OrderProxiesView(_OrderView):
 
     @extend_schema(responses=ProxyOut(many=True), summary="The proxies delivered to an order")
     def get(self, request, order_id: str):
-        order = self.get_order(order_id)
-        items, meta = paginate(
-            selectors.order_proxies(account=self.account, order=order).values(*ProxyOut.columns()),
-            request.query_params, default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
-        )
+        # One query for a page of an order's proxies: the order is read only when there is
+        # nothing to show (an unknown or another tenant's order is then 404) or the request
+        # is refused (an unknown order is 404 before anything else).
+        try:
+            items, meta = paginate(
+                selectors.account_order_proxies(account=self.account, public_id=order_id).values(*ProxyOut.columns()),
+                request.query_params, default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
+            )
+        except DomainValidationError:
+            self.get_order(order_id)
+            raise
+        if not items:
+            self.get_order(order_id)
         return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
 
 

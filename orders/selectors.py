@@ -56,9 +56,15 @@ _ORDERS = PreparedQuery(
 )
 _ORDER = PreparedQuery(lambda *, account_id, public_id: _orders(account_id=account_id).filter(public_id=public_id)[:1])
 # The columns customers connect with: lists and downloads of thousands skip the timestamps.
+_PROXY_COLUMNS = ("host", "port", "username", "password", "protocol", "country")
 _ORDER_PROXIES = PreparedQuery(
     lambda *, order_id: OrderProxy.objects.filter(order_id=order_id, released_at__isnull=True)
-    .only("host", "port", "username", "password", "protocol", "country").order_by("id")
+    .only(*_PROXY_COLUMNS).order_by("id")
+)
+_ACCOUNT_ORDER_PROXIES = PreparedQuery(
+    lambda *, account_id, public_id: OrderProxy.objects.filter(
+        order__account_id=account_id, order__public_id=public_id, released_at__isnull=True,
+    ).only(*_PROXY_COLUMNS).order_by("id")
 )
 
 
@@ -85,6 +91,13 @@ def order_renewal_period(*, order: Order) -> int | None:
     """The days an auto-renewal buys: the order's last period (its latest extension's, else its own)."""
     last = order.extensions.order_by("-number").values_list("period_days", flat=True).first()
     return last or order.period_days
+
+
+def account_order_proxies(*, account: Account, public_id: str):
+    """The proxies of the account's order `public_id` without reading the order first: the
+    query itself keeps to the account's orders, so another tenant's order (or no order) gives
+    none. An empty page is then told apart by `order_get` (404, or an order with none)."""
+    return _ACCOUNT_ORDER_PROXIES(account_id=account.pk, public_id=str(public_id or ""))
 
 
 def order_proxies(*, account: Account, order: Order):

@@ -429,3 +429,28 @@ def test_the_provisioning_task_runs_once_per_order_and_knows_missing_ones(accoun
     assert provision_order(order.pk) == "active"  # a second delivery changes nothing
     assert OrderProxy.objects.filter(order=order).count() == 2 and free_stock("datacenter", "DE") == 1
     assert provision_order(order.pk + 10_000) == "missing"
+
+
+def test_order_proxies_page_tells_an_empty_page_from_an_unknown_order(account, outsider_account, client_for, make_key, api):
+    """An order's proxies come in one query that keeps to the account's orders; the order is
+    read only when the page is empty or the request refused, so 404 still comes first."""
+    fund(account, "50")
+    add_stock("datacenter", "DE", 2)
+    order_id = client_for.post(
+        "orders", {"type": "datacenter", "quantity": 2, "period": 7, "country": "DE"}
+    ).json_body["data"]["id"]
+    page = client_for.get(f"orders/{order_id}/proxies").json_body
+    assert len(page["data"]) == 2 and page["meta"]["total"] == 2
+    past = client_for.get(f"orders/{order_id}/proxies", page=5, limit=1)
+    assert past.status_code == 200 and past.json_body["data"] == [] and past.json_body["meta"]["total"] == 2
+    OrderProxy.objects.filter(order__public_id=order_id).update(released_at=Order.objects.get(public_id=order_id).created_at)
+    released = client_for.get(f"orders/{order_id}/proxies")
+    assert released.status_code == 200 and released.json_body["data"] == [] and released.json_body["meta"]["total"] == 0
+
+    others = api(make_key(outsider_account, scopes=["orders:read"]))
+    for client, missing in ((others, order_id), (client_for, "ord_nosuchorder")):
+        for params in ({}, {"page": "0"}):
+            refused = client.get(f"orders/{missing}/proxies", **params)
+            assert refused.status_code == 404 and refused.json_body["error_type"] == "not_found", params
+    refused = client_for.get(f"orders/{order_id}/proxies", page="0")
+    assert refused.status_code == 400 and refused.json_body["error_type"] == "validation_error"
