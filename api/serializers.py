@@ -13,9 +13,10 @@ formats the common kinds directly (the active time zone is read once per seriali
   `UUIDField` (hex_verbose) `str(value)`, as in DRF;
 - `BooleanField` passes a bool through; `ChoiceField` maps a string through its choices;
 - `DecimalField` writes a `Decimal` already at the field's places (as the database returns
-  its column) with `f"{value:f}"`, DRF's text when quantizing it changes nothing;
-- `DateTimeField` in UTC with the project's `DATETIME_FORMAT` is `strftime`, as DRF
-  formats it when UTC is the active time zone (the API never activates another);
+  its column) as `str()` gives it, DRF's text when quantizing it changes nothing;
+- `DateTimeField` in UTC with the project's `DATETIME_FORMAT` is `strftime`'s text, as DRF
+  formats it when UTC is the active time zone (the API never activates another), written
+  from the datetime's fields when the format has only numeric directives;
 - `ListField` formats its items with its child's formatter;
 - `SerializerMethodField` calls its method; a nested `OutputSerializer` renders by its plan.
 
