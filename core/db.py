@@ -104,13 +104,13 @@ class PreparedQuery:
     way. So it is never wrong, only sometimes not faster.
 
     A call's *shape* is its value names with each value's kind: a non-empty int or str (a
-    model's choice counts as its value), a UUID or a datetime with its time zone is a parameter; None, a bool, 0 or "" is
-    part of the shape itself; any other value takes the usual way. The first call of a shape
-    builds the query twice, with two sets of stand-in values, and keeps it only when the two
-    compile to the same SQL with every stand-in among the parameters as Django prepares it
-    (as given, or a UUID's hex); otherwise (a value inlined into the SQL or
-    transformed, a clock read, a filter that matches nothing) the shape takes the usual way
-    for good. A settings change forgets every compiled shape.
+    model's choice counts as its value), a UUID or a datetime with its time zone is a
+    parameter; None, a bool, 0 or "" is part of the shape itself; any other value takes the
+    usual way. The first call of a shape builds the query twice, with two sets of stand-in
+    values, and keeps it only when the two compile to the same SQL with every stand-in among
+    the parameters as Django prepares it (as given, or a UUID's hex); otherwise (a value
+    inlined into the SQL or transformed, a clock read, a filter that matches nothing) the
+    shape takes the usual way for good. A settings change forgets every compiled shape.
 
     On PostgreSQL its statements are also prepared on the server (`ServerPreparedSQL`): each
     connection parses and plans one once, then runs it with each call's values. Pass
@@ -127,8 +127,8 @@ class PreparedQuery:
 
     def __call__(self, **values):
         for name, value in values.items():
-            if isinstance(value, Enum):  # a model's choice (`Pool.PUBLIC`) is the text or number it stands for
-                values[name] = value.value
+            if isinstance(value, Enum) and isinstance(value, (str, int)):
+                values[name] = value.value  # a model's choice (`Pool.PUBLIC`): the text or number it stands for
         shape = _shape(values)
         compiled = self._compiled(shape, None, False) if shape is not None else None
         if compiled is None:
