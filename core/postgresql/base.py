@@ -26,7 +26,7 @@ import datetime
 import select
 import sys
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from psycopg import adapters, pq
 from psycopg.postgres import types
 
@@ -68,7 +68,26 @@ class PreparingCursor(base.ServerBindingCursor):
 NEVER = sys.maxsize
 
 
+# The protocol's limit of parameters a statement (a 16-bit count). With parameters bound on
+# the server a statement may not carry more; quoted into the SQL by the client, it may.
+MAX_BOUND_PARAMETERS = 65_535
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def bulk_batch_size(self, fields, objs):
+        """Rows a `bulk_update`, deletion or `bulk_create` batch may hold: as many as fit in
+        one statement's parameters when they are bound on the server (a bulk update of 25,000
+        rows, three parameters each, is two statements, not one the server refuses). Django's
+        `bulk_create` of plain columns sends one array a column and is not limited by it."""
+        size = super().bulk_batch_size(fields, objs)
+        if self.connection.settings_dict["OPTIONS"].get("server_side_binding") is True and fields:
+            size = min(size, max(1, MAX_BOUND_PARAMETERS // len(fields)))
+        return size
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def get_connection_params(self):
         params = super().get_connection_params()
         if params.get("cursor_factory") is base.ServerBindingCursor:

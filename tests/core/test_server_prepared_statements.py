@@ -99,3 +99,23 @@ def test_daily_statistics_over_a_month_are_prepared_and_others_planned_for_their
     assert {s: n for s, n in _executions().items() if s not in before} == prepared
     stats_rows(account=account, query=month)[0:50]
     assert sum(_executions()[s] for s in prepared) == sum(prepared.values()) + 1
+
+
+@pytest.mark.django_db
+def test_a_bulk_write_past_the_protocols_parameter_limit_is_split_into_statements(account):
+    """Bound on the server, a statement carries at most 65,535 parameters. Updating 25,000
+    proxies of an order in bulk (three parameters a row) takes as many statements as that
+    needs, and so does deleting them with their order."""
+    from orders.models import Order, OrderProxy
+
+    order = Order.objects.create(account=account, type="ipv6", quantity=25_000, status="active",
+                                 unit_price=0, subtotal=0, discount=0, total=0)
+    proxies = OrderProxy.objects.bulk_create(
+        OrderProxy(order=order, host=f"2001:db8::{i:x}", port=8000, username="u", password="p") for i in range(25_000)
+    )
+    for proxy in proxies:
+        proxy.port = 9000
+    OrderProxy.objects.bulk_update(proxies, ["port"])
+    assert OrderProxy.objects.filter(order=order, port=9000).count() == 25_000
+    order.delete()
+    assert not OrderProxy.objects.filter(order_id=order.pk).exists()
