@@ -56,9 +56,9 @@ def subuser_get(*, account: Account, public_id: str, lock: bool = False) -> SubU
 
 
 # What a list of sub-users reads of each: its own columns, and of its order the public id,
-# not the thirty others: every timestamp read is parsed, row by
-# row, whether shown or not. (Deferring any of the proxy's own columns costs more than it
-# saves: Django then matches every field against the list loaded, for every row.)
+# not the thirty others: every timestamp read is parsed, row by row, whether shown or not.
+# (Deferring any of the proxy's own columns costs more than it saves: Django then matches
+# every field against the list loaded, for every row.)
 _LISTED = (*(f.name for f in SubUserProxy._meta.concrete_fields), "order__public_id")
 _SUBUSERS = PreparedQuery(
     lambda *, account_id: _subusers(account_id=account_id).only(*_LISTED).order_by("-created_at", "-id")
@@ -206,7 +206,7 @@ def _stats_sums(**range_):
     )
 
 
-# (a month at most, longer)
+# Each pair: (for daily figures over a month at most, for anything else).
 _STATS_ROWS = (PreparedQuery(_stats_page), PreparedQuery(_stats_page, prepare_on_server=False))
 _STATS_TOTALS = (PreparedQuery(_stats_sums), PreparedQuery(_stats_sums, prepare_on_server=False))
 
