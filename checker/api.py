@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
-from api.pagination import page_params, paginate
+from api.pagination import page_params, paginate, paginate_within
 from api.renderers import ApiResponse
 from api.serializers import OutputSerializer
 from api.views import PortalAPIView
@@ -20,7 +20,7 @@ from checker import selectors
 from checker.models import PROTOCOLS, Pool
 from checker.services.jobs import job_create
 from core.db import UtcIsoText, fetch_rows
-from core.errors import DomainValidationError, PayloadTooLarge, PremiumRequired
+from core.errors import PayloadTooLarge, PremiumRequired
 from core.files import DOWNLOAD_FORMATS, csv_chunks, download_format, download_response, rows_file
 
 CHECK_BODY_LIMIT = 2 * 1024 * 1024  # bytes; a body over 2 MB is a 413
@@ -214,20 +214,14 @@ class JobItemsView(PortalAPIView):
         responses=ItemOut(many=True), summary="Per-proxy results of a job",
     )
     def get(self, request, job_id: str):
-        # One query for a page of a job's items: the job is read only when there is nothing
-        # to show (an unknown or another tenant's job is then 404) or the request is refused
-        # (an unknown job is 404 before anything else).
-        try:
-            status = selectors.parse_item_status(request.query_params.get("status"))
-            items, meta = paginate(
-                selectors.account_job_items(account=self.account, job_id=job_id, status=status).values(*ITEM_FIELDS),
-                request.query_params, default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
-            )
-        except DomainValidationError:
-            selectors.job_get(account=self.account, job_id=job_id)
-            raise
-        if not items:
-            selectors.job_get(account=self.account, job_id=job_id)
+        query = request.query_params
+        items, meta = paginate_within(
+            lambda: selectors.account_job_items(
+                account=self.account, job_id=job_id, status=selectors.parse_item_status(query.get("status")),
+            ).values(*ITEM_FIELDS),
+            query, require_parent=lambda: selectors.job_get(account=self.account, job_id=job_id),
+            default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
+        )
         return ApiResponse([item_dict(i) for i in items], meta=meta)
 
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
-from api.pagination import paginate
+from api.pagination import paginate, paginate_within
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -295,19 +295,11 @@ class OrderProxiesView(_OrderView):
 
     @extend_schema(responses=ProxyOut(many=True), summary="The proxies delivered to an order")
     def get(self, request, order_id: str):
-        # One query for a page of an order's proxies: the order is read only when there is
-        # nothing to show (an unknown or another tenant's order is then 404) or the request
-        # is refused (an unknown order is 404 before anything else).
-        try:
-            items, meta = paginate(
-                selectors.account_order_proxies(account=self.account, public_id=order_id).values(*ProxyOut.columns()),
-                request.query_params, default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
-            )
-        except DomainValidationError:
-            self.get_order(order_id)
-            raise
-        if not items:
-            self.get_order(order_id)
+        items, meta = paginate_within(
+            lambda: selectors.account_order_proxies(account=self.account, public_id=order_id).values(*ProxyOut.columns()),
+            request.query_params, require_parent=lambda: self.get_order(order_id),
+            default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
+        )
         return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
 
 
