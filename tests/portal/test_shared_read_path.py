@@ -439,8 +439,9 @@ def test_decimals_are_written_as_drfs_field_writes_them_for_any_value():
 
 def test_no_read_compiles_sql_once_warm(account, make_key, api, monkeypatch):
     """Every read's queries are prepared (core.db.PreparedQuery): once a shape has been seen,
-    a request compiles no SQL. A value the prepared query cannot hold as a parameter (as a
-    model's choice once was) would build and compile its query on every request."""
+    a request compiles no SQL and asks no column for its converters again. A value the
+    prepared query cannot hold as a parameter (as a model's choice once was) would build and
+    compile its query on every request."""
     from django.db.models.sql.compiler import SQLCompiler
 
     ids = _seed(account)
@@ -458,7 +459,14 @@ def test_no_read_compiles_sql_once_warm(account, make_key, api, monkeypatch):
         compiled.append(self.query.model.__name__)
         return as_sql(self, *args, **kwargs)
 
+    get_converters = SQLCompiler.get_converters
+
+    def converting(self, expressions):
+        compiled.append(f"converters of {self.query.model.__name__}")
+        return get_converters(self, expressions)
+
     monkeypatch.setattr(SQLCompiler, "as_sql", counting)
+    monkeypatch.setattr(SQLCompiler, "get_converters", converting)
     for path in paths:
         compiled.clear()
         assert client.get(path).status_code == 200, path
