@@ -57,7 +57,7 @@ def _counts_in_the_page_query(queryset) -> bool:
     )
 
 
-def _with_total(queryset):
+def with_total(queryset):
     """The queryset with the total riding on each row, or None when it cannot carry it."""
     if not _counts_in_the_page_query(queryset):
         return None
@@ -76,9 +76,9 @@ def _page_then_total(queryset, window: slice) -> tuple[list, int]:
 def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
     window = slice(params.offset, params.offset + params.limit)
     # A prepared query (core.db.PreparedQuery) runs its page from SQL compiled before.
-    items = prepared_rows(queryset, derive=_with_total, window=window)
+    items = prepared_rows(queryset, derive=with_total, window=window)
     if items is None:
-        paged = _with_total(queryset)
+        paged = with_total(queryset)
         if paged is None:
             return _page_then_total(queryset, window)
         items = list(paged[window])

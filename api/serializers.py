@@ -100,7 +100,7 @@ def _utc_text(output_format: str):
     return formatted
 
 
-def _utc_active() -> bool:
+def utc_active() -> bool:
     zone = timezone.get_current_timezone()
     return zone is _UTC or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
 
@@ -260,6 +260,10 @@ def _forget_plans(setting, **kwargs) -> None:
 class OutputSerializer(serializers.Serializer):
     """An output serializer: declare fields as usual; rows are rendered through a plan."""
 
+    # True where the output is a function of the row's own columns and of values that never
+    # change: a list page may then render each version of a row once (api.rendered_rows).
+    rendered_per_row_version = False
+
     @classmethod
     def columns(cls) -> tuple[str, ...]:
         """The names its fields read, for a serializer whose every field reads one name: a
@@ -268,7 +272,7 @@ class OutputSerializer(serializers.Serializer):
         names = _COLUMNS.get(cls)
         if names is None:
             names = []
-            for name, _field, source, _formatter, method in _plan_of(cls(), _utc_active()):
+            for name, _field, source, _formatter, method in _plan_of(cls(), utc_active()):
                 if method is not None or source is None or len(source) != 1:
                     raise TypeError(f"{cls.__name__}.{name} does not read one name of a row")
                 names.append(source[0])
@@ -281,7 +285,7 @@ class OutputSerializer(serializers.Serializer):
         method or None)."""
         plan = self.__dict__.get("_plan")
         if plan is None:
-            utc = _utc_active()
+            utc = utc_active()
             if self._context:
                 planned = _plan_of(self, utc)
             else:

@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
+from api.rendered_rows import paginate_rendered
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -37,6 +38,10 @@ PROXY_DEFAULT_LIMIT, PROXY_MAX_LIMIT = 50, 200
 
 
 class SubUserOut(OutputSerializer):
+    # What it shows is the proxy's own columns, its order's public id (never changed) and
+    # the gateway from the settings: a row's version renders the same every time.
+    rendered_per_row_version = True
+
     id = serializers.CharField(source="public_id")
     name = serializers.CharField()
     order_id = serializers.CharField(source="order.public_id")
@@ -153,10 +158,10 @@ class SubUserListView(PortalAPIView):
             if status not in SubUserStatus.values:
                 raise DomainValidationError({"status": "status must be active or disabled."})
             qs = qs.filter(status=status)
-        items, meta = paginate(
-            qs, request.query_params, default_limit=PROXY_DEFAULT_LIMIT, max_limit=PROXY_MAX_LIMIT
+        rows, meta = paginate_rendered(
+            qs, request.query_params, SubUserOut, default_limit=PROXY_DEFAULT_LIMIT, max_limit=PROXY_MAX_LIMIT
         )
-        return ApiResponse(SubUserOut(items, many=True).data, meta=meta)
+        return ApiResponse(rows, meta=meta)
 
     @extend_schema(request=SubUserCreateIn, responses={201: SubUserOut}, summary="Create a sub-user proxy")
     def post(self, request):

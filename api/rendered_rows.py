@@ -1,0 +1,100 @@
+"""A page of rows rendered once per row version: what a list endpoint polled again and again
+spends its time on is rendering rows that have not changed since the last time.
+
+On PostgreSQL every version of a row has its own `(xmin, ctid)`: an UPDATE writes a new
+version of the row, with the writing transaction's id in `xmin` (a new one for every
+transaction) and its own place in `ctid` (a new one for every version, also within one
+transaction), however the row was written: `save()`, `queryset.update()`, raw SQL, another
+process. `paginate_rendered` reads a page as each row's primary key and version (and the
+total, as `paginate` does), renders only the rows whose version this process has not
+rendered before, through the serializer as usual, and keeps each rendered row under its
+class, key and version. A cached row is the same text its version rendered to, so nothing
+needs invalidating when a row changes: its new version is simply not in the cache.
+
+Only a serializer that says so (`OutputSerializer.rendered_per_row_version`) is rendered this
+way: one whose output is a function of the row's own columns and of values that never change
+(an order's public id, the settings, which clear the cache when they change). Everything
+else, and any database other than PostgreSQL, takes `paginate` and the serializer as before.
+Each process keeps at most `ROWS_KEPT` rendered rows, the oldest going first.
+"""
+
+from django.core.signals import setting_changed
+from django.db import connections
+from django.db.models.expressions import RawSQL
+from django.db.models.query import ModelIterable, QuerySet
+from django.dispatch import receiver
+
+from api.pagination import TOTAL, page_params, paginate, with_total
+from api.serializers import utc_active
+from core.db import fetch_rows
+
+VERSION = "_row_version"
+ROWS_KEPT = 10_000
+
+_RENDERED: dict[tuple, dict] = {}  # (serializer class, UTC?, primary key, version) → the rendered row
+
+
+@receiver(setting_changed)
+def _forget_rendered(**kwargs) -> None:
+    _RENDERED.clear()
+
+
+def _version(queryset) -> RawSQL:
+    table = connections[queryset.db].ops.quote_name(queryset.model._meta.db_table)
+    return RawSQL(f"{table}.xmin::text || {table}.ctid::text", ())  # noqa: S611 - the model's own table name
+
+
+def _keys_with_total(queryset):
+    """The page query as primary keys, versions and the total (module level: a prepared
+    query's derivation is cached by it)."""
+    keys = with_total(queryset.values("pk"))
+    return keys.annotate(**{VERSION: _version(queryset)}) if keys is not None else None
+
+
+def _renders_per_version(queryset, serializer_class) -> bool:
+    return (
+        getattr(serializer_class, "rendered_per_row_version", False)
+        and isinstance(queryset, QuerySet)
+        and connections[queryset.db].vendor == "postgresql"
+        and queryset._iterable_class is ModelIterable
+        # (a prepared query's queryset is never sliced, and asking it builds its query)
+        and (getattr(queryset, "_prepared", None) is not None or not queryset.query.is_sliced)
+    )
+
+
+def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, max_limit: int):
+    """`paginate` and `serializer_class(items, many=True).data` in one: (rendered rows, meta)."""
+    if not _renders_per_version(queryset, serializer_class):
+        items, meta = paginate(queryset, query, default_limit=default_limit, max_limit=max_limit)
+        return serializer_class(items, many=True).data, meta
+    params = page_params(query, default_limit=default_limit, max_limit=max_limit)
+    window = slice(params.offset, params.offset + params.limit)
+    keys = fetch_rows(queryset, derive=_keys_with_total, window=window)
+    meta = {"page": params.page, "limit": params.limit}
+    if not keys:  # past the end (or nothing at all): no row carried the total
+        meta["total"] = queryset.count() if params.offset else 0
+        return [], meta
+    meta["total"] = keys[0][TOTAL]
+    utc = utc_active()
+    rendered, missing = {}, []
+    for row in keys:
+        known = _RENDERED.get((serializer_class, utc, row["pk"], row[VERSION]))
+        if known is None:
+            missing.append(row["pk"])
+        else:
+            rendered[row["pk"]] = known
+    if missing:
+        rendered.update(_render(queryset, serializer_class, utc, missing))
+    # A row deleted between the two reads is left out; a row changed between them shows its new version.
+    return [rendered[row["pk"]] for row in keys if row["pk"] in rendered], meta
+
+
+def _render(queryset, serializer_class, utc: bool, keys: list) -> dict:
+    rows = list(queryset.filter(pk__in=keys).annotate(**{VERSION: _version(queryset)}))
+    data = serializer_class(rows, many=True).data
+    rendered = {}
+    for row, out in zip(rows, data, strict=True):
+        while len(_RENDERED) >= ROWS_KEPT:
+            del _RENDERED[next(iter(_RENDERED))]
+        _RENDERED[serializer_class, utc, row.pk, getattr(row, VERSION)] = rendered[row.pk] = out
+    return rendered

@@ -1,0 +1,138 @@
+"""api.rendered_rows: a list page renders each version of a row once, and a row changed in
+any way (save, queryset update, raw SQL, in the same transaction or not) shows its change on
+the next read. Driven through GET /proxy, whose rows are rendered that way."""
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from api import rendered_rows
+from orders.residential.api import SubUserOut
+from orders.residential.models import SubUserProxy
+from tests.orders.residential.subuser_fixtures import residential_order
+
+RW = ["proxies:read", "proxies:write"]
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="rows have versions on PostgreSQL only")
+
+
+@pytest.fixture
+def client(api, account, make_key):
+    return api(make_key(account, scopes=RW))
+
+
+@pytest.fixture
+def order(account):
+    return residential_order(account, gb="10")
+
+
+def _create(client, order, name: str) -> str:
+    r = client.post("proxy", {"name": name, "order_id": order.public_id})
+    assert r.status_code == 201, r.json_body
+    return r.json_body["data"]["id"]
+
+
+def _listed(client, query: str = "") -> tuple[list[dict], dict]:
+    r = client.get(f"proxy{query}")
+    assert r.status_code == 200, r.json_body
+    return r.json_body["data"], r.json_body["meta"]
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """The sub-user rows the serializer rendered (by name)."""
+    names = []
+    to_representation = SubUserOut.to_representation
+
+    def counting(self, instance):
+        names.append(instance.name)
+        return to_representation(self, instance)
+
+    monkeypatch.setattr(SubUserOut, "to_representation", counting)
+    return names
+
+
+def test_every_kind_of_write_shows_on_the_next_read(client, order):
+    ids = [_create(client, order, f"proxy {i}") for i in range(3)]
+    assert [p["name"] for p in _listed(client)[0]] == ["proxy 2", "proxy 1", "proxy 0"]
+    _listed(client)
+
+    proxy = SubUserProxy.objects.get(public_id=ids[0])
+    proxy.name = "saved"
+    proxy.save()
+    SubUserProxy.objects.filter(public_id=ids[1]).update(traffic_used_bytes=1_500_000_000)  # no save, no signal
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {SubUserProxy._meta.db_table} SET name = %s WHERE public_id = %s", ["raw", ids[2]])
+
+    rows, meta = _listed(client)
+    assert [p["name"] for p in rows] == ["raw", "proxy 1", "saved"]
+    assert rows[1]["traffic_used_gb"] == "1.5"
+    assert meta["total"] == 3
+    # the same text the detail endpoint renders for each row
+    assert rows == [client.get(f"proxy/{p['id']}").json_body["data"] for p in rows]
+
+
+def test_a_row_written_twice_in_one_transaction_shows_the_second_write(client, order):
+    """Both writes share the transaction's id (`xmin`); each version still has its own place."""
+    proxy_id = _create(client, order, "first")
+    for name in ("second", "third"):
+        SubUserProxy.objects.filter(public_id=proxy_id).update(name=name)
+        assert _listed(client)[0][0]["name"] == name
+
+
+@on_postgresql
+def test_only_rows_changed_since_the_last_read_are_rendered_again(client, order, renders):
+    ids = [_create(client, order, f"proxy {i}") for i in range(4)]
+    _listed(client)
+    renders.clear()
+    assert len(_listed(client)[0]) == 4
+    assert renders == []
+    SubUserProxy.objects.filter(public_id=ids[1]).update(status="disabled", disabled_reason="limit")
+    rows, _meta = _listed(client)
+    assert renders == ["proxy 1"]
+    assert [(p["status"], p["disabled_reason"]) for p in rows][2] == ("disabled", "limit")
+
+
+def test_deleted_rows_leave_the_page_and_the_total(client, order):
+    ids = [_create(client, order, f"proxy {i}") for i in range(3)]
+    _listed(client)
+    assert client.delete(f"proxy/{ids[1]}").status_code == 200
+    SubUserProxy.objects.filter(public_id=ids[2]).delete()
+    rows, meta = _listed(client)
+    assert [p["id"] for p in rows] == [ids[0]] and meta["total"] == 1
+
+
+def test_pages_and_the_total_past_the_end(client, order):
+    ids = [_create(client, order, f"proxy {i}") for i in range(5)]
+    rows, meta = _listed(client, "?limit=2&page=2")
+    assert [p["id"] for p in rows] == [ids[2], ids[1]]
+    assert meta == {"page": 2, "limit": 2, "total": 5}
+    assert _listed(client, "?limit=2&page=9") == ([], {"page": 9, "limit": 2, "total": 5})
+    assert _listed(client, "?status=disabled") == ([], {"page": 1, "limit": 50, "total": 0})
+
+
+def test_a_settings_change_renders_the_rows_again(client, order):
+    _create(client, order, "proxy")
+    assert _listed(client)[0][0]["host"] != "gw.example.test"
+    with override_settings(RESIDENTIAL_GATEWAY_HOST="gw.example.test"):
+        row = _listed(client)[0][0]
+    assert row["host"] == "gw.example.test" and row["connection"]["url"].endswith("@gw.example.test:" + str(row["port"]))
+
+
+def test_another_tenants_rows_never_show(client, order, api, make_key, outsider_account):
+    _create(client, order, "ours")
+    outsider = api(make_key(outsider_account, scopes=RW))
+    _create(outsider, residential_order(outsider_account), "theirs")
+    for _ in range(2):
+        assert [p["name"] for p in _listed(client)[0]] == ["ours"]
+        assert [p["name"] for p in _listed(outsider)[0]] == ["theirs"]
+
+
+@on_postgresql
+def test_a_process_keeps_at_most_rows_kept(client, order, monkeypatch):
+    monkeypatch.setattr(rendered_rows, "ROWS_KEPT", 3)
+    rendered_rows._RENDERED.clear()
+    for i in range(5):
+        _create(client, order, f"proxy {i}")
+    for _ in range(2):
+        assert [p["name"] for p in _listed(client)[0]] == [f"proxy {i}" for i in reversed(range(5))]
+        assert len(rendered_rows._RENDERED) <= 3
