@@ -105,14 +105,15 @@ def paginate(queryset, query, *, default_limit: int, max_limit: int):
     return items, {"page": params.page, "limit": params.limit, "total": total}
 
 
-def paginate_within(build, query, *, require_parent, default_limit: int, max_limit: int):
+def paginate_within(build, query, *, require_parent, default_limit: int, max_limit: int, page=paginate):
     """`paginate` for the rows of one parent (an order's proxies, a job's items) read by a
     query that keeps to the account's parents, without reading the parent first. `build()`
     makes the queryset and may refuse the request; `require_parent()` raises NotFound for an
     unknown (or another tenant's) parent. It runs only when the page is empty or the request
-    is refused, so an unknown parent is 404 before anything else."""
+    is refused, so an unknown parent is 404 before anything else. `page` reads the page as
+    `paginate` does (or renders it too: `api.rendered_rows.paginate_rendered`)."""
     try:
-        items, meta = paginate(build(), query, default_limit=default_limit, max_limit=max_limit)
+        items, meta = page(build(), query, default_limit=default_limit, max_limit=max_limit)
     except DomainValidationError:
         require_parent()
         raise

@@ -18,10 +18,14 @@ else, and any database other than PostgreSQL, takes `paginate` and the serialize
 Each process keeps at most `ROWS_KEPT` rendered rows, the oldest going first.
 """
 
+import functools
+import operator
+
 from django.core.signals import setting_changed
 from django.db import connections
+from django.db.models import F
 from django.db.models.expressions import RawSQL
-from django.db.models.query import ModelIterable, QuerySet
+from django.db.models.query import ModelIterable, QuerySet, ValuesIterable
 from django.dispatch import receiver
 
 from api.pagination import TOTAL, page_params, paginate, with_total
@@ -29,9 +33,10 @@ from api.serializers import utc_active
 from core.db import fetch_rows
 
 VERSION = "_row_version"
+KEY = "_row_key"  # a `values()` row's primary key, where its columns do not include it
 ROWS_KEPT = 10_000
 
-_RENDERED: dict[tuple, dict] = {}  # (serializer class, UTC?, primary key, version) → the rendered row
+_RENDERED: dict[tuple, dict] = {}  # (serializer class, UTC?, primary key, version, *also) → the rendered row
 
 
 @receiver(setting_changed)
@@ -44,32 +49,47 @@ def _version(queryset) -> RawSQL:
     return RawSQL(f"{table}.xmin::text || {table}.ctid::text", ())  # noqa: S611 - the model's own table name
 
 
-def _keys_with_total(queryset):
-    """The page query as primary keys, versions and the total (module level: a prepared
-    query's derivation is cached by it)."""
-    keys = with_total(queryset.values("pk"))
-    return keys.annotate(**{VERSION: _version(queryset)}) if keys is not None else None
+@functools.cache
+def _keys_with_total(also: tuple[str, ...]):
+    """The derivation of a page query as primary keys, versions, the values `also` names and
+    the total (one function per `also`: a prepared query caches its derivations by them)."""
+
+    def derive(queryset):
+        keys = with_total(queryset.values("pk", *also))
+        return keys.annotate(**{VERSION: _version(queryset)}) if keys is not None else None
+
+    return derive
 
 
-def _renders_per_version(queryset, serializer_class) -> bool:
+def _also(serializer_class) -> tuple[str, ...] | None:
+    """What besides a row's own columns its rendering depends on (None: not rendered per version)."""
+    declared = getattr(serializer_class, "rendered_per_row_version", False)
+    if declared is True:
+        return ()
+    return tuple(declared) if declared else None
+
+
+def _renders_per_version(queryset, also) -> bool:
     return (
-        getattr(serializer_class, "rendered_per_row_version", False)
+        also is not None
         and isinstance(queryset, QuerySet)
         and connections[queryset.db].vendor == "postgresql"
-        and queryset._iterable_class is ModelIterable
+        and queryset._iterable_class in (ModelIterable, ValuesIterable)
         # (a prepared query's queryset is never sliced, and asking it builds its query)
         and (getattr(queryset, "_prepared", None) is not None or not queryset.query.is_sliced)
     )
 
 
 def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, max_limit: int):
-    """`paginate` and `serializer_class(items, many=True).data` in one: (rendered rows, meta)."""
-    if not _renders_per_version(queryset, serializer_class):
+    """`paginate` and `serializer_class(items, many=True).data` in one: (rendered rows, meta).
+    `queryset` returns instances or `values()` rows."""
+    also = _also(serializer_class)
+    if not _renders_per_version(queryset, also):
         items, meta = paginate(queryset, query, default_limit=default_limit, max_limit=max_limit)
         return serializer_class(items, many=True).data, meta
     params = page_params(query, default_limit=default_limit, max_limit=max_limit)
     window = slice(params.offset, params.offset + params.limit)
-    keys = fetch_rows(queryset, derive=_keys_with_total, window=window)
+    keys = fetch_rows(queryset, derive=_keys_with_total(also), window=window)
     meta = {"page": params.page, "limit": params.limit}
     if not keys:  # past the end (or nothing at all): no row carried the total
         meta["total"] = queryset.count() if params.offset else 0
@@ -78,23 +98,32 @@ def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, 
     utc = utc_active()
     rendered, missing = {}, []
     for row in keys:
-        known = _RENDERED.get((serializer_class, utc, row["pk"], row[VERSION]))
+        known = _RENDERED.get((serializer_class, utc, row["pk"], row[VERSION], *(row[name] for name in also)))
         if known is None:
             missing.append(row["pk"])
         else:
             rendered[row["pk"]] = known
     if missing:
-        rendered.update(_render(queryset, serializer_class, utc, missing))
+        rendered.update(_render(queryset, serializer_class, utc, also, missing))
     # A row deleted between the two reads is left out; a row changed between them shows its new version.
     return [rendered[row["pk"]] for row in keys if row["pk"] in rendered], meta
 
 
-def _render(queryset, serializer_class, utc: bool, keys: list) -> dict:
-    rows = list(queryset.filter(pk__in=keys).annotate(**{VERSION: _version(queryset)}))
-    data = serializer_class(rows, many=True).data
+def _render(queryset, serializer_class, utc: bool, also: tuple[str, ...], keys: list) -> dict:
+    chosen = queryset.filter(pk__in=keys)
+    if queryset._iterable_class is ValuesIterable:
+        rows = list(chosen.annotate(**{KEY: F("pk"), VERSION: _version(queryset)}))
+        values_of = operator.itemgetter
+    else:
+        rows = list(chosen.annotate(**{VERSION: _version(queryset)}))
+        for row in rows:
+            row.__dict__[KEY] = row.pk
+        values_of = operator.attrgetter
+    key_of = values_of(KEY, VERSION, *also)
     rendered = {}
-    for row, out in zip(rows, data, strict=True):
+    for row, out in zip(rows, serializer_class(rows, many=True).data, strict=True):
+        key, *version = key_of(row)
         while len(_RENDERED) >= ROWS_KEPT:
             del _RENDERED[next(iter(_RENDERED))]
-        _RENDERED[serializer_class, utc, row.pk, getattr(row, VERSION)] = rendered[row.pk] = out
+        _RENDERED[(serializer_class, utc, key, *version)] = rendered[key] = out
     return rendered

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.services import account_low_balance_threshold_set
 from api.pagination import paginate
+from api.rendered_rows import paginate_rendered
 from api.renderers import ApiResponse
 from api.serializers import OutputSerializer
 from api.views import PortalAPIView
@@ -63,6 +64,8 @@ class AccountView(PortalAPIView):
 
 
 class TransactionOut(OutputSerializer):
+    rendered_per_row_version = True  # the entry's own columns
+
     id = serializers.CharField(source="public_id")
     type = serializers.CharField()
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Signed")
@@ -80,11 +83,11 @@ class TransactionListView(PortalAPIView):
 
     @extend_schema(responses=TransactionOut(many=True), summary="Ledger entries, newest first")
     def get(self, request):
-        items, meta = paginate(
+        rows, meta = paginate_rendered(
             selectors.ledger_entries(account=self.account).values(*TransactionOut.columns()), request.query_params,
-            default_limit=TRANSACTIONS_DEFAULT_LIMIT, max_limit=TRANSACTIONS_MAX_LIMIT,
+            TransactionOut, default_limit=TRANSACTIONS_DEFAULT_LIMIT, max_limit=TRANSACTIONS_MAX_LIMIT,
         )
-        return ApiResponse(TransactionOut(items, many=True).data, meta=meta)
+        return ApiResponse(rows, meta=meta)
 
 
 class PlanLimitsOut(OutputSerializer):

@@ -12,7 +12,8 @@ from rest_framework import serializers
 
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
-from api.pagination import page_params, paginate, paginate_within
+from api.pagination import page_params, paginate_within
+from api.rendered_rows import paginate_rendered
 from api.renderers import ApiResponse
 from api.serializers import OutputSerializer
 from api.views import PortalAPIView
@@ -70,6 +71,8 @@ class CheckCreatedOut(OutputSerializer):
 
 
 class JobOut(OutputSerializer):
+    rendered_per_row_version = True  # the job's own columns (its counters included)
+
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["queued", "running", "completed", "failed", "cancelled"])
     total = serializers.IntegerField()
@@ -190,11 +193,11 @@ class JobListView(PortalAPIView):
 
     @extend_schema(parameters=PAGE_PARAMS, responses=JobOut(many=True), summary="The account's check jobs, newest first")
     def get(self, request):
-        items, meta = paginate(
-            selectors.jobs(account=self.account).values(*JobOut.columns()), request.query_params,
+        rows, meta = paginate_rendered(
+            selectors.jobs(account=self.account).values(*JobOut.columns()), request.query_params, JobOut,
             default_limit=JOBS_DEFAULT_LIMIT, max_limit=JOBS_MAX_LIMIT,
         )
-        return ApiResponse(JobOut(items, many=True).data, meta=meta)
+        return ApiResponse(rows, meta=meta)
 
 
 class JobDetailView(PortalAPIView):

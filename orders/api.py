@@ -1,5 +1,6 @@
 """Reference data and orders API (docs/api.md#endpoints). One view per operation; services do the work."""
 
+import functools
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -9,6 +10,7 @@ from rest_framework import serializers
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate, paginate_within
+from api.rendered_rows import paginate_rendered
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -152,6 +154,9 @@ class QuoteOut(OutputSerializer):
 
 
 class OrderOut(OutputSerializer):
+    # The order's own columns, and its proxies counted by the list's query.
+    rendered_per_row_version = ("proxy_count",)
+
     id = serializers.CharField(source="public_id")
     type = serializers.CharField()
     quantity = serializers.SerializerMethodField()
@@ -193,6 +198,8 @@ class OrderOut(OutputSerializer):
 
 
 class ProxyOut(OutputSerializer):
+    rendered_per_row_version = True  # the proxy's own columns
+
     host = serializers.CharField()
     port = serializers.IntegerField()
     username = serializers.CharField()
@@ -239,8 +246,10 @@ class OrderListView(PortalAPIView):
             type=request.query_params.get("type") or None,
             status=request.query_params.get("status") or None,
         )
-        items, meta = paginate(qs, request.query_params, default_limit=ORDERS_DEFAULT_LIMIT, max_limit=ORDERS_MAX_LIMIT)
-        return ApiResponse(OrderOut(items, many=True).data, meta=meta)
+        rows, meta = paginate_rendered(
+            qs, request.query_params, OrderOut, default_limit=ORDERS_DEFAULT_LIMIT, max_limit=ORDERS_MAX_LIMIT
+        )
+        return ApiResponse(rows, meta=meta)
 
     @extend_schema(
         request=OrderIn, responses={201: OrderOut}, summary="Place an order (charges the balance)",
@@ -295,12 +304,13 @@ class OrderProxiesView(_OrderView):
 
     @extend_schema(responses=ProxyOut(many=True), summary="The proxies delivered to an order")
     def get(self, request, order_id: str):
-        items, meta = paginate_within(
+        rows, meta = paginate_within(
             lambda: selectors.account_order_proxies(account=self.account, public_id=order_id).values(*ProxyOut.columns()),
             request.query_params, require_parent=lambda: self.get_order(order_id),
             default_limit=PROXIES_DEFAULT_LIMIT, max_limit=PROXIES_MAX_LIMIT,
+            page=functools.partial(paginate_rendered, serializer_class=ProxyOut),
         )
-        return ApiResponse(ProxyOut(items, many=True).data, meta=meta)
+        return ApiResponse(rows, meta=meta)
 
 
 AUTH_DESCRIPTION = (

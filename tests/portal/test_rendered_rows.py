@@ -2,14 +2,20 @@
 any way (save, queryset update, raw SQL, in the same transaction or not) shows its change on
 the next read. Driven through GET /proxy, whose rows are rendered that way."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from api import rendered_rows
+from billing.services import ledger_post
+from checker.models import CheckJob
+from orders.models import OrderProxy
 from orders.residential.api import SubUserOut
 from orders.residential.models import SubUserProxy
-from tests.orders.residential.subuser_fixtures import residential_order
+from tests.orders.residential.subuser_fixtures import datacenter_order, residential_order
 
 RW = ["proxies:read", "proxies:write"]
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="rows have versions on PostgreSQL only")
@@ -136,3 +142,34 @@ def test_a_process_keeps_at_most_rows_kept(client, order, monkeypatch):
     for _ in range(2):
         assert [p["name"] for p in _listed(client)[0]] == [f"proxy {i}" for i in reversed(range(5))]
         assert len(rendered_rows._RENDERED) <= 3
+
+
+def test_an_orders_proxy_count_follows_its_proxies(account, api, make_key):
+    """The order's row does not change when one of its proxies is released: the count its list
+    shows is part of what names the rendered row (OrderOut.rendered_per_row_version)."""
+    client = api(make_key(account, scopes=["orders:read"]))
+    order = datacenter_order(account)
+    proxies = [OrderProxy.objects.create(order=order, host="127.0.0.1", port=8000 + i) for i in range(3)]
+    for _ in range(2):
+        assert client.get("orders").json_body["data"][0]["proxy_count"] == 3
+        assert [p["port"] for p in client.get(f"orders/{order.public_id}/proxies").json_body["data"]] == [8000, 8001, 8002]
+    OrderProxy.objects.filter(pk=proxies[1].pk).update(released_at=timezone.now())
+    OrderProxy.objects.filter(pk=proxies[2].pk).update(port=9002)
+    assert client.get("orders").json_body["data"][0]["proxy_count"] == 2
+    assert [p["port"] for p in client.get(f"orders/{order.public_id}/proxies").json_body["data"]] == [8000, 9002]
+    OrderProxy.objects.filter(pk=proxies[0].pk).update(released_at=timezone.now())
+    assert client.get("orders").json_body["data"][0]["proxy_count"] == 1
+
+
+def test_a_jobs_progress_and_the_ledger_show_at_once(account, api, make_key):
+    client = api(make_key(account, scopes=["checker:read", "balance:read"]))
+    job = CheckJob.objects.create(account=account, total=10)
+    assert client.get("jobs").json_body["data"][0]["done"] == 0
+    CheckJob.objects.filter(pk=job.pk).update(done=7, live=5, status="running")
+    row = client.get("jobs").json_body["data"][0]
+    assert (row["status"], row["done"], row["live"]) == ("running", 7, 5)
+    before = client.get("account/transactions").json_body["meta"]["total"]
+    ledger_post(account=account, amount=Decimal("5.00"), type="adjustment", reference="goodwill-1", description="goodwill")
+    listed = client.get("account/transactions").json_body
+    assert listed["meta"]["total"] == before + 1
+    assert (listed["data"][0]["amount"], listed["data"][0]["description"]) == ("5.00", "goodwill")
