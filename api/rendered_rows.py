@@ -12,10 +12,18 @@ class, key and version. A cached row is the same text its version rendered to, s
 needs invalidating when a row changes: its new version is simply not in the cache.
 
 Only a serializer that says so (`OutputSerializer.rendered_per_row_version`) is rendered this
-way: one whose output is a function of the row's own columns and of values that never change
-(an order's public id, the settings, which clear the cache when they change). Everything
-else, and any database other than PostgreSQL, takes `paginate` and the serializer as before.
-Each process keeps at most `ROWS_KEPT` rendered rows, the oldest going first.
+way: one whose output is a function of the row's own columns, of values that never change
+(an order's public id; the settings, which clear the cache when they change) and of values
+the list's query reads beside the row, named by the serializer (an order's live proxy
+count), which then join the version. Everything else, and any database other than
+PostgreSQL, takes `paginate` and the serializer as before. Each process keeps at most
+`ROWS_KEPT` rendered rows, the oldest going first.
+
+The one way two versions of a row could share a name: a transaction writing a row twice, a
+list rendering the first write inside that same transaction, and a table rewrite (VACUUM
+FULL, CLUSTER) later moving the second write to the first one's place. No list request
+writes, so the API never renders an uncommitted version; restart the web processes after
+a table rewrite all the same.
 """
 
 import functools
@@ -123,7 +131,18 @@ def _render(queryset, serializer_class, utc: bool, also: tuple[str, ...], keys: 
     rendered = {}
     for row, out in zip(rows, serializer_class(rows, many=True).data, strict=True):
         key, *version = key_of(row)
-        while len(_RENDERED) >= ROWS_KEPT:
-            del _RENDERED[next(iter(_RENDERED))]
-        _RENDERED[(serializer_class, utc, key, *version)] = rendered[key] = out
+        _keep((serializer_class, utc, key, *version), out)
+        rendered[key] = out
     return rendered
+
+
+def _keep(key: tuple, out: dict) -> None:
+    """Keeps a rendered row, the oldest going first past ROWS_KEPT (safe for threads sharing
+    the process: another may have taken the oldest already)."""
+    while len(_RENDERED) >= ROWS_KEPT:
+        try:
+            _RENDERED.pop(next(iter(_RENDERED)), None)
+        except (RuntimeError, StopIteration):  # changed meanwhile, or nothing to keep at all
+            break
+    if ROWS_KEPT > 0:
+        _RENDERED[key] = out
