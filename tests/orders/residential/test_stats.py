@@ -99,6 +99,23 @@ def test_bad_dates_are_validation_errors(client, params, field):
     assert field in r.json_body["meta"]["fields"]
 
 
+def test_every_bad_parameter_is_named_in_one_answer(client):
+    r = client.get("stats", **{"from": "2025-13-01", "group_by": "week"})
+    assert r.status_code == 400 and r.json_body["error_type"] == "validation_error"
+    assert set(r.json_body["meta"]["fields"]) == {"from", "group_by"}
+    assert r.json_body["meta"]["fields"]["group_by"] == ["group_by must be day or hour."]
+    r = client.get("stats", proxy_id="prx\x00")
+    assert r.status_code == 400 and set(r.json_body["meta"]["fields"]) == {"proxy_id"}
+
+
+def test_group_by_and_proxy_id_are_read_around_spaces(client, ingested, proxies):
+    a, _b = proxies
+    r = client.get("stats", **{"from": "2025-03-01", "to": "2025-03-02", "group_by": " Hour ", "proxy_id": f" {a.public_id} "})
+    assert r.status_code == 200, r.json_body
+    assert r.json_body["meta"]["group_by"] == "hour" and r.json_body["meta"]["proxy_id"] == a.public_id
+    assert client.get("stats", group_by="").json_body["meta"]["group_by"] == "day"
+
+
 def test_stats_need_the_stats_scope(api, account, make_key):
     r = api(make_key(account, scopes=["proxies:read"])).get("stats")
     assert r.status_code == 403 and r.json_body["meta"]["required"] == "stats:read"
