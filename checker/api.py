@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii
 
@@ -15,7 +16,7 @@ from api.negotiation import FileDownloadNegotiation
 from api.pagination import page_params, paginate_within
 from api.rendered_rows import paginate_rendered
 from api.renderers import ApiResponse
-from api.serializers import OutputSerializer
+from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
 from checker import selectors
 from checker.models import PROTOCOLS, Pool
@@ -92,15 +93,18 @@ def item_dict(row: dict) -> dict:
 
 
 class ItemOut(OutputSerializer):
+    # Blank text is null, as `item_dict` writes an exported item.
+    rendered_per_row_version = True  # the item's own columns
+
     proxy_norm = serializers.CharField()
     status = serializers.ChoiceField(choices=["live", "dead"])
-    protocol = serializers.CharField(allow_null=True)
+    protocol = BlankAsNullField()
     connect_ms = serializers.IntegerField(allow_null=True)
     ttfb_ms = serializers.IntegerField(allow_null=True)
-    exit_ip = serializers.CharField(allow_null=True)
-    country = serializers.CharField(allow_null=True)
-    anonymity = serializers.CharField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    exit_ip = BlankAsNullField()
+    country = BlankAsNullField()
+    anonymity = BlankAsNullField()
+    error = BlankAsNullField()
 
 
 POOL_FIELDS = ["proxy_norm", "protocol", "country", "anonymity", "latency_ms", "uptime_score", "checked_at"]
@@ -218,14 +222,15 @@ class JobItemsView(PortalAPIView):
     )
     def get(self, request, job_id: str):
         query = request.query_params
-        items, meta = paginate_within(
+        rows, meta = paginate_within(
             lambda: selectors.account_job_items(
                 account=self.account, job_id=job_id, status=selectors.parse_item_status(query.get("status")),
             ).values(*ITEM_FIELDS),
             query, require_parent=lambda: selectors.job_get(account=self.account, job_id=job_id),
             default_limit=ITEMS_DEFAULT_LIMIT, max_limit=ITEMS_MAX_LIMIT,
+            page=functools.partial(paginate_rendered, serializer_class=ItemOut),
         )
-        return ApiResponse([item_dict(i) for i in items], meta=meta)
+        return ApiResponse(rows, meta=meta)
 
 
 def job_export_response(*, account, job, fmt: str, status: str | None) -> StreamingHttpResponse:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from api import rendered_rows
 from billing.services import ledger_post
-from checker.models import CheckJob
+from checker.models import CheckItem, CheckJob
 from orders.models import OrderProxy
 from orders.residential.api import SubUserOut
 from orders.residential.models import SubUserProxy
@@ -173,3 +173,16 @@ def test_a_jobs_progress_and_the_ledger_show_at_once(account, api, make_key):
     listed = client.get("account/transactions").json_body
     assert listed["meta"]["total"] == before + 1
     assert (listed["data"][0]["amount"], listed["data"][0]["description"]) == ("5.00", "goodwill")
+
+
+def test_a_jobs_items_show_their_results_at_once(account, api, make_key):
+    client = api(make_key(account, scopes=["checker:read"]))
+    job = CheckJob.objects.create(account=account, total=2)
+    items = [CheckItem.objects.create(job=job, proxy_norm=f"127.0.0.1:{8000 + i}", status="dead") for i in range(2)]
+    for _ in range(2):
+        rows = client.get(f"jobs/{job.job_id}/items").json_body["data"]
+        assert [(r["proxy_norm"], r["status"], r["exit_ip"]) for r in rows] == [
+            ("127.0.0.1:8000", "dead", None), ("127.0.0.1:8001", "dead", None)]
+    CheckItem.objects.filter(pk=items[1].pk).update(status="live", exit_ip="127.0.0.9", connect_ms=12)
+    rows = client.get(f"jobs/{job.job_id}/items").json_body["data"]
+    assert (rows[1]["status"], rows[1]["exit_ip"], rows[1]["connect_ms"], rows[1]["country"]) == ("live", "127.0.0.9", 12, None)
