@@ -192,15 +192,20 @@ def pool_changed(*, pool: str) -> None:
 
 def pool_summary(*, pool: str, filters: PoolFilters, queryset) -> tuple[int, datetime | None]:
     """(`queryset.count()`, `pool_refreshed_at`) for the pool list's filters, cached together
-    per pool version."""
-    version = cache.get_or_set(_pool_version_key(pool), uuid.uuid4().hex, timeout=None)
-    digest = hashlib.sha256(repr(filters).encode()).hexdigest()[:32]
-    key = f"checker:pool-summary:{pool}:{version}:{digest}"
-    summary = cache.get(key)
-    if summary is None:
-        summary = (queryset.count(), pool_refreshed_at(pool=pool))
-        cache.set(key, summary, timeout=POOL_TOTAL_TTL_S)
-    return summary
+    per pool version: the summary carries the version it was counted in, so the version and
+    the summary are read in one round trip, and a summary of another version is counted again."""
+    version_key = _pool_version_key(pool)
+    key = f"checker:pool-summary:{pool}:{hashlib.sha256(repr(filters).encode()).hexdigest()[:32]}"
+    found = cache.get_many([version_key, key])
+    version = found.get(version_key)
+    if version is None:
+        version = cache.get_or_set(version_key, uuid.uuid4().hex, timeout=None)
+    cached = found.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    total, refreshed_at = queryset.count(), pool_refreshed_at(pool=pool)
+    cache.set(key, (version, total, refreshed_at), timeout=POOL_TOTAL_TTL_S)
+    return total, refreshed_at
 
 
 def pool_refreshed_at(*, pool: str):
