@@ -58,12 +58,15 @@ def _version(queryset) -> RawSQL:
 
 
 @functools.cache
-def _keys_with_total(also: tuple[str, ...]):
-    """The derivation of a page query as primary keys, versions, the values `also` names and
-    the total (one function per `also`: a prepared query caches its derivations by them)."""
+def _keys_of(also: tuple[str, ...], with_the_total: bool):
+    """The derivation of a query as primary keys, versions, the values `also` names (and the
+    total, for a page): one function per argument, as a prepared query caches its derivations
+    by them."""
 
     def derive(queryset):
-        keys = with_total(queryset.values("pk", *also))
+        keys = queryset.values("pk", *also)
+        if with_the_total:
+            keys = with_total(keys)
         return keys.annotate(**{VERSION: _version(queryset)}) if keys is not None else None
 
     return derive
@@ -97,12 +100,30 @@ def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, 
         return serializer_class(items, many=True).data, meta
     params = page_params(query, default_limit=default_limit, max_limit=max_limit)
     window = slice(params.offset, params.offset + params.limit)
-    keys = fetch_rows(queryset, derive=_keys_with_total(also), window=window)
+    keys = fetch_rows(queryset, derive=_keys_of(also, True), window=window)
     meta = {"page": params.page, "limit": params.limit}
     if not keys:  # past the end (or nothing at all): no row carried the total
         meta["total"] = queryset.count() if params.offset else 0
         return [], meta
     meta["total"] = keys[0][TOTAL]
+    return _rendered(queryset, serializer_class, also, keys), meta
+
+
+def render_row(queryset, serializer_class, *, missing):
+    """`serializer_class(row).data` of the first row of `queryset` (instances or `values()`
+    rows), rendered once per version like a page; `missing()` raises (NotFound) when there is
+    no row, or returns what to answer instead."""
+    also = _also(serializer_class)
+    if not _renders_per_version(queryset, also):
+        rows = fetch_rows(queryset, window=slice(0, 1))
+        return serializer_class(rows[0]).data if rows else missing()
+    keys = fetch_rows(queryset, derive=_keys_of(also, False), window=slice(0, 1))
+    rendered = _rendered(queryset, serializer_class, also, keys)
+    return rendered[0] if rendered else missing()
+
+
+def _rendered(queryset, serializer_class, also: tuple[str, ...], keys: list[dict]) -> list[dict]:
+    """The rows `keys` names, in their order: as rendered before in their version, or now."""
     utc = utc_active()
     rendered, missing = {}, []
     for row in keys:
@@ -114,7 +135,7 @@ def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, 
     if missing:
         rendered.update(_render(queryset, serializer_class, utc, also, missing))
     # A row deleted between the two reads is left out; a row changed between them shows its new version.
-    return [rendered[row["pk"]] for row in keys if row["pk"] in rendered], meta
+    return [rendered[row["pk"]] for row in keys if row["pk"] in rendered]
 
 
 def _render(queryset, serializer_class, utc: bool, also: tuple[str, ...], keys: list) -> dict:

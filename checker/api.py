@@ -14,7 +14,7 @@ from rest_framework import serializers
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import page_params, paginate_within
-from api.rendered_rows import paginate_rendered
+from api.rendered_rows import paginate_rendered, render_row
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -209,8 +209,10 @@ class JobDetailView(PortalAPIView):
 
     @extend_schema(responses=JobOut, summary="A check job's status and progress")
     def get(self, request, job_id: str):
-        job = selectors.job_get(account=self.account, job_id=job_id)
-        return ApiResponse(JobOut(job).data)
+        return ApiResponse(render_row(
+            selectors.job_shown(account=self.account, job_id=job_id), JobOut,
+            missing=lambda: JobOut(selectors.job_get(account=self.account, job_id=job_id)).data,
+        ))
 
 
 class JobItemsView(PortalAPIView):

@@ -51,6 +51,9 @@ _JOB = PreparedQuery(
     .filter(pk=job_id).order_by("pk")[:1]
 )
 _JOB_ITEMS = PreparedQuery(_job_items)
+_JOB_SHOWN = PreparedQuery(
+    lambda *, account_id, job_id: CheckJob.objects.for_account(account_id).defer("proxies").filter(pk=job_id)
+)
 
 
 def jobs(*, account: Account):
@@ -64,6 +67,12 @@ def job_key(job_id) -> uuid.UUID:
         return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except (ValueError, TypeError, AttributeError):
         raise NotFound("No such job.") from None
+
+
+def job_shown(*, account: Account, job_id):
+    """The account's job as a query of at most one row, to render it (none for another
+    tenant's or an unknown one); a malformed id is NotFound."""
+    return _JOB_SHOWN(account_id=account.pk, job_id=job_key(job_id))
 
 
 def job_get(*, account: Account, job_id) -> CheckJob:

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from api.idempotency import idempotent
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate, paginate_within
-from api.rendered_rows import paginate_rendered
+from api.rendered_rows import paginate_rendered, render_row
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -285,7 +285,10 @@ class OrderDetailView(_OrderView):
 
     @extend_schema(responses=OrderOut, summary="One order")
     def get(self, request, order_id: str):
-        return ApiResponse(OrderOut(self.get_order(order_id)).data)
+        return ApiResponse(render_row(
+            selectors.order_shown(account=self.account, public_id=order_id), OrderOut,
+            missing=lambda: OrderOut(self.get_order(order_id)).data,
+        ))
 
     @extend_schema(request=OrderPatchIn, responses=OrderOut, summary="Turn an order's auto-renew on or off")
     def patch(self, request, order_id: str):

@@ -80,6 +80,17 @@ def orders_list(*, account: Account, type: str | None = None, status: str | None
     return _ORDERS(account_id=account.pk, type=type or None, status=status or None)
 
 
+_ORDER_SHOWN = PreparedQuery(
+    lambda *, account_id, public_id: _orders(account_id=account_id).only(*_LISTED).filter(public_id=public_id)
+)
+
+
+def order_shown(*, account: Account, public_id: str):
+    """The account's order `public_id` as a query of at most one row, with its `proxy_count`,
+    to render it (none for another tenant's or an unknown one)."""
+    return _ORDER_SHOWN(account_id=account.pk, public_id=str(public_id or ""))
+
+
 def order_get(*, account: Account, public_id: str) -> Order:
     order = next(iter(_ORDER(account_id=account.pk, public_id=public_id)), None)
     if order is None:

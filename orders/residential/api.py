@@ -18,7 +18,7 @@ from rest_framework import serializers
 
 from api.negotiation import FileDownloadNegotiation
 from api.pagination import paginate
-from api.rendered_rows import paginate_rendered
+from api.rendered_rows import paginate_rendered, render_row
 from api.renderers import ApiResponse
 from api.serializers import BlankAsNullField, OutputSerializer
 from api.views import PortalAPIView
@@ -182,7 +182,10 @@ class SubUserDetailView(PortalAPIView):
 
     @extend_schema(responses=SubUserOut, summary="One sub-user proxy")
     def get(self, request, proxy_id: str):
-        return ApiResponse(_out(selectors.subuser_get(account=self.account, public_id=proxy_id)))
+        return ApiResponse(render_row(
+            selectors.subuser_shown(account=self.account, public_id=proxy_id), SubUserOut,
+            missing=lambda: _out(selectors.subuser_get(account=self.account, public_id=proxy_id)),
+        ))
 
     @extend_schema(request=SubUserUpdateIn, responses=SubUserOut, summary="Update a sub-user proxy")
     def patch(self, request, proxy_id: str):

@@ -69,6 +69,17 @@ def subusers_list(*, account: Account):
     return _SUBUSERS(account_id=account.pk)
 
 
+_SUBUSER_SHOWN = PreparedQuery(
+    lambda *, account_id, public_id: _subusers(account_id=account_id).only(*_LISTED).filter(public_id=public_id)
+)
+
+
+def subuser_shown(*, account: Account, public_id: str):
+    """The account's sub-user `public_id` as a query of at most one row, to render it (none
+    for another tenant's or an unknown one)."""
+    return _SUBUSER_SHOWN(account_id=account.pk, public_id=str(public_id or ""))
+
+
 # --- connection details ------------------------------------------------------------------------
 
 

@@ -157,17 +157,21 @@ def test_an_orders_proxy_count_follows_its_proxies(account, api, make_key):
     OrderProxy.objects.filter(pk=proxies[2].pk).update(port=9002)
     assert client.get("orders").json_body["data"][0]["proxy_count"] == 2
     assert [p["port"] for p in client.get(f"orders/{order.public_id}/proxies").json_body["data"]] == [8000, 9002]
+    assert client.get(f"orders/{order.public_id}").json_body["data"]["proxy_count"] == 2
     OrderProxy.objects.filter(pk=proxies[0].pk).update(released_at=timezone.now())
     assert client.get("orders").json_body["data"][0]["proxy_count"] == 1
+    assert client.get(f"orders/{order.public_id}").json_body["data"] == client.get("orders").json_body["data"][0]
 
 
 def test_a_jobs_progress_and_the_ledger_show_at_once(account, api, make_key):
     client = api(make_key(account, scopes=["checker:read", "balance:read"]))
     job = CheckJob.objects.create(account=account, total=10)
     assert client.get("jobs").json_body["data"][0]["done"] == 0
+    assert client.get(f"jobs/{job.job_id}").json_body["data"]["done"] == 0
     CheckJob.objects.filter(pk=job.pk).update(done=7, live=5, status="running")
     row = client.get("jobs").json_body["data"][0]
     assert (row["status"], row["done"], row["live"]) == ("running", 7, 5)
+    assert client.get(f"jobs/{job.job_id}").json_body["data"] == row
     before = client.get("account/transactions").json_body["meta"]["total"]
     ledger_post(account=account, amount=Decimal("5.00"), type="adjustment", reference="goodwill-1", description="goodwill")
     listed = client.get("account/transactions").json_body
@@ -186,3 +190,17 @@ def test_a_jobs_items_show_their_results_at_once(account, api, make_key):
     CheckItem.objects.filter(pk=items[1].pk).update(status="live", exit_ip="127.0.0.9", connect_ms=12)
     rows = client.get(f"jobs/{job.job_id}/items").json_body["data"]
     assert (rows[1]["status"], rows[1]["exit_ip"], rows[1]["connect_ms"], rows[1]["country"]) == ("live", "127.0.0.9", 12, None)
+
+
+def test_details_of_unknown_or_another_tenants_rows_are_404(account, api, make_key, outsider_account):
+    outsider = api(make_key(outsider_account, scopes=["proxies:read", "proxies:write", "orders:read", "checker:read"]))
+    theirs = _create(outsider, residential_order(outsider_account), "theirs")
+    job = CheckJob.objects.create(account=outsider_account, total=1)
+    ours = api(make_key(account, scopes=["proxies:read", "orders:read", "checker:read"]))
+    for _ in range(2):  # the second time with their rows rendered in this process
+        assert outsider.get(f"proxy/{theirs}").status_code == 200
+        assert outsider.get(f"jobs/{job.job_id}").status_code == 200
+        for path in (f"proxy/{theirs}", "proxy/prx_unknown", f"jobs/{job.job_id}", "jobs/not-a-uuid",
+                     f"orders/{outsider.get('orders').json_body['data'][0]['id']}", "orders/ord_unknown"):
+            r = ours.get(path)
+            assert (r.status_code, r.json_body["error_type"]) == (404, "not_found"), path
