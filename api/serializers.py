@@ -261,8 +261,10 @@ class OutputSerializer(serializers.Serializer):
     """An output serializer: declare fields as usual; rows are rendered through a plan."""
 
     # True where the output is a function of the row's own columns and of values that never
-    # change: a list page may then render each version of a row once (api.rendered_rows).
-    rendered_per_row_version = False
+    # change: a list page or a detail may then render each version of a row once
+    # (api.rendered_rows). A tuple of names: also of those values, which the query reads
+    # beside the row (annotations, or `values()` columns) and which then join the version.
+    rendered_per_row_version: bool | tuple[str, ...] = False
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
