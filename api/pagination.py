@@ -73,14 +73,17 @@ def _page_then_total(queryset, window: slice) -> tuple[list, int]:
     return items, queryset.count()
 
 
-def _page_and_total(queryset, params: PageParams) -> tuple[list, int]:
+def page_with_total(queryset, params: PageParams, *, derive=with_total) -> tuple[list, int] | None:
+    """The page of `derive(queryset)` (the queryset with the total on each row, or a
+    derivation of it made with `with_total`) and the total, taken off the rows again; None
+    when the query cannot carry the total."""
     window = slice(params.offset, params.offset + params.limit)
     # A prepared query (core.db.PreparedQuery) runs its page from SQL compiled before.
-    items = prepared_rows(queryset, derive=with_total, window=window)
+    items = prepared_rows(queryset, derive=derive, window=window)
     if items is None:
-        paged = with_total(queryset)
+        paged = derive(queryset)
         if paged is None:
-            return _page_then_total(queryset, window)
+            return None
         items = list(paged[window])
     if not items:  # past the end (or nothing at all): no row carried the total
         return items, queryset.count() if params.offset else 0
@@ -101,7 +104,10 @@ def paginate(queryset, query, *, default_limit: int, max_limit: int):
     if isinstance(queryset, list):
         items, total = queryset[params.offset : params.offset + params.limit], len(queryset)
     else:
-        items, total = _page_and_total(queryset, params)
+        paged = page_with_total(queryset, params)
+        items, total = paged if paged is not None else _page_then_total(
+            queryset, slice(params.offset, params.offset + params.limit)
+        )
     return items, {"page": params.page, "limit": params.limit, "total": total}
 
 

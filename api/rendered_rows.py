@@ -36,7 +36,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, QuerySet, ValuesIterable
 from django.dispatch import receiver
 
-from api.pagination import TOTAL, page_params, paginate, with_total
+from api.pagination import page_params, page_with_total, paginate, with_total
 from api.serializers import utc_active
 from core.db import fetch_rows
 
@@ -95,18 +95,15 @@ def paginate_rendered(queryset, query, serializer_class, *, default_limit: int, 
     """`paginate` and `serializer_class(items, many=True).data` in one: (rendered rows, meta).
     `queryset` returns instances or `values()` rows."""
     also = _also(serializer_class)
-    if not _renders_per_version(queryset, also):
-        items, meta = paginate(queryset, query, default_limit=default_limit, max_limit=max_limit)
-        return serializer_class(items, many=True).data, meta
-    params = page_params(query, default_limit=default_limit, max_limit=max_limit)
-    window = slice(params.offset, params.offset + params.limit)
-    keys = fetch_rows(queryset, derive=_keys_of(also, True), window=window)
-    meta = {"page": params.page, "limit": params.limit}
-    if not keys:  # past the end (or nothing at all): no row carried the total
-        meta["total"] = queryset.count() if params.offset else 0
-        return [], meta
-    meta["total"] = keys[0][TOTAL]
-    return _rendered(queryset, serializer_class, also, keys), meta
+    if _renders_per_version(queryset, also):
+        params = page_params(query, default_limit=default_limit, max_limit=max_limit)
+        paged = page_with_total(queryset, params, derive=_keys_of(also, True))
+        if paged is not None:
+            keys, total = paged
+            meta = {"page": params.page, "limit": params.limit, "total": total}
+            return _rendered(queryset, serializer_class, also, keys), meta
+    items, meta = paginate(queryset, query, default_limit=default_limit, max_limit=max_limit)
+    return serializer_class(items, many=True).data, meta
 
 
 def render_row(queryset, serializer_class, *, missing):
@@ -142,13 +139,10 @@ def _render(queryset, serializer_class, utc: bool, also: tuple[str, ...], keys: 
     chosen = queryset.filter(pk__in=keys)
     if queryset._iterable_class is ValuesIterable:
         rows = list(chosen.annotate(**{KEY: F("pk"), VERSION: _version(queryset)}))
-        values_of = operator.itemgetter
+        key_of = operator.itemgetter(KEY, VERSION, *also)
     else:
         rows = list(chosen.annotate(**{VERSION: _version(queryset)}))
-        for row in rows:
-            row.__dict__[KEY] = row.pk
-        values_of = operator.attrgetter
-    key_of = values_of(KEY, VERSION, *also)
+        key_of = operator.attrgetter("pk", VERSION, *also)
     rendered = {}
     for row, out in zip(rows, serializer_class(rows, many=True).data, strict=True):
         key, *version = key_of(row)

@@ -204,3 +204,13 @@ def test_details_of_unknown_or_another_tenants_rows_are_404(account, api, make_k
                      f"orders/{outsider.get('orders').json_body['data'][0]['id']}", "orders/ord_unknown"):
             r = ours.get(path)
             assert (r.status_code, r.json_body["error_type"]) == (404, "not_found"), path
+
+
+def test_a_query_that_cannot_carry_its_total_is_paged_and_rendered_the_usual_way(client, order, account):
+    """A DISTINCT query's COUNT subquery would count something else: it is counted apart."""
+    for i in range(3):
+        _create(client, order, f"proxy {i}")
+    queryset = SubUserProxy.objects.filter(account=account).select_related("order").order_by("id").distinct()
+    rows, meta = rendered_rows.paginate_rendered(queryset, {"limit": "2"}, SubUserOut, default_limit=50, max_limit=200)
+    assert meta == {"page": 1, "limit": 2, "total": 3}
+    assert rows == SubUserOut(list(queryset[:2]), many=True).data
