@@ -46,14 +46,11 @@ def _job_items(*, job_id: uuid.UUID, status: str | None = None, account_id: int 
 
 # Built and compiled once per shape (core.db.PreparedQuery).
 _JOBS = PreparedQuery(_jobs)
+# One job or none (its primary key): read as it is, and rendered by its version (job_shown).
 _JOB = PreparedQuery(
-    lambda *, account_id, job_id: CheckJob.objects.for_account(account_id).defer("proxies")
-    .filter(pk=job_id).order_by("pk")[:1]
-)
-_JOB_ITEMS = PreparedQuery(_job_items)
-_JOB_SHOWN = PreparedQuery(
     lambda *, account_id, job_id: CheckJob.objects.for_account(account_id).defer("proxies").filter(pk=job_id)
 )
+_JOB_ITEMS = PreparedQuery(_job_items)
 
 
 def jobs(*, account: Account):
@@ -72,7 +69,7 @@ def job_key(job_id) -> uuid.UUID:
 def job_shown(*, account: Account, job_id):
     """The account's job as a query of at most one row, to render it (none for another
     tenant's or an unknown one); a malformed id is NotFound."""
-    return _JOB_SHOWN(account_id=account.pk, job_id=job_key(job_id))
+    return _JOB(account_id=account.pk, job_id=job_key(job_id))
 
 
 def job_get(*, account: Account, job_id) -> CheckJob:
