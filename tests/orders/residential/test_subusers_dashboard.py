@@ -146,6 +146,8 @@ def test_statistics_page_shows_chart_data_tables_and_exports(browser, account, o
     assert bad.status_code == 200 and "From must be a date" in bad.content.decode()
     after = browser.get("/stats/", {"from": "2025-03-05", "to": "2025-03-01"}).content.decode()
     assert "From must not be after To." in after
+    week = browser.get("/stats/", {"group_by": "week"}).content.decode()  # a hand-edited address
+    assert '<p class="field-error">Group by must be day or hour.</p>' in week
 
 
 def test_the_proxies_page_reads_no_proxy_or_order_on_its_own(browser, order, account):
